@@ -1,0 +1,5 @@
+"""The ``runstack`` command line."""
+
+from runstack.cli._main import main
+
+__all__ = ["main"]

@@ -1,0 +1,111 @@
+"""Every error runstack raises derives from :class:`RunstackError`.
+
+::
+
+    RunstackError
+    ├── DefinitionError            a step or pipeline is wired wrongly (raised before anything runs)
+    ├── StepExecutionError         user code in a step failed; ``__cause__`` is the user's exception
+    │   └── StepOutputError        a step returned the wrong number or type of outputs
+    ├── MaterializerError          no materializer fits, or one failed to write or read
+    ├── ArtifactNotFoundError      an artifact's files are missing or unreadable
+    ├── StoreError                 the metadata store cannot be used as asked
+    │   ├── DuplicateRunNameError  a run name is already taken in this store
+    │   └── SchemaVersionError     the store's schema is newer than this runstack
+    ├── AmbiguousOutputError       ``step.output`` on a step with several outputs
+    ├── ConfigError                a repository or stack configuration is invalid
+    └── NotFoundError (KeyError)   a name looked up in the history does not exist
+        ├── PipelineNotFoundError
+        ├── RunNotFoundError
+        ├── StepNotFoundError
+        └── OutputNotFoundError
+
+Messages say what was expected and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class RunstackError(Exception):
+    """Root of every runstack error."""
+
+
+class DefinitionError(RunstackError):
+    """A step or pipeline definition is invalid; raised before anything runs."""
+
+
+class StepExecutionError(RunstackError):
+    """A step failed while running. The user's exception is ``__cause__``."""
+
+    def __init__(self, message: str, *, pipeline: str, run: str, step: str) -> None:
+        super().__init__(message)
+        self.pipeline_name = pipeline
+        self.run_name = run
+        self.step_name = step
+
+
+class StepOutputError(StepExecutionError):
+    """A step returned outputs that do not match its declared ``Output(...)``."""
+
+
+class MaterializerError(RunstackError):
+    """No materializer can handle a type, or a materializer failed."""
+
+
+class ArtifactNotFoundError(RunstackError):
+    """An artifact recorded in the metadata store is missing from the artifact store."""
+
+
+class StoreError(RunstackError):
+    """The metadata store cannot serve the request."""
+
+
+class DuplicateRunNameError(StoreError, ValueError):
+    """A run with this name already exists in the metadata store."""
+
+
+class SchemaVersionError(StoreError):
+    """The metadata store was written by a newer runstack than the one installed."""
+
+
+class AmbiguousOutputError(RunstackError, ValueError):
+    """``StepView.output`` was used on a step that has several outputs."""
+
+
+class ConfigError(RunstackError, ValueError):
+    """A repository, stack or component configuration is invalid."""
+
+
+class NotFoundError(RunstackError, KeyError):
+    """A name looked up in the recorded history does not exist."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message; show it as written.
+        return str(self.args[0]) if self.args else ""
+
+
+class PipelineNotFoundError(NotFoundError):
+    """No pipeline with this name has been run on the stack."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run with this name exists for the pipeline."""
+
+
+class StepNotFoundError(NotFoundError):
+    """No step with this name exists in the run."""
+
+
+class OutputNotFoundError(NotFoundError):
+    """No output with this name exists on the step."""
+
+
+def did_you_mean(name: str, known: list[str] | tuple[str, ...], what: str) -> str:
+    """Phrase the tail of a lookup error: the known names, closest first."""
+    import difflib
+
+    if not known:
+        return f"There are no {what} yet."
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(repr(k) for k in known[:20])
+    more = f" (and {len(known) - 20} more)" if len(known) > 20 else ""
+    return f"Known {what}: {shown}{more}.{hint}"

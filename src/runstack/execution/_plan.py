@@ -1,0 +1,85 @@
+"""Turns a connected pipeline into a run plan: resolved configs, materializers, cache flags.
+
+Everything that can be wrong with a pipeline is found here, before the first step runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runstack.exceptions import DefinitionError
+from runstack.execution._fingerprint import code_fingerprint
+from runstack.materializers import BaseMaterializer, registry
+from runstack.pipelines._graph import StepNode
+from runstack.steps._signature import concrete_class, type_name
+
+if TYPE_CHECKING:
+    from runstack.pipelines import BasePipeline
+    from runstack.steps import BaseStepConfig
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    node: StepNode
+    position: int
+    config: BaseStepConfig | None
+    parameters: dict[str, Any]
+    # None means "choose by the type of the value at run time" (for Any / Union outputs).
+    materializers: dict[str, type[BaseMaterializer] | None]
+    cache_enabled: bool
+    code_hash: str
+
+    @property
+    def slot(self) -> str:
+        return self.node.slot
+
+    @property
+    def step(self) -> Any:
+        return self.node.step
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    pipeline_name: str
+    steps: tuple[StepPlan, ...]
+
+
+def make_plan(pipeline: BasePipeline) -> RunPlan:
+    overrides = pipeline.parameters
+    plans = []
+    for position, node in enumerate(pipeline.graph.nodes):
+        step = node.step
+        config = step.resolve_config(overrides.get(node.slot))
+        explicit = step.materializers
+        materializers: dict[str, type[BaseMaterializer] | None] = {}
+        for name, declared in step.SIGNATURE.outputs.items():
+            if name in explicit:
+                materializers[name] = explicit[name]
+                continue
+            klass = concrete_class(declared)
+            if klass is None:
+                materializers[name] = None
+                continue
+            found = registry.find(klass)
+            if found is None:
+                raise DefinitionError(
+                    f"Output {name!r} of step {node.slot!r} ({step.NAME}) in pipeline "
+                    f"{pipeline.NAME!r} is declared as {type_name(declared)}, and no materializer "
+                    "handles that type. Subclass runstack.materializers.BaseMaterializer with "
+                    f"ASSOCIATED_TYPES = ({type_name(klass)},), or set one with "
+                    f"{step.NAME}().with_return_materializers({{{name!r}: YourMaterializer}})."
+                )
+            materializers[name] = found
+        plans.append(
+            StepPlan(
+                node=node,
+                position=position,
+                config=config,
+                parameters=config.model_dump(mode="json") if config is not None else {},
+                materializers=materializers,
+                cache_enabled=pipeline.ENABLE_CACHE and step.caching_requested,
+                code_hash=code_fingerprint(type(step)),
+            )
+        )
+    return RunPlan(pipeline.NAME, tuple(plans))

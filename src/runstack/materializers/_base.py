@@ -1,0 +1,169 @@
+"""The materializer contract and the registry that picks one by type."""
+
+from __future__ import annotations
+
+import importlib
+import posixpath
+from typing import IO, Any, ClassVar
+
+from runstack.exceptions import MaterializerError
+
+
+class Artifact:
+    """Where one artifact lives: a URI and the fsspec filesystem that serves it."""
+
+    __slots__ = ("_fs", "uri")
+
+    def __init__(self, uri: str, fs: Any = None) -> None:
+        self.uri = uri
+        self._fs = fs
+
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            from fsspec.core import url_to_fs
+
+            self._fs, _ = url_to_fs(self.uri)
+        return self._fs
+
+    def path(self, name: str) -> str:
+        return posixpath.join(self.uri, name)
+
+    def local_path(self, name: str) -> str | None:
+        """A plain OS path for ``name`` when the artifact is on the local disk, else None."""
+        if "://" in self.uri and not self.uri.startswith("file://"):
+            return None
+        return self.path(name).removeprefix("file://")
+
+    def open(self, name: str, mode: str = "rb") -> IO[Any]:
+        local = self.local_path(name)
+        if local is not None:  # skip fsspec's wrapper on the hot path for local stores
+            return open(local, mode)
+        return self.fs.open(self.path(name), mode)
+
+    def __repr__(self) -> str:
+        return f"Artifact(uri={self.uri!r})"
+
+
+class BaseMaterializer:
+    """Writes values of its ``ASSOCIATED_TYPES`` to an artifact URI and reads them back.
+
+    Subclass it to teach runstack a new type; the subclass registers itself::
+
+        class MyModelMaterializer(BaseMaterializer):
+            ASSOCIATED_TYPES = (MyModel,)
+
+            def handle_input(self, data_type):
+                with self.artifact.open("model.json", "r") as f:
+                    return MyModel.from_json(f.read())
+
+            def handle_return(self, data):
+                with self.artifact.open("model.json", "w") as f:
+                    f.write(data.to_json())
+
+    A materializer handles its associated types and their subclasses. The one that wrote an
+    artifact is recorded with it, so reading uses the same one unless another is asked for.
+    """
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type, ...]] = ()
+
+    def __init__(self, artifact: Any) -> None:
+        self.artifact = artifact if isinstance(artifact, Artifact) else Artifact(artifact.uri)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for t in cls.ASSOCIATED_TYPES:
+            if not isinstance(t, type):
+                raise MaterializerError(
+                    f"{cls.__name__}.ASSOCIATED_TYPES must hold classes, got {t!r}."
+                )
+            registry.register(t, cls)
+
+    def handle_input(self, data_type: type) -> Any:
+        """Read the artifact and return it as ``data_type``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read artifacts.")
+
+    def handle_return(self, data: Any) -> None:
+        """Write ``data`` to the artifact."""
+        raise NotImplementedError(f"{type(self).__name__} cannot write artifacts.")
+
+
+# Built-in materializers for optional libraries, imported only when such a type is seen.
+_LAZY: dict[str, str] = {
+    "numpy.ndarray": "runstack.materializers._numpy:NumpyMaterializer",
+    "pandas.DataFrame": "runstack.materializers._pandas:PandasMaterializer",
+    "pandas.Series": "runstack.materializers._pandas:PandasMaterializer",
+    "pandas.core.frame.DataFrame": "runstack.materializers._pandas:PandasMaterializer",
+    "pandas.core.series.Series": "runstack.materializers._pandas:PandasMaterializer",
+}
+
+
+def type_path(t: type) -> str:
+    """The importable dotted path of a class (``builtins.int``, ``pandas.core.frame.DataFrame``)."""
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def import_path(path: str) -> Any:
+    """Import ``module.attr`` or ``module:attr``; the inverse of :func:`type_path`."""
+    if ":" in path:
+        module, _, attr = path.partition(":")
+    else:
+        module, _, attr = path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError:
+        # Nested class paths (module.Outer.Inner): walk back until the module imports.
+        parts = path.replace(":", ".").split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr_name in parts[i:]:
+                obj = getattr(obj, attr_name)
+            return obj
+        raise
+    for attr_name in attr.split("."):
+        obj = getattr(obj, attr_name)
+    return obj
+
+
+class MaterializerRegistry:
+    """Maps types to materializer classes; a subclass is served by its nearest registered base."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, type[BaseMaterializer]] = {}
+
+    def register(self, data_type: type, materializer: type[BaseMaterializer]) -> None:
+        # Later registrations win, so a user's materializer replaces a built-in for its type.
+        self._by_type[data_type] = materializer
+
+    def find(self, data_type: type) -> type[BaseMaterializer] | None:
+        for klass in getattr(data_type, "__mro__", (data_type,)):
+            found = self._by_type.get(klass)
+            if found is not None:
+                return found
+            lazy = _LAZY.get(type_path(klass))
+            if lazy is not None:
+                import_path(lazy)  # importing registers it for its associated types
+                found = self._by_type.get(klass)
+                if found is not None:
+                    return found
+        return None
+
+    def get(self, data_type: type) -> type[BaseMaterializer]:
+        found = self.find(data_type)
+        if found is None:
+            raise MaterializerError(
+                f"No materializer is registered for type {type_path(data_type)}. "
+                "Write one by subclassing runstack.materializers.BaseMaterializer with "
+                f"ASSOCIATED_TYPES = ({data_type.__name__},), or pass one for this output with "
+                "step.with_return_materializers({'<output name>': YourMaterializer})."
+            )
+        return found
+
+    def is_registered(self, data_type: type) -> bool:
+        return self.find(data_type) is not None
+
+
+registry = MaterializerRegistry()

@@ -1,0 +1,95 @@
+"""Python built-in values as JSON (readable on disk) and ``bytes`` as a raw file. No pickle."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from runstack.exceptions import MaterializerError
+from runstack.materializers._base import BaseMaterializer
+
+_TAG = "__runstack_type__"
+_JSON_FILE = "data.json"
+_BYTES_FILE = "data.bin"
+
+
+def _encode(value: Any) -> Any:
+    """Turn a value into JSON, tagging what plain JSON would change (tuples, non-str keys...)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "items": [_encode(v) for v in value]}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and _TAG not in value:
+            return {k: _encode(v) for k, v in value.items()}
+        return {_TAG: "dict", "items": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, (bytes, bytearray)):
+        return {_TAG: "bytes", "b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, (set, frozenset)):
+        return {_TAG: type(value).__name__, "items": [_encode(v) for v in value]}
+    raise MaterializerError(
+        f"The built-in materializer stores lists, tuples, dicts and sets of str, int, float, "
+        f"bool, bytes and None; it cannot store a {type(value).__module__}."
+        f"{type(value).__qualname__} inside a container. Register a materializer for that type "
+        "or convert it to one of these first."
+    )
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        tag = value.get(_TAG)
+        if tag is None:
+            return {k: _decode(v) for k, v in value.items()}
+        if tag == "tuple":
+            return tuple(_decode(v) for v in value["items"])
+        if tag == "dict":
+            return {_hashable(_decode(k)): _decode(v) for k, v in value["items"]}
+        if tag == "bytes":
+            return base64.b64decode(value["b64"])
+        if tag in ("set", "frozenset"):
+            items = (_hashable(_decode(v)) for v in value["items"])
+            return set(items) if tag == "set" else frozenset(items)
+        raise MaterializerError(f"Unknown tag {tag!r} in a built-in JSON artifact.")
+    return value
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(_encode(value), separators=(",", ":"), allow_nan=True).encode()
+
+
+def loads(data: bytes) -> Any:
+    return _decode(json.loads(data))
+
+
+class BuiltInMaterializer(BaseMaterializer):
+    """``int``, ``float``, ``bool``, ``str``, ``bytes``, ``list``, ``dict``, ``tuple``, sets, None."""
+
+    ASSOCIATED_TYPES = (int, float, bool, str, bytes, list, dict, tuple, set, frozenset, type(None))
+
+    def handle_input(self, data_type: type) -> Any:
+        if data_type is bytes:
+            with self.artifact.open(_BYTES_FILE, "rb") as f:
+                return f.read()
+        with self.artifact.open(_JSON_FILE, "rb") as f:
+            value = loads(f.read())
+        if data_type in (tuple, set, frozenset) and isinstance(value, list):
+            return data_type(value)
+        return value
+
+    def handle_return(self, data: Any) -> None:
+        if isinstance(data, (bytes, bytearray)):
+            with self.artifact.open(_BYTES_FILE, "wb") as f:
+                f.write(data)
+            return
+        payload = dumps(data)
+        with self.artifact.open(_JSON_FILE, "wb") as f:
+            f.write(payload)

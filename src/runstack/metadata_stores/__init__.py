@@ -1,0 +1,5 @@
+"""Metadata stores record pipelines, runs, steps and artifacts in a SQL database."""
+
+from runstack.metadata_stores._sql_store import SQLMetadataStore
+
+__all__ = ["SQLMetadataStore"]

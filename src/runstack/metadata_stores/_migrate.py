@@ -1,0 +1,61 @@
+"""Brings a database to the schema this runstack expects, and refuses newer ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from runstack.exceptions import SchemaVersionError
+from runstack.metadata_stores._schema import SCHEMA_REVISION
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def known_revisions() -> list[str]:
+    """Revision ids shipped with this runstack, oldest first (read from the file names)."""
+    return sorted(p.name.split("_", 1)[0] for p in (_MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def ensure_schema(engine: sa.Engine, url_for_messages: str) -> None:
+    """Create or upgrade the schema; cheap when it is already current (no Alembic import)."""
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+        conn.rollback()
+    if revision == SCHEMA_REVISION:
+        return
+    if revision is not None and revision not in known_revisions():
+        raise SchemaVersionError(
+            f"The metadata store at {url_for_messages} has schema revision {revision!r}, newer "
+            f"than this runstack understands (latest {SCHEMA_REVISION!r}). Upgrade runstack "
+            "(pip install -U runstack) to use it; nothing in the store was changed."
+        )
+    upgrade(engine)
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.connect() as conn:
+        # Several processes may open a new store at once: migrate under a lock, then re-check.
+        conn = conn.execution_options(runstack_write=True)
+        with conn.begin():
+            dialect = conn.dialect.name
+            if dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7271830)"))
+            elif dialect in ("mysql", "mariadb"):
+                conn.execute(sa.text("SELECT GET_LOCK('runstack_migrate', 60)"))
+            if current_revision(conn) != SCHEMA_REVISION:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+            if dialect in ("mysql", "mariadb"):
+                conn.execute(sa.text("SELECT RELEASE_LOCK('runstack_migrate')"))

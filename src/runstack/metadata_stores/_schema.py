@@ -1,0 +1,104 @@
+"""The metadata store's tables (SQLAlchemy Core). Alembic migrations create and evolve them.
+
+Changing a table here means adding a migration under ``migrations/versions`` and bumping
+``SCHEMA_REVISION``; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_REVISION = "0001"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Names are bounded so that unique indexes fit MySQL's key length with utf8mb4.
+NAME = sa.String(190)
+TYPE_PATH = sa.String(512)
+URI = sa.String(2048)
+TIME = sa.DateTime()  # naive UTC everywhere; the store adds tzinfo when reading
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("created_at", TIME, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline_id", sa.Integer, sa.ForeignKey("pipelines.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", TIME, nullable=False),
+    sa.Column("end_time", TIME),
+    sa.Column("error", sa.Text),
+    sa.Column("owner_host", sa.String(255)),
+    sa.Column("owner_pid", sa.Integer),
+    sa.Column("heartbeat_at", TIME),
+    sa.Index(None, "pipeline_id", "start_time"),
+    sa.Index(None, "status"),
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("entrypoint_name", NAME, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(32)),  # trainer, evaluator... for standard step interfaces
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("parent_step_names", sa.JSON, nullable=False),
+    sa.Column("cache_key", sa.String(64)),
+    sa.Column("cache_components", sa.JSON),
+    sa.Column("cached_from_step_id", sa.Integer, sa.ForeignKey("steps.id")),
+    sa.Column("start_time", TIME, nullable=False),
+    sa.Column("end_time", TIME),
+    sa.Column("error", sa.Text),
+    sa.Column("traceback", sa.Text),
+    sa.Column("logs_uri", URI),
+    sa.UniqueConstraint("run_id", "name"),
+    sa.Index(None, "cache_key"),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("uri", URI, nullable=False),
+    sa.Column("data_type", TYPE_PATH, nullable=False),
+    sa.Column("materializer", TYPE_PATH, nullable=False),
+    sa.Column("producer_step_id", sa.Integer, sa.ForeignKey("steps.id"), nullable=False),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("created_at", TIME, nullable=False),
+    sa.Index(None, "producer_step_id"),
+)
+
+
+def _link_table(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("step_id", sa.Integer, sa.ForeignKey("steps.id"), primary_key=True),
+        sa.Column("name", NAME, primary_key=True),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), nullable=False),
+        sa.Index(None, "artifact_id"),
+    )
+
+
+step_inputs = _link_table("step_inputs")
+step_outputs = _link_table("step_outputs")

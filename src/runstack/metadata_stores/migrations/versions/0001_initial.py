@@ -1,0 +1,107 @@
+"""Initial schema: pipelines, runs, steps, artifacts and their input/output links.
+
+Revision ID: 0001
+Revises:
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+NAME = sa.String(190)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "pipelines",
+        sa.Column("id", sa.Integer, autoincrement=True),
+        sa.Column("name", NAME, nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_pipelines"),
+        sa.UniqueConstraint("name", name="uq_pipelines_name"),
+    )
+    op.create_table(
+        "runs",
+        sa.Column("id", sa.Integer, autoincrement=True),
+        sa.Column("pipeline_id", sa.Integer, nullable=False),
+        sa.Column("name", NAME, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("start_time", sa.DateTime(), nullable=False),
+        sa.Column("end_time", sa.DateTime()),
+        sa.Column("error", sa.Text),
+        sa.Column("owner_host", sa.String(255)),
+        sa.Column("owner_pid", sa.Integer),
+        sa.Column("heartbeat_at", sa.DateTime()),
+        sa.PrimaryKeyConstraint("id", name="pk_runs"),
+        sa.ForeignKeyConstraint(
+            ["pipeline_id"], ["pipelines.id"], name="fk_runs_pipeline_id_pipelines"
+        ),
+        sa.UniqueConstraint("name", name="uq_runs_name"),
+    )
+    op.create_index("ix_runs_pipeline_id_start_time", "runs", ["pipeline_id", "start_time"])
+    op.create_index("ix_runs_status", "runs", ["status"])
+    op.create_table(
+        "steps",
+        sa.Column("id", sa.Integer, autoincrement=True),
+        sa.Column("run_id", sa.Integer, nullable=False),
+        sa.Column("name", NAME, nullable=False),
+        sa.Column("entrypoint_name", NAME, nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("role", sa.String(32)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("parameters", sa.JSON, nullable=False),
+        sa.Column("parent_step_names", sa.JSON, nullable=False),
+        sa.Column("cache_key", sa.String(64)),
+        sa.Column("cache_components", sa.JSON),
+        sa.Column("cached_from_step_id", sa.Integer),
+        sa.Column("start_time", sa.DateTime(), nullable=False),
+        sa.Column("end_time", sa.DateTime()),
+        sa.Column("error", sa.Text),
+        sa.Column("traceback", sa.Text),
+        sa.Column("logs_uri", sa.String(2048)),
+        sa.PrimaryKeyConstraint("id", name="pk_steps"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_steps_run_id_runs"),
+        sa.ForeignKeyConstraint(
+            ["cached_from_step_id"], ["steps.id"], name="fk_steps_cached_from_step_id_steps"
+        ),
+        sa.UniqueConstraint("run_id", "name", name="uq_steps_run_id_name"),
+    )
+    op.create_index("ix_steps_cache_key", "steps", ["cache_key"])
+    op.create_table(
+        "artifacts",
+        sa.Column("id", sa.Integer, autoincrement=True),
+        sa.Column("uri", sa.String(2048), nullable=False),
+        sa.Column("data_type", sa.String(512), nullable=False),
+        sa.Column("materializer", sa.String(512), nullable=False),
+        sa.Column("producer_step_id", sa.Integer, nullable=False),
+        sa.Column("content_hash", sa.String(64)),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_artifacts"),
+        sa.ForeignKeyConstraint(
+            ["producer_step_id"], ["steps.id"], name="fk_artifacts_producer_step_id_steps"
+        ),
+    )
+    op.create_index("ix_artifacts_producer_step_id", "artifacts", ["producer_step_id"])
+    for table in ("step_inputs", "step_outputs"):
+        op.create_table(
+            table,
+            sa.Column("step_id", sa.Integer, nullable=False),
+            sa.Column("name", NAME, nullable=False),
+            sa.Column("position", sa.Integer, nullable=False),
+            sa.Column("artifact_id", sa.Integer, nullable=False),
+            sa.PrimaryKeyConstraint("step_id", "name", name=f"pk_{table}"),
+            sa.ForeignKeyConstraint(["step_id"], ["steps.id"], name=f"fk_{table}_step_id_steps"),
+            sa.ForeignKeyConstraint(
+                ["artifact_id"], ["artifacts.id"], name=f"fk_{table}_artifact_id_artifacts"
+            ),
+        )
+        op.create_index(f"ix_{table}_artifact_id", table, ["artifact_id"])
+
+
+def downgrade() -> None:
+    for table in ("step_outputs", "step_inputs", "artifacts", "steps", "runs", "pipelines"):
+        op.drop_table(table)

@@ -1,0 +1,119 @@
+"""Frozen records that cross layer boundaries: what the metadata store stores and returns."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class ExecutionStatus(str, enum.Enum):
+    """Status of a run or a step."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CACHED = "cached"  # steps only: outputs reused from an earlier execution
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRecord:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    pipeline_id: int
+    pipeline_name: str
+    name: str
+    status: ExecutionStatus
+    start_time: datetime
+    end_time: datetime | None
+    error: str | None = None
+    owner_host: str | None = None
+    owner_pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    id: int
+    run_id: int
+    name: str
+    entrypoint_name: str
+    position: int
+    status: ExecutionStatus
+    parameters: dict[str, Any]
+    cache_key: str | None
+    cached_from_step_id: int | None
+    start_time: datetime
+    end_time: datetime | None
+    error: str | None = None
+    traceback: str | None = None
+    parent_step_names: tuple[str, ...] = ()
+    role: str | None = None
+    cache_components: dict[str, Any] | None = None
+    logs_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    id: int
+    uri: str
+    data_type: str
+    materializer: str
+    producer_step_id: int
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactLink:
+    """An artifact as one input or output of one step."""
+
+    step_id: int
+    name: str
+    position: int
+    artifact: ArtifactRecord
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """An artifact the step runner has written and wants recorded."""
+
+    name: str
+    uri: str
+    data_type: str
+    materializer: str
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """Everything the step runner records about one step execution, in one transaction."""
+
+    run_id: int
+    name: str
+    entrypoint_name: str
+    position: int
+    status: ExecutionStatus
+    parameters: dict[str, Any]
+    start_time: datetime
+    end_time: datetime
+    cache_key: str | None = None
+    cache_components: dict[str, Any] | None = None
+    cached_from_step_id: int | None = None
+    inputs: dict[str, int] = field(default_factory=dict)  # input name -> artifact id
+    new_outputs: tuple[NewArtifact, ...] = ()
+    reused_outputs: dict[str, int] = field(default_factory=dict)  # output name -> artifact id
+    output_order: tuple[str, ...] = ()
+    parent_step_names: tuple[str, ...] = ()
+    role: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    logs_uri: str | None = None

@@ -1,0 +1,124 @@
+"""Batch loading for views: the first view of a group to need its children loads them for all.
+
+Listing N runs and touching each run's steps or outputs costs a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from runstack.metadata_stores import SQLMetadataStore
+from runstack.models import ArtifactLink, StepRecord
+
+T = TypeVar("T")
+
+# Above this many ids, query by the pipeline the group came from instead of a long IN list.
+_SCOPE_THRESHOLD = 500
+_CHUNK = 500
+
+
+def _chunked(ids: Sequence[int], fetch: Callable[[Sequence[int]], list[T]]) -> list[T]:
+    out: list[T] = []
+    for i in range(0, len(ids), _CHUNK):
+        out.extend(fetch(ids[i : i + _CHUNK]))
+    return out
+
+
+class RunGroup:
+    """Runs listed together; their steps are loaded together."""
+
+    def __init__(self, store: SQLMetadataStore, run_ids: Iterable[int], pipeline_id: int | None):
+        self.store = store
+        self.run_ids = list(run_ids)
+        self.pipeline_id = pipeline_id
+        self._steps: dict[int, list[StepRecord]] | None = None
+        self.step_group: StepGroup | None = None
+
+    def steps_of(self, run_id: int) -> list[StepRecord]:
+        if self._steps is None:
+            wanted = set(self.run_ids)
+            if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
+                records = self.store.steps_of_runs(pipeline_id=self.pipeline_id)
+            else:
+                records = _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids))
+            by_run: dict[int, list[StepRecord]] = defaultdict(list)
+            for r in records:
+                if r.run_id in wanted:
+                    by_run[r.run_id].append(r)
+            self._steps = by_run
+            self.step_group = StepGroup(
+                self.store, [r for rs in by_run.values() for r in rs], self.pipeline_id
+            )
+        if run_id not in self.run_ids:  # a run added to the group later (current run)
+            return self.store.steps_of_runs([run_id])
+        return self._steps.get(run_id, [])
+
+
+class StepGroup:
+    """Steps loaded together; outputs are loaded together for all steps of one name."""
+
+    def __init__(self, store: SQLMetadataStore, steps: list[StepRecord], pipeline_id: int | None):
+        self.store = store
+        self.pipeline_id = pipeline_id
+        self._ids_by_name: dict[str, list[int]] = defaultdict(list)
+        for s in steps:
+            self._ids_by_name[s.name].append(s.id)
+        self._outputs: dict[int, list[ArtifactLink]] = {}
+        self._inputs: dict[int, list[ArtifactLink]] = {}
+        self._loaded_out: set[str] = set()
+        self._loaded_in: set[str] = set()
+
+    def _load(
+        self,
+        name: str,
+        step_id: int,
+        cache: dict[int, list[ArtifactLink]],
+        loaded: set[str],
+        fetch_ids: Callable[[Sequence[int]], list[ArtifactLink]],
+        fetch_scope: Callable[[], list[ArtifactLink]] | None,
+    ) -> list[ArtifactLink]:
+        ids = self._ids_by_name.get(name, [])
+        if step_id not in ids:
+            return fetch_ids([step_id])
+        if name not in loaded:
+            if fetch_scope is not None and len(ids) > _SCOPE_THRESHOLD:
+                links = fetch_scope()
+            else:
+                links = _chunked(ids, fetch_ids)
+            wanted = set(ids)
+            for sid in ids:
+                cache[sid] = []
+            for link in links:
+                if link.step_id in wanted:
+                    cache[link.step_id].append(link)
+            loaded.add(name)
+        return cache.get(step_id, [])
+
+    def outputs_of(self, name: str, step_id: int) -> list[ArtifactLink]:
+        scope = None
+        if self.pipeline_id is not None:
+            pid = self.pipeline_id
+
+            def scope() -> list[ArtifactLink]:
+                return self.store.outputs_of_steps(pipeline_id=pid, step_name=name)
+
+        return self._load(
+            name,
+            step_id,
+            self._outputs,
+            self._loaded_out,
+            lambda ids: self.store.outputs_of_steps(ids),
+            scope,
+        )
+
+    def inputs_of(self, name: str, step_id: int) -> list[ArtifactLink]:
+        return self._load(
+            name,
+            step_id,
+            self._inputs,
+            self._loaded_in,
+            lambda ids: self.store.inputs_of_steps(ids),
+            None,
+        )

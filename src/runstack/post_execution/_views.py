@@ -1,0 +1,394 @@
+"""Read-only views over recorded history: pipelines -> runs -> steps -> artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, overload
+
+from runstack.exceptions import (
+    AmbiguousOutputError,
+    OutputNotFoundError,
+    RunNotFoundError,
+    StepNotFoundError,
+    did_you_mean,
+)
+from runstack.materializers import BaseMaterializer
+from runstack.materializers._read import load_path, read_artifact
+from runstack.metadata_stores import SQLMetadataStore
+from runstack.models import (
+    ArtifactLink,
+    ArtifactRecord,
+    ExecutionStatus,
+    PipelineRecord,
+    RunRecord,
+    StepRecord,
+)
+from runstack.post_execution._loader import RunGroup, StepGroup
+
+
+class ArtifactView:
+    """One stored artifact; ``read()`` loads its value."""
+
+    __slots__ = ("_consumer_step_id", "_record", "_store", "name")
+
+    def __init__(
+        self, store: SQLMetadataStore, record: ArtifactRecord, name: str, consumer_step_id: int
+    ) -> None:
+        self._store = store
+        self._record = record
+        self.name = name
+        self._consumer_step_id = consumer_step_id
+
+    @property
+    def id(self) -> int:
+        return self._record.id
+
+    @property
+    def uri(self) -> str:
+        return self._record.uri
+
+    @property
+    def data_type(self) -> str:
+        """Dotted path of the type of the value that was written."""
+        return self._record.data_type
+
+    @property
+    def materializer(self) -> str:
+        """Dotted path of the materializer class that wrote the artifact."""
+        return self._record.materializer
+
+    @property
+    def content_hash(self) -> str | None:
+        return self._record.content_hash
+
+    @property
+    def is_cached(self) -> bool:
+        """True when this step reused the artifact from an earlier execution."""
+        return self._record.producer_step_id != self._consumer_step_id
+
+    @property
+    def producer_step(self) -> StepView:
+        """The step execution that wrote the artifact (for a cached one, the earlier step)."""
+        record = self._store.get_step_by_id(self._record.producer_step_id)
+        assert record is not None  # foreign key guarantees it
+        return StepView(self._store, record, None)
+
+    def read(
+        self,
+        output_data_type: type | None = None,
+        materializer: type[BaseMaterializer] | None = None,
+        *,
+        materializer_class: type[BaseMaterializer] | None = None,
+    ) -> Any:
+        """Load the value; with the materializer that wrote it unless another is given."""
+        mat = materializer or materializer_class or load_path(self._record.materializer)
+        if output_data_type is None:
+            try:
+                output_data_type = load_path(self._record.data_type)
+            except (ImportError, AttributeError):
+                output_data_type = object  # the type's module is gone; let the materializer decide
+        return read_artifact(self._record, mat, output_data_type)
+
+    def __repr__(self) -> str:
+        return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
+
+
+class StepArtifacts(Mapping[str, ArtifactView]):
+    """A step's inputs or outputs in declared order, by name (``["x"]``) or position (``[0]``)."""
+
+    def __init__(self, step_name: str, kind: str, views: list[ArtifactView]) -> None:
+        self._step = step_name
+        self._kind = kind
+        self._views = {v.name: v for v in views}
+
+    @overload
+    def __getitem__(self, key: str) -> ArtifactView: ...
+    @overload
+    def __getitem__(self, key: int) -> ArtifactView: ...
+    def __getitem__(self, key: str | int) -> ArtifactView:
+        if isinstance(key, int):
+            values = list(self._views.values())
+            try:
+                return values[key]
+            except IndexError:
+                raise OutputNotFoundError(
+                    f"Step {self._step!r} has {len(values)} {self._kind}(s); index {key} is out "
+                    "of range."
+                ) from None
+        try:
+            return self._views[key]
+        except KeyError:
+            raise OutputNotFoundError(
+                f"Step {self._step!r} has no {self._kind} {key!r}. "
+                + did_you_mean(key, list(self._views), f"{self._kind}s")
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __repr__(self) -> str:
+        return f"<{self._kind}s of {self._step}: {list(self._views)}>"
+
+
+class StepView:
+    """One step execution within a run."""
+
+    def __init__(
+        self,
+        store: SQLMetadataStore,
+        record: StepRecord,
+        run: RunView | None,
+        group: StepGroup | None = None,
+    ) -> None:
+        self._store = store
+        self._record = record
+        self._run = run
+        self._group = group
+        self._outputs: StepArtifacts | None = None
+        self._inputs: StepArtifacts | None = None
+
+    id = property(lambda self: self._record.id)
+    name = property(lambda self: self._record.name, doc="The step's slot in the pipeline.")
+    entrypoint_name = property(
+        lambda self: self._record.entrypoint_name, doc="The step function's or class's name."
+    )
+    status = property(lambda self: self._record.status)
+    start_time = property(lambda self: self._record.start_time)
+    end_time = property(lambda self: self._record.end_time)
+    error = property(lambda self: self._record.error)
+    traceback = property(lambda self: self._record.traceback)
+    cache_key = property(lambda self: self._record.cache_key)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._record.parameters)
+
+    @property
+    def is_cached(self) -> bool:
+        return self._record.status is ExecutionStatus.CACHED
+
+    @property
+    def duration(self) -> float | None:
+        if self._record.end_time is None:
+            return None
+        return (self._record.end_time - self._record.start_time).total_seconds()
+
+    @property
+    def run(self) -> RunView:
+        if self._run is None:
+            record = self._store.get_run_by_id(self._record.run_id)
+            assert record is not None
+            self._run = RunView(self._store, record, None)
+        return self._run
+
+    def _links(self, kind: str) -> list[ArtifactLink]:
+        rec = self._record
+        if kind == "output":
+            if self._group is not None:
+                return self._group.outputs_of(rec.name, rec.id)
+            return self._store.outputs_of_steps([rec.id])
+        if self._group is not None:
+            return self._group.inputs_of(rec.name, rec.id)
+        return self._store.inputs_of_steps([rec.id])
+
+    @property
+    def outputs(self) -> StepArtifacts:
+        """Outputs in the order of ``Output(...)``; index by name or position."""
+        if self._outputs is None:
+            views = [
+                ArtifactView(self._store, link.artifact, link.name, self.id)
+                for link in self._links("output")
+            ]
+            self._outputs = StepArtifacts(self.name, "output", views)
+        return self._outputs
+
+    @property
+    def inputs(self) -> StepArtifacts:
+        if self._inputs is None:
+            views = [
+                ArtifactView(self._store, link.artifact, link.name, self.id)
+                for link in self._links("input")
+            ]
+            self._inputs = StepArtifacts(self.name, "input", views)
+        return self._inputs
+
+    @property
+    def output(self) -> ArtifactView:
+        """The only output; an error if the step has none or several."""
+        return _only(self.outputs, self.name, "output")
+
+    @property
+    def input(self) -> ArtifactView:
+        """The only input; an error if the step has none or several."""
+        return _only(self.inputs, self.name, "input")
+
+    @property
+    def parent_steps(self) -> list[StepView]:
+        """Steps of the same run whose outputs this step consumed."""
+        return [self.run.get_step(n) for n in self._record.parent_step_names]
+
+    def __repr__(self) -> str:
+        return (
+            f"StepView(name={self.name!r}, entrypoint={self.entrypoint_name!r}, "
+            f"status={self.status.value!r})"
+        )
+
+
+def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
+    if len(items) == 1:
+        return items[0]
+    if not items:
+        raise OutputNotFoundError(f"Step {step!r} has no {kind}s.")
+    raise AmbiguousOutputError(
+        f"Step {step!r} has {len(items)} {kind}s ({', '.join(items)}); use "
+        f"step.{kind}s['<name>'] to pick one."
+    )
+
+
+class RunView:
+    """One run of a pipeline."""
+
+    def __init__(self, store: SQLMetadataStore, record: RunRecord, group: RunGroup | None) -> None:
+        self._store = store
+        self._record = record
+        self._group = group
+        self._steps: list[StepView] | None = None
+
+    id = property(lambda self: self._record.id)
+    name = property(lambda self: self._record.name)
+    pipeline_name = property(lambda self: self._record.pipeline_name)
+    status = property(lambda self: self._record.status)
+    start_time = property(lambda self: self._record.start_time)
+    end_time = property(lambda self: self._record.end_time)
+    error = property(lambda self: self._record.error)
+
+    @property
+    def steps(self) -> list[StepView]:
+        """Steps in execution order."""
+        if self._steps is None:
+            if self._group is None:
+                self._group = RunGroup(self._store, [self.id], None)
+            records = self._group.steps_of(self.id)
+            sg = self._group.step_group
+            self._steps = [StepView(self._store, r, self, sg) for r in records]
+        return self._steps
+
+    def get_step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def get_step(self, name: str | None = None, *, step: str | None = None) -> StepView:
+        """A step by its pipeline slot name, or by its entrypoint name when that is unambiguous."""
+        name = name if name is not None else step
+        if name is None:
+            raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
+        steps = self.steps
+        for s in steps:
+            if s.name == name:
+                return s
+        by_entry = [s for s in steps if s.entrypoint_name == name]
+        if len(by_entry) == 1:
+            return by_entry[0]
+        if len(by_entry) > 1:
+            raise StepNotFoundError(
+                f"Run {self.name!r} has {len(by_entry)} steps running {name!r} "
+                f"(slots {[s.name for s in by_entry]}); ask for one by its slot name."
+            )
+        raise StepNotFoundError(
+            f"Run {self.name!r} has no step {name!r}. "
+            + did_you_mean(name, [s.name for s in steps], "steps")
+        )
+
+    def __repr__(self) -> str:
+        return f"RunView(name={self.name!r}, status={self.status.value!r})"
+
+
+class PipelineView:
+    """A pipeline and its runs."""
+
+    def __init__(self, store: SQLMetadataStore, record: PipelineRecord) -> None:
+        self._store = store
+        self._record = record
+
+    id = property(lambda self: self._record.id)
+    name = property(lambda self: self._record.name)
+    created_at = property(lambda self: self._record.created_at)
+
+    def _views(self, records: list[RunRecord], whole: bool) -> list[RunView]:
+        group = RunGroup(self._store, (r.id for r in records), self.id if whole else None)
+        return [RunView(self._store, r, group) for r in records]
+
+    @property
+    def runs(self) -> list[RunView]:
+        """All runs, oldest first."""
+        return self.get_runs()
+
+    def get_runs(
+        self,
+        *,
+        status: ExecutionStatus | str | None = None,
+        name_prefix: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[RunView]:
+        """Runs filtered and ordered in the database (oldest first unless ``newest_first``)."""
+        records = self._store.list_runs(
+            self.id,
+            status=status,
+            name_prefix=name_prefix,
+            started_after=started_after,
+            started_before=started_before,
+            limit=limit,
+            offset=offset,
+            newest_first=newest_first,
+        )
+        whole = (status, name_prefix, started_after, started_before, limit, offset) == (
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+        )
+        return self._views(records, whole)
+
+    def get_run_names(self) -> list[str]:
+        return self._store.run_names(self.id)
+
+    def get_run(self, name: str | None = None, *, run_name: str | None = None) -> RunView:
+        name = name if name is not None else run_name
+        if name is None:
+            raise TypeError("get_run() needs a run name, e.g. pipeline.get_run('my-run').")
+        record = self._store.get_run(name, pipeline_id=self.id)
+        if record is None:
+            raise RunNotFoundError(
+                f"Pipeline {self.name!r} has no run {name!r}. "
+                + did_you_mean(name, self.get_run_names()[-50:], "runs (latest 50)")
+            )
+        return RunView(self._store, record, None)
+
+    @property
+    def latest_run(self) -> RunView:
+        """The most recently started run."""
+        return self._latest(None)
+
+    @property
+    def latest_successful_run(self) -> RunView:
+        """The most recently started run that completed."""
+        return self._latest(ExecutionStatus.COMPLETED)
+
+    def _latest(self, status: ExecutionStatus | None) -> RunView:
+        records = self._store.list_runs(self.id, status=status, limit=1, newest_first=True)
+        if not records:
+            what = "runs" if status is None else f"{status.value} runs"
+            raise RunNotFoundError(f"Pipeline {self.name!r} has no {what}.")
+        return RunView(self._store, records[0], None)
+
+    def __repr__(self) -> str:
+        return f"PipelineView(name={self.name!r})"

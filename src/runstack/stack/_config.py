@@ -1,0 +1,102 @@
+"""The repository's config file: components by type and name, stacks, the active stack."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from runstack.exceptions import ConfigError
+from runstack.stack._flavors import COMPONENT_TYPES
+
+CONFIG_FILE = "config.yaml"
+CONFIG_VERSION = 1
+
+
+class ComponentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    flavor: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class StackConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    orchestrator: str
+    metadata_store: str
+    artifact_store: str
+
+
+class RepositoryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = CONFIG_VERSION
+    active_stack: str = "default"
+    components: dict[str, dict[str, ComponentConfig]] = Field(
+        default_factory=lambda: {t: {} for t in COMPONENT_TYPES}
+    )
+    stacks: dict[str, StackConfig] = Field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> RepositoryConfig:
+        return cls(
+            components={
+                "orchestrator": {"local": ComponentConfig(flavor="local")},
+                "metadata_store": {
+                    "local": ComponentConfig(flavor="sqlite", settings={"path": "metadata.db"})
+                },
+                "artifact_store": {
+                    "local": ComponentConfig(flavor="local", settings={"path": "artifacts"})
+                },
+            },
+            stacks={
+                "default": StackConfig(
+                    orchestrator="local", metadata_store="local", artifact_store="local"
+                )
+            },
+        )
+
+
+def load_config(path: Path) -> RepositoryConfig:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(
+            f"Cannot read the runstack config {path}: {e}. Fix the file, or move it away and "
+            "run `runstack init` to write a fresh one (recorded runs are kept)."
+        ) from e
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"The runstack config {path} must hold a mapping, not {type(raw).__name__}."
+        )
+    version = raw.get("version", CONFIG_VERSION)
+    if isinstance(version, int) and version > CONFIG_VERSION:
+        raise ConfigError(
+            f"The runstack config {path} has version {version}, newer than this runstack "
+            f"understands ({CONFIG_VERSION}). Upgrade runstack: pip install -U runstack."
+        )
+    try:
+        config = RepositoryConfig.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"The runstack config {path} is invalid: {problems}.") from None
+    for ctype in COMPONENT_TYPES:
+        config.components.setdefault(ctype, {})
+    return config
+
+
+def save_config(path: Path, config: RepositoryConfig) -> None:
+    """Write atomically, so a crash never leaves half a config file."""
+    import yaml
+
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
