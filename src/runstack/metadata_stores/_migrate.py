@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from runstack.exceptions import SchemaVersionError
+from runstack.exceptions import SchemaVersionError, StoreError
 from runstack.metadata_stores._schema import SCHEMA_REVISION
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,6 +23,14 @@ def current_revision(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def _too_new(revision: str, url_for_messages: str) -> SchemaVersionError:
+    return SchemaVersionError(
+        f"The metadata store at {url_for_messages} has schema revision {revision!r}, newer "
+        f"than this runstack understands (latest {SCHEMA_REVISION!r}). Upgrade runstack "
+        "(pip install -U runstack) to use it; nothing in the store was changed."
+    )
+
+
 def ensure_schema(engine: sa.Engine, url_for_messages: str) -> None:
     """Create or upgrade the schema; cheap when it is already current (no Alembic import)."""
     with engine.connect() as conn:
@@ -31,31 +39,42 @@ def ensure_schema(engine: sa.Engine, url_for_messages: str) -> None:
     if revision == SCHEMA_REVISION:
         return
     if revision is not None and revision not in known_revisions():
-        raise SchemaVersionError(
-            f"The metadata store at {url_for_messages} has schema revision {revision!r}, newer "
-            f"than this runstack understands (latest {SCHEMA_REVISION!r}). Upgrade runstack "
-            "(pip install -U runstack) to use it; nothing in the store was changed."
-        )
-    upgrade(engine)
+        raise _too_new(revision, url_for_messages)
+    upgrade(engine, url_for_messages=url_for_messages)
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade(engine: sa.Engine, revision: str = "head", *, url_for_messages: str = "") -> None:
+    """Migrate to ``revision`` under a lock, so processes opening a new store at once agree."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
+    target = SCHEMA_REVISION if revision == "head" else revision
     with engine.connect() as conn:
-        # Several processes may open a new store at once: migrate under a lock, then re-check.
-        conn = conn.execution_options(runstack_write=True)
-        with conn.begin():
-            dialect = conn.dialect.name
-            if dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7271830)"))
-            elif dialect in ("mysql", "mariadb"):
-                conn.execute(sa.text("SELECT GET_LOCK('runstack_migrate', 60)"))
-            if current_revision(conn) != SCHEMA_REVISION:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+        conn = conn.execution_options(runstack_write=True)  # SQLite: BEGIN IMMEDIATE locks
+        dialect = conn.dialect.name
+        if dialect in ("mysql", "mariadb"):
+            # MySQL commits DDL implicitly, so the lock is a session lock, released below even
+            # when the migration fails (the pooled connection would otherwise keep it).
+            got = conn.execute(sa.text("SELECT GET_LOCK('runstack_migrate', 300)")).scalar()
+            conn.commit()
+            if got != 1:
+                raise StoreError(
+                    f"Timed out waiting for another process to migrate {url_for_messages}; "
+                    "if none is running, retry."
+                )
+        try:
+            with conn.begin():
+                if dialect == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7271830)"))
+                found = current_revision(conn)
+                if found is not None and found not in known_revisions():
+                    raise _too_new(found, url_for_messages)
+                if found != target:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+        finally:
             if dialect in ("mysql", "mariadb"):
                 conn.execute(sa.text("SELECT RELEASE_LOCK('runstack_migrate')"))
+                conn.commit()

@@ -7,8 +7,9 @@ Changing a table here means adding a migration under ``migrations/versions`` and
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -19,11 +20,20 @@ metadata = sa.MetaData(
     }
 )
 
-# Names are bounded so that unique indexes fit MySQL's key length with utf8mb4.
-NAME = sa.String(190)
+# Names are bounded so that unique indexes fit MySQL's key length with utf8mb4; on MySQL they
+# compare byte-wise (utf8mb4_bin) so that "Run" and "run" are two names there as elsewhere.
+NAME = sa.String(190).with_variant(mysql.VARCHAR(190, collation="utf8mb4_bin"), "mysql", "mariadb")
 TYPE_PATH = sa.String(512)
 URI = sa.String(2048)
-TIME = sa.DateTime()  # naive UTC everywhere; the store adds tzinfo when reading
+# Naive UTC everywhere; the store adds tzinfo when reading. MySQL's DATETIME drops microseconds
+# unless asked (fsp=6), and runs are ordered by start time.
+TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# Parameter values in their canonical encoding (see _params.py), compared byte-wise.
+PARAM_VALUE = sa.String(255).with_variant(
+    mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb"
+)
+# Every table is InnoDB with utf8mb4 on MySQL, whatever the database's defaults are.
+MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 pipelines = sa.Table(
     "pipelines",
@@ -31,6 +41,7 @@ pipelines = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", NAME, nullable=False, unique=True),
     sa.Column("created_at", TIME, nullable=False),
+    **MYSQL,
 )
 
 runs = sa.Table(
@@ -48,6 +59,11 @@ runs = sa.Table(
     sa.Column("heartbeat_at", TIME),
     sa.Index(None, "pipeline_id", "start_time"),
     sa.Index(None, "status"),
+    # 0002: latest_successful_run and status filters within a pipeline, newest first.
+    sa.Index(None, "pipeline_id", "status", "start_time"),
+    # 0002: listings across pipelines by time.
+    sa.Index(None, "start_time"),
+    **MYSQL,
 )
 
 steps = sa.Table(
@@ -72,6 +88,7 @@ steps = sa.Table(
     sa.Column("logs_uri", URI),
     sa.UniqueConstraint("run_id", "name"),
     sa.Index(None, "cache_key"),
+    **MYSQL,
 )
 
 artifacts = sa.Table(
@@ -85,6 +102,7 @@ artifacts = sa.Table(
     sa.Column("content_hash", sa.String(64)),
     sa.Column("created_at", TIME, nullable=False),
     sa.Index(None, "producer_step_id"),
+    **MYSQL,
 )
 
 
@@ -97,8 +115,24 @@ def _link_table(name: str) -> sa.Table:
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), nullable=False),
         sa.Index(None, "artifact_id"),
+        **MYSQL,
     )
 
 
 step_inputs = _link_table("step_inputs")
 step_outputs = _link_table("step_outputs")
+
+# 0002: one row per top-level step parameter, so that runs are filtered by parameter values in
+# the database with an index (JSON path queries differ across SQLite, PostgreSQL and MySQL).
+step_parameters = sa.Table(
+    "step_parameters",
+    metadata,
+    sa.Column("step_id", sa.Integer, sa.ForeignKey("steps.id"), primary_key=True),
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("step_name", NAME, nullable=False),
+    sa.Column("value", PARAM_VALUE, nullable=False),
+    sa.Index(None, "step_name", "name", "value"),
+    sa.Index(None, "run_id"),
+    **MYSQL,
+)

@@ -1,22 +1,37 @@
 """The metadata store: records runs, steps and artifacts in a SQL database via SQLAlchemy Core.
 
 SQLite is the embedded default; PostgreSQL and MySQL/MariaDB use the same tables. Every write
-is one short transaction; listings fetch whole groups in one query (no query per object).
+is one short transaction (retried when the database aborts it for a concurrent one); listings
+fetch whole groups in one query (no query per object) and filter in the database.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
-from typing import Any
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from runstack.exceptions import DuplicateRunNameError, StoreError
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._engine import ATTEMPTS, is_retryable, normalize_url, setup_sqlite
 from runstack.metadata_stores._migrate import ensure_schema
+from runstack.metadata_stores._params import encode_value, parameter_rows
+from runstack.metadata_stores._rows import (
+    ARTIFACT_COLUMNS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    artifact_record,
+    aware,
+    naive,
+    run_record,
+    status_value,
+    step_record,
+)
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -27,133 +42,43 @@ from runstack.models import (
     StepResult,
 )
 
-UTC = timezone.utc
-
-
-def _naive(dt: datetime | None) -> datetime | None:
-    if dt is None or dt.tzinfo is None:
-        return dt
-    return dt.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.replace(tzinfo=UTC)
-
-
-def _sqlite_setup(engine: sa.Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # Writers take the write lock up front, so busy_timeout applies instead of a
-        # "database is locked" error when two transactions both try to upgrade a read lock.
-        immediate = conn.get_execution_options().get("runstack_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-_RUN_COLUMNS = (
-    t.runs.c.id,
-    t.runs.c.pipeline_id,
-    t.pipelines.c.name,
-    t.runs.c.name,
-    t.runs.c.status,
-    t.runs.c.start_time,
-    t.runs.c.end_time,
-    t.runs.c.error,
-    t.runs.c.owner_host,
-    t.runs.c.owner_pid,
-)
-_STEP_COLUMNS = (
-    t.steps.c.id,
-    t.steps.c.run_id,
-    t.steps.c.name,
-    t.steps.c.entrypoint_name,
-    t.steps.c.position,
-    t.steps.c.status,
-    t.steps.c.parameters,
-    t.steps.c.cache_key,
-    t.steps.c.cached_from_step_id,
-    t.steps.c.start_time,
-    t.steps.c.end_time,
-    t.steps.c.error,
-    t.steps.c.traceback,
-    t.steps.c.parent_step_names,
-    t.steps.c.role,
-    t.steps.c.cache_components,
-    t.steps.c.logs_uri,
-)
-_ARTIFACT_COLUMNS = (
-    t.artifacts.c.id,
-    t.artifacts.c.uri,
-    t.artifacts.c.data_type,
-    t.artifacts.c.materializer,
-    t.artifacts.c.producer_step_id,
-    t.artifacts.c.content_hash,
-)
-
-
-def _run(row: Any) -> RunRecord:
-    return RunRecord(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        ExecutionStatus(row[4]),
-        _aware(row[5]),  # type: ignore[arg-type]
-        _aware(row[6]),
-        row[7],
-        row[8],
-        row[9],
-    )
-
-
-def _step(row: Any) -> StepRecord:
-    return StepRecord(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        ExecutionStatus(row[5]),
-        row[6],
-        row[7],
-        row[8],
-        _aware(row[9]),
-        _aware(row[10]),
-        row[11],
-        row[12],
-        tuple(row[13]),  # type: ignore[arg-type]
-        row[14],
-        row[15],
-        row[16],
-    )
-
-
-def _artifact(row: Any, offset: int = 0) -> ArtifactRecord:
-    return ArtifactRecord(*row[offset : offset + 6])
+T = TypeVar("T")
 
 
 class SQLMetadataStore:
     """Records and queries pipeline history in a SQL database given by a SQLAlchemy URL."""
 
     def __init__(self, url: str | sa.URL, **engine_kwargs: Any) -> None:
-        self.url = sa.make_url(url)
-        if self.url.get_backend_name() == "sqlite":
+        self.url = normalize_url(url)
+        backend = self.url.get_backend_name()
+        if backend == "sqlite":
             engine_kwargs.setdefault("connect_args", {}).setdefault("timeout", 60)
         else:
             engine_kwargs.setdefault("pool_pre_ping", True)
-        self._engine = sa.create_engine(self.url, **engine_kwargs)
-        if self.url.get_backend_name() == "sqlite":
-            _sqlite_setup(self._engine)
-        ensure_schema(self._engine, self.display_url)
+        if backend in ("mysql", "mariadb"):
+            # Fewer gap locks than REPEATABLE READ: concurrent writers of runs rarely deadlock.
+            engine_kwargs.setdefault("isolation_level", "READ COMMITTED")
+            engine_kwargs.setdefault("pool_recycle", 3600)
+        try:
+            self._engine = sa.create_engine(self.url, **engine_kwargs)
+        except ImportError as e:
+            extra = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
+            hint = f"pip install 'runstack[{extra}]'" if extra else f"install the driver ({e.name})"
+            raise StoreError(
+                f"The database driver for {self.display_url} is not installed: {e}. "
+                f"Install it with: {hint}."
+            ) from None
+        if backend == "sqlite":
+            setup_sqlite(self._engine)
+        try:
+            ensure_schema(self._engine, self.display_url)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            self._engine.dispose()
+            raise StoreError(
+                f"Cannot open the metadata store at {self.display_url}: {e.orig}. Check that the "
+                "database server is running and reachable, that the database exists, and the "
+                "user and password (settings or environment variables) are right."
+            ) from e
 
     @property
     def display_url(self) -> str:
@@ -169,10 +94,27 @@ class SQLMetadataStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
+        """One write transaction (SQLite: taking the write lock up front)."""
         with self._engine.connect() as conn:
             conn.execution_options(runstack_write=True)
             with conn.begin():
                 yield conn
+
+    def _transact(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run ``work`` in one write transaction, retried when the database asks for it.
+
+        PostgreSQL and MySQL may abort one of two concurrent transactions (deadlock,
+        serialization failure, lock wait timeout); the whole transaction is then run again.
+        """
+        for attempt in range(ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    return work(conn)
+            except sa.exc.DBAPIError as e:
+                if attempt == ATTEMPTS - 1 or not is_retryable(e):
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+        raise AssertionError("unreachable")
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -191,28 +133,32 @@ class SQLMetadataStore:
         owner_pid: int | None = None,
     ) -> RunRecord:
         """Record a new running run, creating the pipeline on its first run."""
-        start = _naive(start_time)
+        start = naive(start_time)
+
+        def insert(conn: sa.Connection) -> tuple[int, int]:
+            pid = conn.execute(
+                sa.select(t.pipelines.c.id).where(t.pipelines.c.name == pipeline_name)
+            ).scalar()
+            if pid is None:
+                pid = conn.execute(
+                    t.pipelines.insert().values(name=pipeline_name, created_at=start)
+                ).inserted_primary_key[0]
+            run_id = conn.execute(
+                t.runs.insert().values(
+                    pipeline_id=pid,
+                    name=run_name,
+                    status=ExecutionStatus.RUNNING.value,
+                    start_time=start,
+                    owner_host=owner_host,
+                    owner_pid=owner_pid,
+                    heartbeat_at=start,
+                )
+            ).inserted_primary_key[0]
+            return pid, run_id
+
         for _attempt in range(3):
             try:
-                with self._write() as conn:
-                    pid = conn.execute(
-                        sa.select(t.pipelines.c.id).where(t.pipelines.c.name == pipeline_name)
-                    ).scalar()
-                    if pid is None:
-                        pid = conn.execute(
-                            t.pipelines.insert().values(name=pipeline_name, created_at=start)
-                        ).inserted_primary_key[0]
-                    run_id = conn.execute(
-                        t.runs.insert().values(
-                            pipeline_id=pid,
-                            name=run_name,
-                            status=ExecutionStatus.RUNNING.value,
-                            start_time=start,
-                            owner_host=owner_host,
-                            owner_pid=owner_pid,
-                            heartbeat_at=start,
-                        )
-                    ).inserted_primary_key[0]
+                pid, run_id = self._transact(insert)
             except sa.exc.IntegrityError:
                 with self._read() as conn:
                     taken = conn.execute(
@@ -237,83 +183,92 @@ class SQLMetadataStore:
                 owner_host,
                 owner_pid,
             )
-        raise StoreError(f"Could not record run {run_name!r} in {self.display_url}.")
+        raise StoreError(f"Could not record run {run_name!r} in {self.display_url}; retry.")
 
     def finish_run(
         self, run_id: int, status: ExecutionStatus, end_time: datetime, error: str | None = None
     ) -> None:
-        with self._write() as conn:
-            conn.execute(
-                t.runs.update()
-                .where(t.runs.c.id == run_id)
-                .values(status=status.value, end_time=_naive(end_time), error=error)
-            )
+        update = (
+            t.runs.update()
+            .where(t.runs.c.id == run_id)
+            .values(status=status.value, end_time=naive(end_time), error=error)
+        )
+        self._transact(lambda conn: conn.execute(update))
 
     def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
         """Record one finished step, its new artifacts and its input/output links, atomically."""
-        with self._write() as conn:
-            step_id = conn.execute(
-                t.steps.insert().values(
-                    run_id=result.run_id,
-                    name=result.name,
-                    entrypoint_name=result.entrypoint_name,
-                    position=result.position,
-                    role=result.role,
-                    status=result.status.value,
-                    parameters=result.parameters,
-                    parent_step_names=list(result.parent_step_names),
-                    cache_key=result.cache_key,
-                    cache_components=result.cache_components,
-                    cached_from_step_id=result.cached_from_step_id,
-                    start_time=_naive(result.start_time),
-                    end_time=_naive(result.end_time),
-                    error=result.error,
-                    traceback=result.traceback,
-                    logs_uri=result.logs_uri,
+        return self._transact(lambda conn: self._record_step(conn, result))
+
+    def _record_step(
+        self, conn: sa.Connection, result: StepResult
+    ) -> tuple[int, dict[str, ArtifactRecord]]:
+        step_id = conn.execute(
+            t.steps.insert().values(
+                run_id=result.run_id,
+                name=result.name,
+                entrypoint_name=result.entrypoint_name,
+                position=result.position,
+                role=result.role,
+                status=result.status.value,
+                parameters=result.parameters,
+                parent_step_names=list(result.parent_step_names),
+                cache_key=result.cache_key,
+                cache_components=result.cache_components,
+                cached_from_step_id=result.cached_from_step_id,
+                start_time=naive(result.start_time),
+                end_time=naive(result.end_time),
+                error=result.error,
+                traceback=result.traceback,
+                logs_uri=result.logs_uri,
+            )
+        ).inserted_primary_key[0]
+        if result.parameters:
+            conn.execute(
+                t.step_parameters.insert(),
+                parameter_rows(step_id, result.run_id, result.name, result.parameters),
+            )
+        outputs: dict[str, ArtifactRecord] = {}
+        for a in result.new_outputs:
+            art_id = conn.execute(
+                t.artifacts.insert().values(
+                    uri=a.uri,
+                    data_type=a.data_type,
+                    materializer=a.materializer,
+                    producer_step_id=step_id,
+                    content_hash=a.content_hash,
+                    created_at=naive(result.end_time),
                 )
             ).inserted_primary_key[0]
-            outputs: dict[str, ArtifactRecord] = {}
-            for a in result.new_outputs:
-                art_id = conn.execute(
-                    t.artifacts.insert().values(
-                        uri=a.uri,
-                        data_type=a.data_type,
-                        materializer=a.materializer,
-                        producer_step_id=step_id,
-                        content_hash=a.content_hash,
-                        created_at=_naive(result.end_time),
-                    )
-                ).inserted_primary_key[0]
-                outputs[a.name] = ArtifactRecord(
-                    art_id, a.uri, a.data_type, a.materializer, step_id, a.content_hash
-                )
-            if result.reused_outputs:
-                for rec in self.artifacts_by_id(list(result.reused_outputs.values()), conn):
-                    for name, aid in result.reused_outputs.items():
-                        if aid == rec.id:
-                            outputs[name] = rec
-            order = result.output_order or tuple(outputs)
-            if outputs:
-                conn.execute(
-                    t.step_outputs.insert(),
-                    [
-                        {"step_id": step_id, "name": n, "position": i, "artifact_id": outputs[n].id}
-                        for i, n in enumerate(order)
-                    ],
-                )
-            if result.inputs:
-                conn.execute(
-                    t.step_inputs.insert(),
-                    [
-                        {"step_id": step_id, "name": n, "position": i, "artifact_id": aid}
-                        for i, (n, aid) in enumerate(result.inputs.items())
-                    ],
-                )
-            conn.execute(
-                t.runs.update()
-                .where(t.runs.c.id == result.run_id)
-                .values(heartbeat_at=_naive(result.end_time))
+            outputs[a.name] = ArtifactRecord(
+                art_id, a.uri, a.data_type, a.materializer, step_id, a.content_hash
             )
+        if result.reused_outputs:
+            for rec in self.artifacts_by_id(list(result.reused_outputs.values()), conn):
+                for name, aid in result.reused_outputs.items():
+                    if aid == rec.id:
+                        outputs[name] = rec
+        order = result.output_order or tuple(outputs)
+        if outputs:
+            conn.execute(
+                t.step_outputs.insert(),
+                [
+                    {"step_id": step_id, "name": n, "position": i, "artifact_id": outputs[n].id}
+                    for i, n in enumerate(order)
+                ],
+            )
+        if result.inputs:
+            conn.execute(
+                t.step_inputs.insert(),
+                [
+                    {"step_id": step_id, "name": n, "position": i, "artifact_id": aid}
+                    for i, (n, aid) in enumerate(result.inputs.items())
+                ],
+            )
+        conn.execute(
+            t.runs.update()
+            .where(t.runs.c.id == result.run_id)
+            .values(heartbeat_at=naive(result.end_time))
+        )
         return step_id, outputs
 
     # -- cache ---------------------------------------------------------------------------
@@ -353,7 +308,7 @@ class SQLMetadataStore:
                     t.pipelines.c.created_at, t.pipelines.c.id
                 )
             ).all()
-        return [PipelineRecord(r[0], r[1], _aware(r[2])) for r in rows]  # type: ignore[arg-type]
+        return [PipelineRecord(r[0], r[1], aware(r[2])) for r in rows]  # type: ignore[arg-type]
 
     def get_pipeline(self, name: str) -> PipelineRecord | None:
         with self._read() as conn:
@@ -362,10 +317,10 @@ class SQLMetadataStore:
                     t.pipelines.c.name == name
                 )
             ).first()
-        return None if r is None else PipelineRecord(r[0], r[1], _aware(r[2]))  # type: ignore[arg-type]
+        return None if r is None else PipelineRecord(r[0], r[1], aware(r[2]))  # type: ignore[arg-type]
 
     def _runs_query(self) -> sa.Select[Any]:
-        return sa.select(*_RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
+        return sa.select(*RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
 
     def list_runs(
         self,
@@ -375,23 +330,44 @@ class SQLMetadataStore:
         name_prefix: str | None = None,
         started_after: datetime | None = None,
         started_before: datetime | None = None,
+        parameters: Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[RunRecord]:
-        """Runs matching the filters, ordered by start time (oldest first unless asked)."""
+        """Runs matching all the filters, ordered by start time (oldest first unless asked).
+
+        ``parameters`` maps ``"<step>.<parameter>"`` to the value that parameter had, e.g.
+        ``{"trainer.lr": 0.1}``; values compare as JSON (``1`` matches ``1.0``).
+        """
         q = self._runs_query()
         if pipeline_id is not None:
             q = q.where(t.runs.c.pipeline_id == pipeline_id)
         if status is not None:
-            q = q.where(t.runs.c.status == ExecutionStatus(status).value)
+            q = q.where(t.runs.c.status == status_value(status))
+        for key, value in (parameters or {}).items():
+            step_name, dot, name = key.partition(".")
+            if not (dot and step_name and name):
+                raise StoreError(
+                    f"Parameter filters are keyed '<step>.<parameter>', e.g. "
+                    f"{{'trainer.lr': 0.1}}; got {key!r}."
+                )
+            sp = t.step_parameters
+            q = q.where(
+                sa.exists().where(
+                    sp.c.run_id == t.runs.c.id,
+                    sp.c.step_name == step_name,
+                    sp.c.name == name,
+                    sp.c.value == encode_value(value),
+                )
+            )
         if name_prefix:
             escaped = name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             q = q.where(t.runs.c.name.like(escaped + "%", escape="\\"))
         if started_after is not None:
-            q = q.where(t.runs.c.start_time >= _naive(started_after))
+            q = q.where(t.runs.c.start_time >= naive(started_after))
         if started_before is not None:
-            q = q.where(t.runs.c.start_time < _naive(started_before))
+            q = q.where(t.runs.c.start_time < naive(started_before))
         if newest_first:
             q = q.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
         else:
@@ -401,7 +377,7 @@ class SQLMetadataStore:
         if offset:
             q = q.offset(offset)
         with self._read() as conn:
-            return [_run(r) for r in conn.execute(q)]
+            return [run_record(r) for r in conn.execute(q)]
 
     def get_run(self, name: str, pipeline_id: int | None = None) -> RunRecord | None:
         q = self._runs_query().where(t.runs.c.name == name)
@@ -409,12 +385,12 @@ class SQLMetadataStore:
             q = q.where(t.runs.c.pipeline_id == pipeline_id)
         with self._read() as conn:
             row = conn.execute(q).first()
-        return None if row is None else _run(row)
+        return None if row is None else run_record(row)
 
     def get_run_by_id(self, run_id: int) -> RunRecord | None:
         with self._read() as conn:
             row = conn.execute(self._runs_query().where(t.runs.c.id == run_id)).first()
-        return None if row is None else _run(row)
+        return None if row is None else run_record(row)
 
     def run_names(self, pipeline_id: int) -> list[str]:
         with self._read() as conn:
@@ -430,7 +406,7 @@ class SQLMetadataStore:
         self, run_ids: Sequence[int] | None = None, *, pipeline_id: int | None = None
     ) -> list[StepRecord]:
         """Steps of the given runs (or of every run of a pipeline), in execution order."""
-        q = sa.select(*_STEP_COLUMNS)
+        q = sa.select(*STEP_COLUMNS)
         if run_ids is not None:
             q = q.where(t.steps.c.run_id.in_(list(run_ids)))
         else:
@@ -439,12 +415,12 @@ class SQLMetadataStore:
             )
         q = q.order_by(t.steps.c.run_id, t.steps.c.position)
         with self._read() as conn:
-            return [_step(r) for r in conn.execute(q)]
+            return [step_record(r) for r in conn.execute(q)]
 
     def get_step_by_id(self, step_id: int) -> StepRecord | None:
         with self._read() as conn:
-            row = conn.execute(sa.select(*_STEP_COLUMNS).where(t.steps.c.id == step_id)).first()
-        return None if row is None else _step(row)
+            row = conn.execute(sa.select(*STEP_COLUMNS).where(t.steps.c.id == step_id)).first()
+        return None if row is None else step_record(row)
 
     def outputs_of_steps(
         self,
@@ -471,7 +447,7 @@ class SQLMetadataStore:
         pipeline_id: int | None = None,
         step_name: str | None = None,
     ) -> list[ArtifactLink]:
-        q = sa.select(table.c.step_id, table.c.name, table.c.position, *_ARTIFACT_COLUMNS).join(
+        q = sa.select(table.c.step_id, table.c.name, table.c.position, *ARTIFACT_COLUMNS).join(
             t.artifacts, t.artifacts.c.id == table.c.artifact_id
         )
         if step_ids is not None:
@@ -483,16 +459,16 @@ class SQLMetadataStore:
                 .where(t.runs.c.pipeline_id == pipeline_id, t.steps.c.name == step_name)
             )
         q = q.order_by(table.c.step_id, table.c.position)
-        return [ArtifactLink(r[0], r[1], r[2], _artifact(r, 3)) for r in conn.execute(q)]
+        return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q)]
 
     def artifacts_by_id(
         self, ids: Sequence[int], conn: sa.Connection | None = None
     ) -> list[ArtifactRecord]:
-        q = sa.select(*_ARTIFACT_COLUMNS).where(t.artifacts.c.id.in_(list(ids)))
+        q = sa.select(*ARTIFACT_COLUMNS).where(t.artifacts.c.id.in_(list(ids)))
         if conn is not None:
-            return [_artifact(r) for r in conn.execute(q)]
+            return [artifact_record(r) for r in conn.execute(q)]
         with self._read() as c:
-            return [_artifact(r) for r in c.execute(q)]
+            return [artifact_record(r) for r in c.execute(q)]
 
     def __repr__(self) -> str:
         return f"SQLMetadataStore({self.display_url!r})"

@@ -333,30 +333,32 @@ class PipelineView:
         name_prefix: str | None = None,
         started_after: datetime | None = None,
         started_before: datetime | None = None,
+        parameters: Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
     ) -> list[RunView]:
-        """Runs filtered and ordered in the database (oldest first unless ``newest_first``)."""
+        """Runs filtered, ordered and paged in the database (oldest first unless ``newest_first``).
+
+        All filters must hold: ``status`` (e.g. ``"failed"``), ``name_prefix``, a start-time
+        window ``started_after <= start < started_before`` (aware datetimes; naive means UTC),
+        and ``parameters`` mapping ``"<step>.<parameter>"`` to a value, e.g.
+        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``.
+        """
         records = self._store.list_runs(
             self.id,
             status=status,
             name_prefix=name_prefix,
             started_after=started_after,
             started_before=started_before,
+            parameters=parameters,
             limit=limit,
             offset=offset,
             newest_first=newest_first,
         )
-        whole = (status, name_prefix, started_after, started_before, limit, offset) == (
-            None,
-            None,
-            None,
-            None,
-            None,
-            0,
-        )
-        return self._views(records, whole)
+        # Steps of a whole pipeline's history may be loaded by pipeline instead of by id list.
+        whole = not (status or name_prefix or started_after or started_before or parameters)
+        return self._views(records, whole and limit is None and not offset)
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)

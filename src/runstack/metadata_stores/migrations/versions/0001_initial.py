@@ -6,13 +6,18 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-NAME = sa.String(190)
+# Frozen copies of the column types in _schema.py at this revision (byte-wise names and
+# microsecond DATETIME on MySQL; utf8mb4 InnoDB tables there whatever the database default).
+NAME = sa.String(190).with_variant(mysql.VARCHAR(190, collation="utf8mb4_bin"), "mysql", "mariadb")
+TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def upgrade() -> None:
@@ -20,9 +25,10 @@ def upgrade() -> None:
         "pipelines",
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("name", NAME, nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_pipelines"),
         sa.UniqueConstraint("name", name="uq_pipelines_name"),
+        **MYSQL,
     )
     op.create_table(
         "runs",
@@ -30,17 +36,18 @@ def upgrade() -> None:
         sa.Column("pipeline_id", sa.Integer, nullable=False),
         sa.Column("name", NAME, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("start_time", sa.DateTime(), nullable=False),
-        sa.Column("end_time", sa.DateTime()),
+        sa.Column("start_time", TIME, nullable=False),
+        sa.Column("end_time", TIME),
         sa.Column("error", sa.Text),
         sa.Column("owner_host", sa.String(255)),
         sa.Column("owner_pid", sa.Integer),
-        sa.Column("heartbeat_at", sa.DateTime()),
+        sa.Column("heartbeat_at", TIME),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
         sa.ForeignKeyConstraint(
             ["pipeline_id"], ["pipelines.id"], name="fk_runs_pipeline_id_pipelines"
         ),
         sa.UniqueConstraint("name", name="uq_runs_name"),
+        **MYSQL,
     )
     op.create_index("ix_runs_pipeline_id_start_time", "runs", ["pipeline_id", "start_time"])
     op.create_index("ix_runs_status", "runs", ["status"])
@@ -58,8 +65,8 @@ def upgrade() -> None:
         sa.Column("cache_key", sa.String(64)),
         sa.Column("cache_components", sa.JSON),
         sa.Column("cached_from_step_id", sa.Integer),
-        sa.Column("start_time", sa.DateTime(), nullable=False),
-        sa.Column("end_time", sa.DateTime()),
+        sa.Column("start_time", TIME, nullable=False),
+        sa.Column("end_time", TIME),
         sa.Column("error", sa.Text),
         sa.Column("traceback", sa.Text),
         sa.Column("logs_uri", sa.String(2048)),
@@ -69,6 +76,7 @@ def upgrade() -> None:
             ["cached_from_step_id"], ["steps.id"], name="fk_steps_cached_from_step_id_steps"
         ),
         sa.UniqueConstraint("run_id", "name", name="uq_steps_run_id_name"),
+        **MYSQL,
     )
     op.create_index("ix_steps_cache_key", "steps", ["cache_key"])
     op.create_table(
@@ -79,11 +87,12 @@ def upgrade() -> None:
         sa.Column("materializer", sa.String(512), nullable=False),
         sa.Column("producer_step_id", sa.Integer, nullable=False),
         sa.Column("content_hash", sa.String(64)),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_artifacts"),
         sa.ForeignKeyConstraint(
             ["producer_step_id"], ["steps.id"], name="fk_artifacts_producer_step_id_steps"
         ),
+        **MYSQL,
     )
     op.create_index("ix_artifacts_producer_step_id", "artifacts", ["producer_step_id"])
     for table in ("step_inputs", "step_outputs"):
@@ -98,6 +107,7 @@ def upgrade() -> None:
             sa.ForeignKeyConstraint(
                 ["artifact_id"], ["artifacts.id"], name=f"fk_{table}_artifact_id_artifacts"
             ),
+            **MYSQL,
         )
         op.create_index(f"ix_{table}_artifact_id", table, ["artifact_id"])
 

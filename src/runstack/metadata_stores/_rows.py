@@ -1,0 +1,113 @@
+"""Row <-> record mapping for the metadata store's queries."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from runstack.exceptions import StoreError
+from runstack.metadata_stores import _schema as t
+from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
+
+UTC = timezone.utc
+
+
+def naive(dt: datetime | None) -> datetime | None:
+    if dt is None or dt.tzinfo is None:
+        return dt
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.replace(tzinfo=UTC)
+
+
+RUN_COLUMNS = (
+    t.runs.c.id,
+    t.runs.c.pipeline_id,
+    t.pipelines.c.name,
+    t.runs.c.name,
+    t.runs.c.status,
+    t.runs.c.start_time,
+    t.runs.c.end_time,
+    t.runs.c.error,
+    t.runs.c.owner_host,
+    t.runs.c.owner_pid,
+)
+STEP_COLUMNS = (
+    t.steps.c.id,
+    t.steps.c.run_id,
+    t.steps.c.name,
+    t.steps.c.entrypoint_name,
+    t.steps.c.position,
+    t.steps.c.status,
+    t.steps.c.parameters,
+    t.steps.c.cache_key,
+    t.steps.c.cached_from_step_id,
+    t.steps.c.start_time,
+    t.steps.c.end_time,
+    t.steps.c.error,
+    t.steps.c.traceback,
+    t.steps.c.parent_step_names,
+    t.steps.c.role,
+    t.steps.c.cache_components,
+    t.steps.c.logs_uri,
+)
+ARTIFACT_COLUMNS = (
+    t.artifacts.c.id,
+    t.artifacts.c.uri,
+    t.artifacts.c.data_type,
+    t.artifacts.c.materializer,
+    t.artifacts.c.producer_step_id,
+    t.artifacts.c.content_hash,
+)
+
+
+def run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        ExecutionStatus(row[4]),
+        aware(row[5]),  # type: ignore[arg-type]
+        aware(row[6]),
+        row[7],
+        row[8],
+        row[9],
+    )
+
+
+def step_record(row: Any) -> StepRecord:
+    return StepRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        ExecutionStatus(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        aware(row[9]),
+        aware(row[10]),
+        row[11],
+        row[12],
+        tuple(row[13]),  # type: ignore[arg-type]
+        row[14],
+        row[15],
+        row[16],
+    )
+
+
+def status_value(status: ExecutionStatus | str) -> str:
+    try:
+        return ExecutionStatus(status).value
+    except ValueError:
+        raise StoreError(
+            f"Unknown status {status!r}; expected one of {[s.value for s in ExecutionStatus]}."
+        ) from None
+
+
+def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
+    return ArtifactRecord(*row[offset : offset + 6])
