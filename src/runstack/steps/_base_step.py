@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -40,6 +41,8 @@ class BaseStep:
             return
         if "NAME" not in cls.__dict__:
             cls.NAME = cls.__name__
+        if "SIGNATURE" in cls.__dict__:  # parsed by @step, which knows the defining scope
+            return
         cls.SIGNATURE = parse_signature(
             cls.entrypoint, cls.NAME, skip_self=not isinstance(raw, staticmethod)
         )
@@ -186,11 +189,15 @@ def step(
     Calling the result creates a step instance: ``my_step()`` or ``my_step(config=...)``.
     """
 
+    # Annotations may name things local to the function that defines the step.
+    localns = dict(sys._getframe(1).f_locals)
+
     def wrap(f: Callable[..., Any]) -> type[BaseStep]:
         if not inspect.isfunction(f):
             raise DefinitionError(f"@step decorates functions, got {f!r}.")
         attrs = {
             "entrypoint": staticmethod(f),
+            "SIGNATURE": parse_signature(f, name or f.__name__, localns=localns),
             "NAME": name or f.__name__,
             "ENABLE_CACHE": enable_cache,
             "__module__": f.__module__,

@@ -28,12 +28,18 @@ class StepSignature:
     context_param: str | None = None
 
 
-def parse_signature(func: Any, step_name: str, *, skip_self: bool = False) -> StepSignature:
+def parse_signature(
+    func: Any, step_name: str, *, skip_self: bool = False, localns: dict[str, Any] | None = None
+) -> StepSignature:
     where = f"step {step_name!r}"
     try:
-        sig = inspect.signature(func, eval_str=True)
+        sig = inspect.signature(func, eval_str=True, locals=localns)
     except NameError as e:
-        raise DefinitionError(f"Cannot resolve an annotation of {where}: {e}.") from e
+        raise DefinitionError(
+            f"Cannot resolve an annotation of {where}: {e}. String annotations (e.g. under "
+            "`from __future__ import annotations`) are evaluated in the module's globals and "
+            "the scope the step is defined in; import the names they use there."
+        ) from e
     params = list(sig.parameters.values())
     if skip_self and params:
         params = params[1:]

@@ -1,0 +1,152 @@
+"""Browsing history: Repository -> pipelines -> runs -> steps -> outputs, and lookup errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from runstack.exceptions import (
+    AmbiguousOutputError,
+    OutputNotFoundError,
+    PipelineNotFoundError,
+    RunNotFoundError,
+    StepExecutionError,
+    StepNotFoundError,
+)
+from runstack.models import ExecutionStatus
+from runstack.pipelines import pipeline
+from runstack.repository import Repository
+from runstack.steps import Output, step
+
+
+@step
+def numbers() -> Output(small=int, big=int):
+    return 1, 100
+
+
+@step
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@step(enable_cache=False)
+def fail_on(a: int, b: int) -> int:
+    raise ValueError("no")
+
+
+@pipeline
+def adder(load, combine):
+    small, big = load()
+    combine(small, big)
+
+
+@pipeline
+def twice(load, first_add, second_add):
+    small, big = load()
+    first_add(small, big)
+    second_add(big, small)
+
+
+def test_pipelines_are_ordered_by_first_run(repo: Repository) -> None:
+    twice(numbers(), add(), add()).run()
+    adder(numbers(), add()).run()
+    twice(numbers(), add(), add()).run()  # a later run does not move the pipeline
+    assert [p.name for p in repo.get_pipelines()] == ["twice", "adder"]
+    assert repo.get_pipeline("adder").name == "adder"
+    assert repo.get_pipeline(pipeline_name="twice", stack_key="default").name == "twice"
+
+
+def test_unknown_names_raise_key_errors_listing_what_exists(repo: Repository) -> None:
+    adder(numbers(), add()).run(run_name="a-1")
+    with pytest.raises(
+        PipelineNotFoundError, match=r"'addr'.*Known pipelines: 'adder'.*Did you mean 'adder'"
+    ) as info:
+        repo.get_pipeline("addr")
+    assert isinstance(info.value, KeyError)
+    p = repo.get_pipeline("adder")
+    with pytest.raises(RunNotFoundError, match="no run 'a-2'.*'a-1'"):
+        p.get_run("a-2")
+    run = p.get_run(run_name="a-1")
+    with pytest.raises(StepNotFoundError, match="no step 'combin'.*Did you mean 'combine'"):
+        run.get_step("combin")
+    with pytest.raises(OutputNotFoundError, match="no output 'large'.*'small', 'big'"):
+        run.get_step("load").outputs["large"]
+    with pytest.raises(OutputNotFoundError, match="index 5 is out of range"):
+        run.get_step("load").outputs[5]
+    with pytest.raises(
+        AmbiguousOutputError, match=r"has 2 outputs \(small, big\).*outputs\['<name>'\]"
+    ):
+        run.get_step("load").output
+    with pytest.raises(KeyError):
+        Repository().get_pipeline("nothing")
+
+
+def test_empty_repository_has_no_pipelines(repo: Repository) -> None:
+    assert repo.get_pipelines() == []
+    with pytest.raises(KeyError, match="There are no pipelines yet"):
+        repo.get_pipeline("first_pipeline")
+
+
+def test_runs_are_chronological_and_steps_in_execution_order(repo: Repository) -> None:
+    names = [twice(numbers(), add(), add()).run(run_name=f"run-{i}").name for i in range(3)]
+    p = repo.get_pipeline("twice")
+    assert [r.name for r in p.runs] == names
+    assert [r.name for r in p.get_runs()] == names
+    run = p.runs[-1]
+    assert run.get_step_names() == ["load", "first_add", "second_add"]
+    assert [s.name for s in run.steps] == ["load", "first_add", "second_add"]
+    assert run.steps[0].outputs[0].read() == 1 and run.steps[0].outputs[1].read() == 100
+    assert run.steps[0].outputs[-1].read() == 100
+
+
+def test_get_step_by_entrypoint_name_only_when_unambiguous(repo: Repository) -> None:
+    adder(numbers(), add()).run(run_name="one-add")
+    twice(numbers(), add(), add()).run(run_name="two-adds")
+    assert repo.get_pipeline("adder").get_run("one-add").get_step("add").name == "combine"
+    run = repo.get_pipeline("twice").get_run("two-adds")
+    with pytest.raises(
+        StepNotFoundError, match=r"2 steps running 'add' \(slots \['first_add', 'second_add'\]\)"
+    ):
+        run.get_step("add")
+    assert run.get_step("second_add").inputs["a"].read() == 100
+
+
+def test_step_views_describe_the_execution(repo: Repository) -> None:
+    adder(numbers(), add()).run(run_name="x")
+    second = adder(numbers(), add()).run(run_name="y")
+    combine = second.get_step("combine")
+    assert combine.is_cached and combine.status is ExecutionStatus.CACHED
+    assert combine.start_time <= combine.end_time and combine.duration >= 0
+    assert combine.output.is_cached
+    original = repo.get_pipeline("adder").get_run("x").get_step("combine")
+    assert original.output.is_cached is False
+    assert combine.cache_key == original.cache_key
+    assert list(combine.inputs) == ["a", "b"]
+    assert combine.run.name == "y"
+    assert "combine" in repr(combine) and "x" in repr(repo.get_pipeline("adder").runs[0])
+
+
+def test_latest_runs_and_filters(repo: Repository) -> None:
+    adder(numbers(), add()).run(run_name="ok-1")
+    with pytest.raises(StepExecutionError):
+        adder(numbers(), fail_on()).run(run_name="bad-1")
+    p = repo.get_pipeline("adder")
+    assert p.latest_run.name == "bad-1"
+    assert p.latest_successful_run.name == "ok-1"
+    assert [r.name for r in p.get_runs(status="failed")] == ["bad-1"]
+    assert [r.name for r in p.get_runs(name_prefix="ok")] == ["ok-1"]
+    assert [r.name for r in p.get_runs(newest_first=True, limit=1)] == ["bad-1"]
+    assert [r.name for r in p.get_runs(offset=1)] == ["bad-1"]
+    failed = p.get_run("bad-1")
+    assert failed.status is ExecutionStatus.FAILED
+    # The seed pattern tolerates failed runs: the failed step has no outputs.
+    with pytest.raises(KeyError):
+        failed.get_step("combine").outputs["output"]
+
+
+def test_history_scan_reads_every_run(repo: Repository) -> None:
+    for i in range(12):
+        adder(numbers(), add()).run(run_name=f"r{i:02d}")
+    p = repo.get_pipeline("adder")
+    values = [run.get_step("combine").outputs["output"].read() for run in p.runs]
+    assert values == [101] * 12
+    assert p.runs[0].name == "r00"

@@ -1,0 +1,67 @@
+"""The public surface is small and locked; layers import downwards only; import stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import runstack.materializers
+import runstack.pipelines
+import runstack.post_execution
+import runstack.repository
+import runstack.steps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_public_names_are_locked() -> None:
+    assert sorted(runstack.steps.__all__) == [
+        "BaseStep",
+        "BaseStepConfig",
+        "Output",
+        "StepContext",
+        "step",
+    ]
+    assert sorted(runstack.pipelines.__all__) == ["BasePipeline", "pipeline"]
+    assert "Repository" in runstack.repository.__all__
+    assert {"ArtifactView", "PipelineView", "RunView", "StepView"} <= set(
+        runstack.post_execution.__all__
+    )
+    assert {
+        "BaseMaterializer",
+        "BuiltInMaterializer",
+        "NumpyMaterializer",
+        "PandasMaterializer",
+        "StatisticsMaterializer",
+        "SchemaMaterializer",
+    } <= set(runstack.materializers.__all__)
+    for module in (
+        runstack.steps,
+        runstack.pipelines,
+        runstack.materializers,
+        runstack.post_execution,
+    ):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (module.__name__, name)
+
+
+def test_import_runstack_loads_nothing_heavy() -> None:
+    code = (
+        "import json, sys, runstack; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'pydantic', 'fsspec', 'pandas', 'numpy', 'pyarrow', 'alembic', 'rich'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_layer_contracts_hold() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
