@@ -7,15 +7,28 @@ in the user's data directory is used (created on first use), so scripts run with
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runstack.exceptions import ConfigError, PipelineNotFoundError, did_you_mean
+from runstack.exceptions import (
+    ConfigError,
+    PipelineNotFoundError,
+    RunstackError,
+    StoreError,
+    did_you_mean,
+)
 from runstack.post_execution import PipelineView
 from runstack.stack import COMPONENT_TYPES, ComponentConfig, RepositoryConfig, Stack, StackConfig
-from runstack.stack._config import CONFIG_FILE, load_config, save_config
-from runstack.stack._flavors import check_component_type, validate_settings
+from runstack.stack._config import CONFIG_FILE, check_references, load_config, save_config
+from runstack.stack._flavors import (
+    check_component_type,
+    check_name,
+    mask_secret_value,
+    validate_settings,
+)
 
 REPO_DIR = ".runstack"
 ENV_REPOSITORY = "RUNSTACK_REPOSITORY"
@@ -36,6 +49,36 @@ def find_config_dir(start: Path | None = None) -> Path | None:
         if (candidate / CONFIG_FILE).is_file():
             return candidate
     return None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (advisory; a no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: config edits are rare and by hand; go without.
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _component(config: RepositoryConfig, component_type: str, name: str) -> ComponentConfig:
+    check_component_type(component_type)
+    found = config.components.get(component_type, {})
+    if name not in found:
+        cli = component_type.replace("_", "-")
+        raise ConfigError(
+            f"No {component_type} named {name!r}. "
+            + did_you_mean(name, list(found), f"{component_type}s")
+            + f" Register one with `runstack {cli} register {name} --flavor ...`."
+        )
+    return found[name]
 
 
 class Repository:
@@ -86,14 +129,29 @@ class Repository:
     def config(self) -> RepositoryConfig:
         return self._config.model_copy(deep=True)
 
-    def _save(self, config: RepositoryConfig) -> None:
-        save_config(self.config_path, config)
-        self._config = config
+    def reload(self) -> None:
+        """Read the config file again (another process may have changed it)."""
+        self._config = load_config(self.config_path)
+
+    @contextlib.contextmanager
+    def _edit(self) -> Iterator[RepositoryConfig]:
+        """Change the config under a lock, starting from what is on disk now.
+
+        Two ``runstack`` commands changing the config at once then both take effect instead of
+        the later one silently undoing the earlier.
+        """
+        with _file_lock(self.config_dir / ".config.lock"):
+            config = load_config(self.config_path)
+            yield config
+            check_references(config, self.config_path)
+            save_config(self.config_path, config)
+            self._config = config
 
     # -- stacks --------------------------------------------------------------------------
 
     @property
     def active_stack_key(self) -> str:
+        """The name of the stack that ``pipeline.run()`` uses."""
         return self._config.active_stack
 
     @property
@@ -102,15 +160,20 @@ class Repository:
 
     @property
     def stacks(self) -> dict[str, StackConfig]:
+        """Stack name -> the names of its components."""
         return dict(self._config.stacks)
 
-    def get_stack(self, key: str) -> Stack:
+    def get_stack_config(self, key: str) -> StackConfig:
         if key not in self._config.stacks:
             raise ConfigError(
                 f"No stack named {key!r} in {self.config_path}. "
                 + did_you_mean(key, list(self._config.stacks), "stacks")
             )
-        sc = self._config.stacks[key]
+        return self._config.stacks[key]
+
+    def get_stack(self, key: str) -> Stack:
+        """The stack with its components built (this opens its metadata store)."""
+        sc = self.get_stack_config(key)
         return Stack(
             key,
             orchestrator=self._build("orchestrator", sc.orchestrator),
@@ -120,9 +183,23 @@ class Repository:
 
     def _build(self, component_type: str, name: str) -> Any:
         component = self.get_component(component_type, name)
-        return validate_settings(component_type, component.flavor, component.settings).build(
-            self.config_dir
-        )
+        flavor = validate_settings(component_type, component.flavor, component.settings)
+        try:
+            return flavor.build(self.config_dir)
+        except RunstackError:
+            raise
+        except ImportError as e:
+            hint = f"pip install 'runstack[{flavor.EXTRA}]'" if flavor.EXTRA else "install it"
+            raise ConfigError(
+                f"The {component_type} {name!r} ({component.flavor}) needs the module "
+                f"{e.name or e} that is not installed: {hint}."
+            ) from e
+        except Exception as e:
+            raise StoreError(
+                f"Cannot open the {component_type} {name!r} ({component.flavor}): "
+                f"{type(e).__name__}: {mask_secret_value(str(e))}. Check its settings with "
+                f"`runstack {component_type.replace('_', '-')} describe {name}`."
+            ) from e
 
     def register_stack(
         self,
@@ -133,58 +210,56 @@ class Repository:
         artifact_store: str,
         activate: bool = False,
     ) -> None:
-        config = self.config
-        if key in config.stacks:
-            raise ConfigError(
-                f"A stack named {key!r} already exists; delete it first or pick another name."
+        """Add a stack made of registered components; ``activate`` also makes it active."""
+        check_name(key, "stack")
+        with self._edit() as config:
+            if key in config.stacks:
+                raise ConfigError(
+                    f"A stack named {key!r} already exists; delete it first "
+                    f"(`runstack stack delete {key}`) or pick another name."
+                )
+            for ctype, name in (
+                ("orchestrator", orchestrator),
+                ("metadata_store", metadata_store),
+                ("artifact_store", artifact_store),
+            ):
+                _component(config, ctype, name)
+            config.stacks[key] = StackConfig(
+                orchestrator=orchestrator,
+                metadata_store=metadata_store,
+                artifact_store=artifact_store,
             )
-        for ctype, name in (
-            ("orchestrator", orchestrator),
-            ("metadata_store", metadata_store),
-            ("artifact_store", artifact_store),
-        ):
-            self.get_component(ctype, name)
-        config.stacks[key] = StackConfig(
-            orchestrator=orchestrator, metadata_store=metadata_store, artifact_store=artifact_store
-        )
-        if activate:
-            config.active_stack = key
-        self._save(config)
+            if activate:
+                config.active_stack = key
 
     def set_active_stack(self, key: str) -> None:
-        if key not in self._config.stacks:
-            raise ConfigError(
-                f"No stack named {key!r}. " + did_you_mean(key, list(self._config.stacks), "stacks")
-            )
-        config = self.config
-        config.active_stack = key
-        self._save(config)
+        """Make ``key`` the stack that runs use from now on."""
+        with self._edit() as config:
+            if key not in config.stacks:
+                raise ConfigError(
+                    f"No stack named {key!r}. " + did_you_mean(key, list(config.stacks), "stacks")
+                )
+            config.active_stack = key
 
     def delete_stack(self, key: str) -> None:
-        if key not in self._config.stacks:
-            raise ConfigError(
-                f"No stack named {key!r}. " + did_you_mean(key, list(self._config.stacks), "stacks")
-            )
-        if key == self._config.active_stack:
-            raise ConfigError(
-                f"Stack {key!r} is active; activate another one first "
-                "(`runstack stack set NAME`), then delete it."
-            )
-        config = self.config
-        del config.stacks[key]
-        self._save(config)
+        """Remove a stack (not its components, nor the runs recorded with it)."""
+        with self._edit() as config:
+            if key not in config.stacks:
+                raise ConfigError(
+                    f"No stack named {key!r}. " + did_you_mean(key, list(config.stacks), "stacks")
+                )
+            if key == config.active_stack:
+                raise ConfigError(
+                    f"Stack {key!r} is active; activate another one first "
+                    "(`runstack stack set NAME`), then delete it."
+                )
+            del config.stacks[key]
 
     # -- components ----------------------------------------------------------------------
 
     def get_component(self, component_type: str, name: str) -> ComponentConfig:
-        check_component_type(component_type)
-        found = self._config.components.get(component_type, {})
-        if name not in found:
-            raise ConfigError(
-                f"No {component_type} named {name!r}. "
-                + did_you_mean(name, list(found), f"{component_type}s")
-            )
-        return found[name]
+        """A registered component's flavor and settings (as written, secrets included)."""
+        return _component(self._config, component_type, name)
 
     def list_components(self, component_type: str) -> dict[str, ComponentConfig]:
         check_component_type(component_type)
@@ -193,54 +268,65 @@ class Repository:
     def register_component(
         self, component_type: str, name: str, flavor: str, settings: dict[str, Any] | None = None
     ) -> None:
+        """Add a component; its settings are checked against the flavor before saving."""
         check_component_type(component_type)
-        settings = settings or {}
-        validate_settings(component_type, flavor, settings)
-        config = self.config
-        if name in config.components[component_type]:
-            raise ConfigError(f"A {component_type} named {name!r} already exists.")
-        config.components[component_type][name] = ComponentConfig(flavor=flavor, settings=settings)
-        self._save(config)
+        check_name(name, component_type.replace("_", " "))
+        validated = validate_settings(component_type, flavor, dict(settings or {}))
+        # Store what was given, converted ("5432" -> 5432), without the flavor's defaults.
+        stored = validated.model_dump(mode="json", exclude_unset=True)
+        with self._edit() as config:
+            if name in config.components[component_type]:
+                raise ConfigError(
+                    f"A {component_type} named {name!r} already exists; delete it first "
+                    f"(`runstack {component_type.replace('_', '-')} delete {name}`) or pick "
+                    "another name."
+                )
+            config.components[component_type][name] = ComponentConfig(
+                flavor=flavor, settings=stored
+            )
 
     def delete_component(self, component_type: str, name: str) -> None:
-        self.get_component(component_type, name)
-        users = [k for k, s in self._config.stacks.items() if getattr(s, component_type) == name]
-        if users:
-            raise ConfigError(
-                f"{component_type} {name!r} is used by stack(s) {users}; delete those first."
-            )
-        config = self.config
-        del config.components[component_type][name]
-        self._save(config)
+        """Remove a component that no stack uses."""
+        with self._edit() as config:
+            _component(config, component_type, name)
+            users = [k for k, s in config.stacks.items() if getattr(s, component_type) == name]
+            if users:
+                raise ConfigError(
+                    f"{component_type} {name!r} is used by stack(s) {users}; delete those stacks "
+                    "first (`runstack stack delete NAME`)."
+                )
+            del config.components[component_type][name]
 
     # -- history -------------------------------------------------------------------------
 
-    def _stack_keys(self, stack_key: str | None) -> list[str]:
+    def history_stack_keys(self, stack_key: str | None = None) -> list[str]:
+        """The stacks to read history from, one per distinct metadata store.
+
+        ``[stack_key]`` when given; else the active stack first, then every other stack whose
+        metadata store differs from those before it (stacks sharing a store share history).
+        """
         if stack_key is not None:
-            if stack_key not in self._config.stacks:
-                raise ConfigError(
-                    f"No stack named {stack_key!r}. "
-                    + did_you_mean(stack_key, list(self._config.stacks), "stacks")
-                )
+            self.get_stack_config(stack_key)
             return [stack_key]
-        # Every distinct metadata store once, the active stack's first.
         keys = [
             self.active_stack_key,
             *(k for k in self._config.stacks if k != self.active_stack_key),
         ]
-        seen: set[str] = set()
+        seen: list[Any] = []
         unique = []
         for k in keys:
-            store = self._config.stacks[k].metadata_store
-            if store not in seen:
-                seen.add(store)
+            name = self._config.stacks[k].metadata_store
+            component = self._config.components["metadata_store"][name]
+            same = (name, component.flavor, component.settings)
+            if not any(s[0] == name or s[1:] == same[1:] for s in seen):
+                seen.append(same)
                 unique.append(k)
         return unique
 
     def get_pipelines(self, stack_key: str | None = None) -> list[PipelineView]:
         """Pipelines with at least one run, oldest first run first (of all stacks by default)."""
         found: list[PipelineView] = []
-        for key in self._stack_keys(stack_key):
+        for key in self.history_stack_keys(stack_key):
             found.extend(self.get_stack(key).history.get_pipelines())
         found.sort(key=lambda p: p.created_at)
         return found
@@ -257,7 +343,7 @@ class Repository:
         if pipeline_name is None:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")
         known: list[str] = []
-        for key in self._stack_keys(stack_key):
+        for key in self.history_stack_keys(stack_key):
             history = self.get_stack(key).history
             try:
                 return history.get_pipeline(pipeline_name)

@@ -14,6 +14,11 @@ from runstack.stack._flavors import COMPONENT_TYPES
 
 CONFIG_FILE = "config.yaml"
 CONFIG_VERSION = 1
+_HEADER = (
+    "# runstack repository config. Edit it by hand or with `runstack stack ...` and\n"
+    "# `runstack <component-type> ...`. Keep secrets in environment variables,\n"
+    "# e.g. password: ${PGPASSWORD}\n"
+)
 
 
 class ComponentConfig(BaseModel):
@@ -87,14 +92,35 @@ def load_config(path: Path) -> RepositoryConfig:
         raise ConfigError(f"The runstack config {path} is invalid: {problems}.") from None
     for ctype in COMPONENT_TYPES:
         config.components.setdefault(ctype, {})
+    check_references(config, path)
     return config
+
+
+def check_references(config: RepositoryConfig, path: Path) -> None:
+    """Every stack names existing components, and the active stack exists."""
+    for key, stack in config.stacks.items():
+        for ctype in COMPONENT_TYPES:
+            name = getattr(stack, ctype)
+            if name not in config.components.get(ctype, {}):
+                raise ConfigError(
+                    f"Stack {key!r} in {path} uses {ctype} {name!r}, which is not registered. "
+                    f"Register it (`runstack {ctype.replace('_', '-')} register {name} "
+                    "--flavor ...`) or point the stack at an existing one."
+                )
+    if config.active_stack not in config.stacks:
+        raise ConfigError(
+            f"The active stack {config.active_stack!r} in {path} does not exist; set "
+            f"`active_stack:` to one of {sorted(config.stacks)} (or `runstack stack set NAME`)."
+        )
 
 
 def save_config(path: Path, config: RepositoryConfig) -> None:
     """Write atomically, so a crash never leaves half a config file."""
     import yaml
 
-    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    text = _HEADER + yaml.safe_dump(
+        config.model_dump(mode="json"), sort_keys=False, default_flow_style=False
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:

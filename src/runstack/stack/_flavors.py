@@ -6,7 +6,9 @@ under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flav
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +25,8 @@ class Flavor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint.
+    EXTRA: ClassVar[str | None] = None
 
     def build(self, base_dir: Path) -> Any:
         raise NotImplementedError
@@ -77,18 +81,38 @@ class _ServerFlavor(Flavor):
     password: str | None = None
     database: str = "runstack"
 
+    def _expand(self, field: str) -> str | None:
+        """The setting with ``$NAME`` / ``${NAME}`` replaced from the environment."""
+        value = getattr(self, field)
+        if value is None:
+            return None
+
+        def env(m: re.Match[str]) -> str:
+            name = m.group(1) or m.group(2)
+            if name not in os.environ:
+                # Name the variable and the setting, never the value (it may be a password).
+                raise ConfigError(
+                    f"Setting {field!r} of the {type(self).__name__} metadata store refers to the "
+                    f"environment variable {name}, which is not set. Set it (e.g. "
+                    f"`export {name}=...`) before running."
+                )
+            return os.environ[name]
+
+        return re.sub(r"\$(?:\{(\w+)\}|(\w+))", env, str(value))
+
     def resolved_url(self) -> str:
+        """The SQLAlchemy URL, secrets included: for the engine only, never for printing."""
         import sqlalchemy as sa
 
         if self.url:
-            return os.path.expandvars(self.url)
+            return self._expand("url")  # type: ignore[return-value]
         return sa.URL.create(
             self.DRIVER,
-            username=os.path.expandvars(self.username) if self.username else None,
-            password=os.path.expandvars(self.password) if self.password else None,
-            host=os.path.expandvars(self.host),
+            username=self._expand("username"),
+            password=self._expand("password"),
+            host=self._expand("host"),
             port=self.port or self.DEFAULT_PORT,
-            database=os.path.expandvars(self.database),
+            database=self._expand("database"),
         ).render_as_string(hide_password=False)
 
     def build(self, base_dir: Path) -> Any:
@@ -96,11 +120,17 @@ class _ServerFlavor(Flavor):
 
 
 class PostgreSQLFlavor(_ServerFlavor):
+    """A PostgreSQL server (needs ``pip install runstack[postgresql]``)."""
+
+    EXTRA: ClassVar[str | None] = "postgresql"
     DRIVER: ClassVar[str] = "postgresql+psycopg"
     DEFAULT_PORT: ClassVar[int] = 5432
 
 
 class MySQLFlavor(_ServerFlavor):
+    """A MySQL server (needs ``pip install runstack[mysql]``)."""
+
+    EXTRA: ClassVar[str | None] = "mysql"
     DRIVER: ClassVar[str] = "mysql+pymysql"
     DEFAULT_PORT: ClassVar[int] = 3306
 
@@ -165,9 +195,17 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
     flavors = available_flavors(component_type)
     if flavor not in flavors:
         raise ConfigError(
-            f"Unknown {component_type} flavor {flavor!r}; available: {sorted(flavors)}."
+            f"Unknown {component_type} flavor {flavor!r}; available: {sorted(flavors)}. See "
+            f"their settings with `runstack {component_type.replace('_', '-')} flavors`; "
+            "third-party flavors come from the `runstack.flavors` entry-point group."
         )
-    klass = import_path(flavors[flavor])
+    try:
+        klass = import_path(flavors[flavor])
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(
+            f"Cannot import {component_type} flavor {flavor!r} from {flavors[flavor]}: {e}. "
+            "Install the package that provides it, or fix its `runstack.flavors` entry point."
+        ) from e
     if not (isinstance(klass, type) and issubclass(klass, Flavor)):
         raise ConfigError(f"Flavor {flavor!r} ({flavors[flavor]}) is not a runstack Flavor.")
     return klass
@@ -187,3 +225,62 @@ def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]
             f"Invalid settings for {component_type} flavor {flavor!r}: {problems}. "
             f"Its settings are: {fields}."
         ) from None
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str, what: str) -> None:
+    """Names appear in the config file and on the command line: keep them plain."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"Invalid {what} name {name!r}: use letters, digits, '_', '-' or '.', starting with a "
+            "letter or digit (at most 64 characters), e.g. 'team-postgres'."
+        )
+
+
+# Setting names that hold secrets whatever the flavor says (third-party flavors may forget).
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api_?key|credential", re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?!\$\{?\w+\}?@)[^@\s]+(?P<at>@)"
+)
+MASK = "********"
+
+
+def mask_secret_value(value: Any) -> Any:
+    """Hide the password inside a URL-like string (``scheme://user:pass@host``)."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", value)
+    return value
+
+
+def masked_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings safe to print: secret fields replaced by a mask, URL passwords hidden.
+
+    ``${ENV}`` references are shown as written, since they hold no secret themselves.
+    """
+    secret: set[str] = set()
+    # An uninstalled flavor cannot say which fields are secret: the name rule below still holds.
+    with contextlib.suppress(ConfigError):
+        secret.update(flavor_class(component_type, flavor).SECRET_FIELDS)
+    shown: dict[str, Any] = {}
+    for key, value in settings.items():
+        is_ref = isinstance(value, str) and re.fullmatch(r"\$\{?\w+\}?", value) is not None
+        if (key in secret or _SECRET_NAME.search(key)) and value is not None and not is_ref:
+            shown[key] = MASK
+        else:
+            shown[key] = mask_secret_value(value)
+    return shown
+
+
+def flavor_fields(klass: type[Flavor]) -> dict[str, str]:
+    """Setting name -> a short ``type = default`` description, for help and errors."""
+    out: dict[str, str] = {}
+    for name, field in klass.model_fields.items():
+        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        annotation = annotation.replace("typing.", "").replace("Optional", "")
+        if field.is_required():
+            out[name] = f"{annotation} (required)"
+        else:
+            out[name] = f"{annotation} = {field.default!r}"
+    return out

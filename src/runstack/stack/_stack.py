@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runstack.execution import launch, make_plan
+from runstack.execution import Listener, launch, make_plan
+from runstack.execution._progress import default_listener
 from runstack.post_execution import History, RunView
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Stack:
+    """The built components of one registered stack; ``key`` is its name in the config."""
+
     key: str
     orchestrator: Any
     metadata_store: SQLMetadataStore
@@ -25,14 +28,33 @@ class Stack:
     def history(self) -> History:
         return History(self.metadata_store)
 
-    def run_pipeline(self, pipeline: BasePipeline, run_name: str | None = None) -> RunView:
+    def run_pipeline(
+        self,
+        pipeline: BasePipeline,
+        run_name: str | None = None,
+        *,
+        listener: Listener | None = None,
+    ) -> RunView:
+        """Run ``pipeline`` on this stack and return the recorded run.
+
+        Progress is shown per step (see ``runstack.execution._progress``) unless another
+        ``listener`` is given, e.g. ``runstack.execution.log_listener``.
+        """
         plan = make_plan(pipeline)  # every definition error surfaces here, before the run
-        run = launch(
-            plan,
-            orchestrator=self.orchestrator,
-            metadata_store=self.metadata_store,
-            artifact_store=self.artifact_store,
-            history=self.history,
-            run_name=run_name,
-        )
+        own = listener is None
+        active = default_listener([sp.slot for sp in plan.steps]) if own else listener
+        assert active is not None
+        try:
+            run = launch(
+                plan,
+                orchestrator=self.orchestrator,
+                metadata_store=self.metadata_store,
+                artifact_store=self.artifact_store,
+                history=self.history,
+                run_name=run_name,
+                listener=active,
+            )
+        finally:
+            if own:
+                active.close()  # type: ignore[attr-defined]
         return self.history.get_run(run.name)
