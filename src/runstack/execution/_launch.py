@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runstack.artifact_stores import ArtifactStore
-from runstack.exceptions import RunstackError
+from runstack.exceptions import DuplicateRunNameError, RunstackError
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._orchestrator import Orchestrator
 from runstack.execution._plan import RunPlan
@@ -35,13 +35,23 @@ def launch(
     start = datetime.now(timezone.utc)
     if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
         raise RunstackError(f"run_name must be a non-empty string, got {run_name!r}.")
-    run = metadata_store.create_run(
-        plan.pipeline_name,
-        run_name or default_run_name(plan.pipeline_name, start),
-        start,
-        owner_host=socket.gethostname(),
-        owner_pid=os.getpid(),
-    )
+    name = run_name or default_run_name(plan.pipeline_name, start)
+    for attempt in range(1, 6):
+        try:
+            run = metadata_store.create_run(
+                plan.pipeline_name,
+                name,
+                start,
+                owner_host=socket.gethostname(),
+                owner_pid=os.getpid(),
+            )
+            break
+        except DuplicateRunNameError:
+            # Generated names can collide when processes start runs in the same microsecond;
+            # a name the user chose is theirs to change.
+            if run_name is not None or attempt == 5:
+                raise
+            name = f"{default_run_name(plan.pipeline_name, start)}-{os.getpid()}-{attempt}"
     listener(RunEvent("run_started", plan.pipeline_name, run.name))
     runner = StepRunner(plan, run, metadata_store, artifact_store, history, listener)
     try:

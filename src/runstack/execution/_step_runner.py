@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import traceback
 from dataclasses import dataclass
@@ -12,11 +10,13 @@ from typing import Any
 
 from runstack.artifact_stores import ArtifactStore
 from runstack.exceptions import (
+    ArtifactNotFoundError,
     MaterializerError,
     RunstackError,
     StepExecutionError,
     StepOutputError,
 )
+from runstack.execution import _cache, _heartbeat, _logs
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._plan import RunPlan, StepPlan
 from runstack.materializers import Artifact, BaseMaterializer, registry
@@ -59,6 +59,7 @@ class StepRunner:
         self.metadata_store = metadata_store
         self.artifact_store = artifact_store
         self.history = history
+        _heartbeat.watch(metadata_store, run.id)
 
     def _where(self, sp: StepPlan) -> str:
         return (
@@ -85,13 +86,11 @@ class StepRunner:
     def run_step(self, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> StepOutcome:
         start = _now()
         self._emit("step_started", sp)
-        cache_key = components = None
+        cache_key = None
+        parts = self._cache_components(sp, inputs)
         if sp.cache_enabled:
-            components = self._cache_components(sp, inputs)
-            cache_key = hashlib.sha256(
-                json.dumps(components, sort_keys=True, default=str).encode()
-            ).hexdigest()
-            hit = self._find_cached(cache_key)
+            cache_key = _cache.digest(parts)
+            hit, decision = self._find_cached(cache_key)
             if hit is not None:
                 source_id, outputs = hit
                 self._record(
@@ -100,12 +99,15 @@ class StepRunner:
                     start,
                     inputs,
                     cache_key,
-                    components,
+                    _cache.with_decision(parts, decision),
                     reused=outputs,
                     cached_from=source_id,
                 )
-                self._emit("step_cached", sp, start, f"outputs of step #{source_id}")
+                self._emit("step_cached", sp, start, f"from run {decision['run']!r}")
                 return StepOutcome(outputs, ExecutionStatus.CACHED)
+        else:
+            decision = _cache.disabled_decision(sp)
+        components = _cache.with_decision(parts, decision)
 
         output_uris = {
             name: self.artifact_store.new_uri(self.plan.pipeline_name, self.run.name, sp.slot, name)
@@ -118,10 +120,12 @@ class StepRunner:
             self._fail(sp, start, inputs, cache_key, components, e)
             raise
 
+        logs = None
         try:
-            returned = sp.step.entrypoint(**kwargs)
+            with _logs.capture() as logs:
+                returned = sp.step.entrypoint(**kwargs)
         except Exception as e:
-            self._fail(sp, start, inputs, cache_key, components, e)
+            self._fail(sp, start, inputs, cache_key, components, e, logs)
             raise StepExecutionError(
                 f"{self._where(sp)[0].upper()}{self._where(sp)[1:]} failed: "
                 f"{type(e).__name__}: {e}",
@@ -130,17 +134,24 @@ class StepRunner:
                 step=sp.slot,
             ) from e
         except BaseException as e:  # KeyboardInterrupt, SystemExit: record, then let it through
-            self._fail(sp, start, inputs, cache_key, components, e)
+            self._fail(sp, start, inputs, cache_key, components, e, logs)
             raise
 
         try:
             values = self._split_outputs(sp, returned)
             new = self._write_outputs(sp, values, output_uris)
         except RunstackError as e:
-            self._fail(sp, start, inputs, cache_key, components, e)
+            self._fail(sp, start, inputs, cache_key, components, e, logs)
             raise
         outputs = self._record(
-            sp, ExecutionStatus.COMPLETED, start, inputs, cache_key, components, new=new
+            sp,
+            ExecutionStatus.COMPLETED,
+            start,
+            inputs,
+            cache_key,
+            components,
+            new=new,
+            logs_uri=self._write_logs(sp, logs),
         )
         self._emit("step_completed", sp, start)
         return StepOutcome(outputs, ExecutionStatus.COMPLETED)
@@ -148,26 +159,31 @@ class StepRunner:
     # -- cache ---------------------------------------------------------------------------
 
     def _cache_components(self, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> dict[str, Any]:
-        return {
-            "pipeline": self.plan.pipeline_name,
-            "step": sp.slot,
-            "code": sp.code_hash,
-            "parameters": sp.parameters,
-            "inputs": {
-                name: a.content_hash or f"artifact:{a.id}" for name, a in sorted(inputs.items())
-            },
-            "materializers": {
-                name: type_path(m) if m is not None else "by-value-type"
-                for name, m in sp.materializers.items()
-            },
-        }
+        return _cache.components(self.plan.pipeline_name, sp, inputs)
 
-    def _find_cached(self, cache_key: str) -> tuple[int, dict[str, ArtifactRecord]] | None:
+    def _find_cached(
+        self, cache_key: str
+    ) -> tuple[tuple[int, dict[str, ArtifactRecord]] | None, dict[str, Any]]:
+        """The newest earlier execution with this key whose artifacts all still exist.
+
+        Returns it (or None) and the decision to record: a hit names its source step and run;
+        a miss lists candidates that were passed over because artifacts had gone missing.
+        """
+        passed_over = []
         for step_id, outputs in self.metadata_store.cache_candidates(cache_key):
-            if all(self.artifact_store.exists(a.uri) for a in outputs.values()):
-                return step_id, outputs
-            logger.info("  cached step #%s has missing artifacts; not reusing it", step_id)
-        return None
+            missing = sorted(n for n, a in outputs.items() if not self.artifact_store.exists(a.uri))
+            if not missing:
+                run = self.metadata_store.run_names_of_steps([step_id]).get(step_id)
+                return (step_id, outputs), {"outcome": "hit", "step_id": step_id, "run": run}
+            logger.info(
+                "  cached step #%s has missing artifacts (%s); not reusing it",
+                step_id,
+                ", ".join(missing),
+            )
+            passed_over.append({"step_id": step_id, "missing": missing})
+        if passed_over:
+            return None, {"outcome": "miss", "artifacts_missing": passed_over}
+        return None, {"outcome": "miss"}
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -175,8 +191,17 @@ class StepRunner:
         kwargs: dict[str, Any] = {}
         for name, declared in sp.step.SIGNATURE.inputs.items():
             art = inputs[name]
-            data_type = concrete_class(declared) or _load(art.data_type)
-            kwargs[name] = read_artifact(art, _load(art.materializer), data_type)
+            try:
+                data_type = concrete_class(declared) or _load(art.data_type)
+                kwargs[name] = read_artifact(art, _load(art.materializer), data_type)
+            except (ArtifactNotFoundError, MaterializerError) as e:
+                raise type(e)(f"Cannot load input {name!r} of {self._where(sp)}: {e}") from e
+            except (ImportError, AttributeError) as e:
+                raise MaterializerError(
+                    f"Cannot load input {name!r} of {self._where(sp)}: artifact #{art.id} was "
+                    f"written as {art.data_type} by {art.materializer}, which cannot be imported "
+                    f"({e}). Install or restore that code, or re-run the producing step."
+                ) from e
         return kwargs
 
     def _extras(self, sp: StepPlan, output_uris: dict[str, str]) -> dict[str, Any]:
@@ -268,8 +293,27 @@ class StepRunner:
                     f"{materializer.__name__} failed to write output {name!r} of "
                     f"{self._where(sp)}: {type(e).__name__}: {e}"
                 ) from e
-            written.append(NewArtifact(name, uri, type_path(type(value)), type_path(materializer)))
+            data_type, mat_path = type_path(type(value)), type_path(materializer)
+            digest = _cache.content_hash(self.artifact_store, uri, data_type, mat_path)
+            written.append(NewArtifact(name, uri, data_type, mat_path, digest))
         return tuple(written)
+
+    def _write_logs(self, sp: StepPlan, logs: _logs.StepLogs) -> str | None:
+        """Store what the step printed or logged; no file when it was silent."""
+        text = logs.text
+        if not text:
+            return None
+        uri = self.artifact_store.new_uri(self.plan.pipeline_name, self.run.name, sp.slot, "_logs")
+        try:
+            with (
+                self.artifact_store.staged(uri) as staging,
+                Artifact(staging).open(_logs.LOGS_FILE, "wb") as f,
+            ):
+                f.write(text.encode("utf-8", "replace"))
+        except OSError as e:  # losing the log must not lose the step's result
+            logger.warning("Could not store the logs of %s: %s", self._where(sp), e)
+            return None
+        return uri
 
     # -- recording -----------------------------------------------------------------------
 
@@ -287,6 +331,7 @@ class StepRunner:
         cached_from: int | None = None,
         error: str | None = None,
         tb: str | None = None,
+        logs_uri: str | None = None,
     ) -> dict[str, ArtifactRecord]:
         result = StepResult(
             run_id=self.run.id,
@@ -308,6 +353,7 @@ class StepRunner:
             role=sp.step.ROLE,
             error=error,
             traceback=tb,
+            logs_uri=logs_uri,
         )
         _, outputs = self.metadata_store.record_step(result)
         return outputs
@@ -320,6 +366,7 @@ class StepRunner:
         cache_key: str | None,
         components: dict[str, Any] | None,
         exc: BaseException,
+        logs: _logs.StepLogs | None = None,
     ) -> None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         # A failed step never becomes a cache hit: it is recorded without its key.
@@ -332,5 +379,6 @@ class StepRunner:
             components,
             error=f"{type(exc).__name__}: {exc}",
             tb=tb,
+            logs_uri=self._write_logs(sp, logs) if logs is not None else None,
         )
         self._emit("step_failed", sp, start, f"{type(exc).__name__}: {exc}")

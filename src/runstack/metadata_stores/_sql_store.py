@@ -472,3 +472,76 @@ class SQLMetadataStore:
 
     def __repr__(self) -> str:
         return f"SQLMetadataStore({self.display_url!r})"
+
+    # -- integrity and cache explanations (issue 4) ---------------------------------------
+
+    def touch_run(self, run_id: int, now: datetime) -> bool:
+        """Refresh a running run's heartbeat; False once the run is no longer running."""
+        update = (
+            t.runs.update()
+            .where(t.runs.c.id == run_id, t.runs.c.status == ExecutionStatus.RUNNING.value)
+            .values(heartbeat_at=naive(now))
+        )
+        return bool(self._transact(lambda conn: conn.execute(update).rowcount))
+
+    def mark_run_crashed(self, run_id: int, end_time: datetime, error: str) -> bool:
+        """Mark a run failed if it is still recorded as running; True if this call changed it."""
+        update = (
+            t.runs.update()
+            .where(t.runs.c.id == run_id, t.runs.c.status == ExecutionStatus.RUNNING.value)
+            .values(status=ExecutionStatus.FAILED.value, end_time=naive(end_time), error=error)
+        )
+        return bool(self._transact(lambda conn: conn.execute(update).rowcount))
+
+    def running_runs(self) -> list[tuple[int, str, str | None, int | None, datetime | None]]:
+        """``(id, name, owner_host, owner_pid, heartbeat_at)`` of every run marked running."""
+        q = (
+            sa.select(
+                t.runs.c.id,
+                t.runs.c.name,
+                t.runs.c.owner_host,
+                t.runs.c.owner_pid,
+                t.runs.c.heartbeat_at,
+            )
+            .where(t.runs.c.status == ExecutionStatus.RUNNING.value)
+            .order_by(t.runs.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [(r[0], r[1], r[2], r[3], aware(r[4])) for r in rows]
+
+    def run_names_of_steps(self, step_ids: Sequence[int]) -> dict[int, str]:
+        """Name of the run each step belongs to."""
+        q = (
+            sa.select(t.steps.c.id, t.runs.c.name)
+            .join(t.runs, t.runs.c.id == t.steps.c.run_id)
+            .where(t.steps.c.id.in_(list(step_ids)))
+        )
+        with self._read() as conn:
+            return {r[0]: r[1] for r in conn.execute(q)}
+
+    def previous_successful_step(self, step_id: int) -> int | None:
+        """Id of the latest earlier completed or cached execution of the same pipeline step."""
+        me = (
+            sa.select(t.steps.c.name, t.runs.c.pipeline_id)
+            .join(t.runs, t.runs.c.id == t.steps.c.run_id)
+            .where(t.steps.c.id == step_id)
+        )
+        with self._read() as conn:
+            row = conn.execute(me).first()
+            if row is None:
+                return None
+            return conn.execute(
+                sa.select(t.steps.c.id)
+                .join(t.runs, t.runs.c.id == t.steps.c.run_id)
+                .where(
+                    t.runs.c.pipeline_id == row[1],
+                    t.steps.c.name == row[0],
+                    t.steps.c.id < step_id,
+                    t.steps.c.status.in_(
+                        [ExecutionStatus.COMPLETED.value, ExecutionStatus.CACHED.value]
+                    ),
+                )
+                .order_by(t.steps.c.id.desc())
+                .limit(1)
+            ).scalar()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from runstack.exceptions import (
     AmbiguousOutputError,
+    ArtifactNotFoundError,
+    MaterializerError,
     OutputNotFoundError,
     RunNotFoundError,
     StepNotFoundError,
@@ -25,6 +27,9 @@ from runstack.models import (
     StepRecord,
 )
 from runstack.post_execution._loader import RunGroup, StepGroup
+
+if TYPE_CHECKING:
+    from runstack.post_execution._explain import CacheExplanation
 
 
 class ArtifactView:
@@ -88,7 +93,17 @@ class ArtifactView:
                 output_data_type = load_path(self._record.data_type)
             except (ImportError, AttributeError):
                 output_data_type = object  # the type's module is gone; let the materializer decide
-        return read_artifact(self._record, mat, output_data_type)
+        try:
+            return read_artifact(self._record, mat, output_data_type)
+        except (ArtifactNotFoundError, MaterializerError) as e:
+            producer = self._store.get_step_by_id(self._record.producer_step_id)
+            run = self._store.run_names_of_steps([self._record.producer_step_id])
+            where = (
+                f"output {self.name!r} of step {producer.name!r} in run {run.get(producer.id)!r}"
+                if producer is not None
+                else f"artifact {self.name!r}"
+            )
+            raise type(e)(f"Cannot read {where}: {e}") from e
 
     def __repr__(self) -> str:
         return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
@@ -231,6 +246,27 @@ class StepView:
         """Steps of the same run whose outputs this step consumed."""
         return [self.run.get_step(n) for n in self._record.parent_step_names]
 
+    @property
+    def cache_explanation(self) -> CacheExplanation:
+        """Why this step was reused from the cache, or why it ran (``str()`` for sentences)."""
+        from runstack.post_execution._explain import explain
+
+        return explain(self._store, self._record, self.run.name)
+
+    @property
+    def cache_components(self) -> dict[str, Any]:
+        """What the step's cache key was computed from (see docs/caching.md)."""
+        comps = dict(self._record.cache_components or {})
+        comps.pop("decision", None)
+        return comps
+
+    @property
+    def logs(self) -> str:
+        """What the step printed to stdout/stderr and logged while it ran ("" if nothing)."""
+        from runstack.post_execution._step_logs import read_logs
+
+        return read_logs(self._record.logs_uri, self.name, self.run.name)
+
     def __repr__(self) -> str:
         return (
             f"StepView(name={self.name!r}, entrypoint={self.entrypoint_name!r}, "
@@ -261,10 +297,30 @@ class RunView:
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
     pipeline_name = property(lambda self: self._record.pipeline_name)
-    status = property(lambda self: self._record.status)
     start_time = property(lambda self: self._record.start_time)
-    end_time = property(lambda self: self._record.end_time)
-    error = property(lambda self: self._record.error)
+
+    def _reconciled(self) -> RunRecord:
+        """The record, after marking the run failed if it is "running" but its process died."""
+        if self._record.status is ExecutionStatus.RUNNING:
+            from runstack.post_execution import _crashes
+
+            reason = _crashes.crash_reason(
+                self._record.owner_host,
+                self._record.owner_pid,
+                None,
+                self._record.start_time,
+            )
+            if reason is None and self._record.owner_host != _crashes.this_host():
+                beat = {r[0]: r[4] for r in self._store.running_runs()}.get(self.id)
+                reason = _crashes.crash_reason(self._record.owner_host, None, beat, None)
+            if reason is not None:
+                _crashes.mark(self._store, self.id, reason)
+                self._record = self._store.get_run_by_id(self.id) or self._record
+        return self._record
+
+    status = property(lambda self: self._reconciled().status)
+    end_time = property(lambda self: self._reconciled().end_time)
+    error = property(lambda self: self._reconciled().error)
 
     @property
     def steps(self) -> list[StepView]:

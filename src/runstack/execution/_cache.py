@@ -1,0 +1,120 @@
+"""Cache keys and content hashes.
+
+A step's cache key is the SHA-256 of its *components* (see docs/caching.md): pipeline and step
+name, code (:mod:`runstack.execution._fingerprint`), config, the content hash of every input,
+and the materializer of every output. The components are stored with the step, beside a
+``decision`` entry (not part of the key) that says what the runner decided and why, so a step's
+cache behaviour can be explained later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from runstack.execution._fingerprint import code_components
+from runstack.materializers._base import type_path
+
+if TYPE_CHECKING:
+    from runstack.artifact_stores import ArtifactStore
+    from runstack.execution._plan import StepPlan
+    from runstack.models import ArtifactRecord
+
+# Bump when the components change shape; older keys then simply never match.
+KEY_FORMAT = 1
+
+# Artifacts bigger than this (in bytes) get no content hash: hashing reads the files back once
+# (SHA-256 runs at ~1 GB/s with CPU support), and above this the cost is not worth it. Such an
+# artifact enters downstream keys by its identity, which is always safe, only less reusable.
+DEFAULT_HASH_LIMIT = 512 * 1024 * 1024
+HASH_LIMIT_ENV = "RUNSTACK_CONTENT_HASH_MAX_BYTES"
+_BLOCK = 1024 * 1024
+
+
+def components(plan_name: str, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> dict[str, Any]:
+    """Everything the cache key covers, as a JSON-able dict."""
+    return {
+        "format": KEY_FORMAT,
+        "pipeline": plan_name,
+        "step": sp.slot,
+        "code": code_components(type(sp.step)),
+        "parameters": sp.parameters,
+        "inputs": {
+            name: a.content_hash or f"artifact:{a.id}" for name, a in sorted(inputs.items())
+        },
+        "materializers": {
+            name: type_path(m) if m is not None else "by-value-type"
+            for name, m in sorted(sp.materializers.items())
+        },
+    }
+
+
+def digest(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def with_decision(parts: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """The components as stored: the key's parts plus why the step ran or was reused."""
+    return {**parts, "decision": decision}
+
+
+def disabled_decision(sp: StepPlan) -> dict[str, Any]:
+    step = sp.step
+    if step.caching_requested:
+        by = "pipeline (enable_cache=False)"
+    elif step.ENABLE_CACHE is False:
+        by = "step (enable_cache=False)"
+    else:
+        by = "step: it takes a StepContext (pass enable_cache=True to cache it)"
+    return {"outcome": "disabled", "by": by}
+
+
+def _hash_limit() -> int:
+    raw = os.environ.get(HASH_LIMIT_ENV)
+    try:
+        return int(raw) if raw else DEFAULT_HASH_LIMIT
+    except ValueError:
+        return DEFAULT_HASH_LIMIT
+
+
+def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: str) -> str | None:
+    """SHA-256 over the artifact's files (names and bytes), its type and materializer.
+
+    ``None`` when the files together exceed the size limit. Called once, right after the
+    artifact is written, while its files are still in the page cache.
+    """
+    limit = _hash_limit()
+    h = hashlib.sha256(f"{data_type}\0{materializer}\0".encode())
+    if store.is_local:
+        files = []
+        total = 0
+        for folder, dirs, names in os.walk(uri):
+            dirs.sort()
+            for name in sorted(names):
+                path = os.path.join(folder, name)
+                size = os.path.getsize(path)
+                total += size
+                files.append((os.path.relpath(path, uri), size, path))
+        if total > limit:
+            return None
+        for rel, size, path in files:
+            h.update(f"{rel}\0{size}\0".encode())
+            with open(path, "rb") as f:
+                while block := f.read(_BLOCK):
+                    h.update(block)
+        return h.hexdigest()
+    fs = store.fs
+    found = fs.find(uri, detail=True)
+    if sum(int(info.get("size") or 0) for info in found.values()) > limit:
+        return None
+    for path in sorted(found):
+        rel = path[len(uri.split("://", 1)[-1]) :].lstrip("/")
+        h.update(f"{rel}\0{found[path].get('size')}\0".encode())
+        with fs.open(path, "rb") as f:
+            while block := f.read(_BLOCK):
+                h.update(block)
+    return h.hexdigest()

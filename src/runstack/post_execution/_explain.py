@@ -1,0 +1,189 @@
+"""Why a step was reused from the cache, or why it ran.
+
+The step runner stores the components of each step's cache key together with a ``decision``
+(hit, miss, disabled; for a miss, earlier executions passed over because artifacts were
+missing). A miss is explained by comparing the components with those of the latest earlier
+successful execution of the same step of the same pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from runstack.metadata_stores import SQLMetadataStore
+from runstack.models import StepRecord
+
+_SHOW = 60
+
+
+@dataclass(frozen=True)
+class CacheExplanation:
+    """The cache decision for one step execution; ``str()`` gives it as sentences."""
+
+    step: str
+    run: str
+    cached: bool
+    reasons: tuple[str, ...] = ()
+    source_step_id: int | None = None  # on a hit: the execution whose outputs were reused
+    source_run: str | None = None
+    compared_with_run: str | None = None  # on a miss: the execution the components came from
+    components: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        if self.cached:
+            return (
+                f"Step {self.step!r} in run {self.run!r} was cached: it reused the outputs of "
+                f"step #{self.source_step_id} in run {self.source_run!r} (same code, config, "
+                "inputs and materializers)."
+            )
+        why = "\n".join(f"  - {r}" for r in self.reasons)
+        against = (
+            f" (compared with run {self.compared_with_run!r})" if self.compared_with_run else ""
+        )
+        return f"Step {self.step!r} in run {self.run!r} ran, not cached{against}:\n{why}"
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= _SHOW else text[: _SHOW - 3] + "..."
+
+
+def _split(key: str) -> tuple[str, str]:
+    module, _, name = key.rpartition(":")
+    return module, name
+
+
+def _dict_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, old, new) for keys added, removed or changed; a missing side is ``...``."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, ...), new.get(key, ...)
+        if a != b:
+            out.append((key, a, b))
+    return out
+
+
+def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    reasons = []
+    if old.get("step") != new.get("step"):
+        reasons.append(f"code of step `{step}` changed")
+    for key, a, b in _dict_diff(old.get("helpers", {}), new.get("helpers", {})):
+        module, name = _split(key)
+        what = f"helper `{name}` (module `{module}`)"
+        if a is ...:
+            reasons.append(f"code now uses {what}")
+        elif b is ...:
+            reasons.append(f"code no longer uses {what}")
+        else:
+            reasons.append(f"code of {what} changed")
+    for key, a, b in _dict_diff(old.get("constants", {}), new.get("constants", {})):
+        module, name = _split(key)
+        what = f"constant `{name}` (module `{module}`)"
+        if a is ...:
+            reasons.append(f"code now uses {what} = {_show(b)}")
+        elif b is ...:
+            reasons.append(f"code no longer uses {what}")
+        else:
+            reasons.append(f"{what} {_show(a)} -> {_show(b)}")
+    for key, a, b in _dict_diff(old.get("closures", {}), new.get("closures", {})):
+        owner, name = _split(key)
+        what = f"closure variable `{name}` of `{owner}`"
+        reasons.append(
+            f"{what} {_show(a) if a is not ... else 'unset'} -> "
+            f"{_show(b) if b is not ... else 'unset'}"
+        )
+    for key, a, b in _dict_diff(old.get("packages", {}), new.get("packages", {})):
+        if a is ...:
+            reasons.append(f"code now uses package `{key}` ({b})")
+        elif b is ...:
+            reasons.append(f"code no longer uses package `{key}`")
+        else:
+            reasons.append(f"package `{key}` {a} -> {b}")
+    return reasons
+
+
+def compare(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Reasons, in words, why components ``new`` give another key than ``old``."""
+    if old.get("format") != new.get("format"):
+        return ["the cache key format changed (runstack was upgraded)"]
+    reasons = _code_reasons(step, old.get("code", {}), new.get("code", {}))
+    for key, a, b in _dict_diff(old.get("parameters", {}), new.get("parameters", {})):
+        if a is ...:
+            reasons.append(f"config `{key}` added (= {_show(b)})")
+        elif b is ...:
+            reasons.append(f"config `{key}` removed (was {_show(a)})")
+        else:
+            reasons.append(f"config `{key}` {_show(a)} -> {_show(b)}")
+    for key, a, b in _dict_diff(old.get("inputs", {}), new.get("inputs", {})):
+        if a is ... or b is ...:
+            reasons.append(f"input `{key}` {'added' if a is ... else 'removed'}")
+        elif str(b).startswith("artifact:"):
+            reasons.append(
+                f"input `{key}` changed (a new artifact without a content hash: too large to "
+                "hash, so it counts as new data)"
+            )
+        else:
+            reasons.append(f"input `{key}` changed (content hash)")
+    for key, a, b in _dict_diff(old.get("materializers", {}), new.get("materializers", {})):
+        reasons.append(f"materializer of output `{key}` {_show(a)} -> {_show(b)}")
+    return reasons
+
+
+def _stored(record: StepRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    comps = dict(record.cache_components or {})
+    decision = comps.pop("decision", None) or {}
+    return comps, decision
+
+
+def explain(store: SQLMetadataStore, record: StepRecord, run_name: str) -> CacheExplanation:
+    """Explain the cache decision recorded for one step execution."""
+    comps, decision = _stored(record)
+    base = {"step": record.name, "run": run_name, "components": comps}
+    if record.cached_from_step_id is not None:
+        source = record.cached_from_step_id
+        source_run = decision.get("run") or store.run_names_of_steps([source]).get(source)
+        return CacheExplanation(**base, cached=True, source_step_id=source, source_run=source_run)
+    if not comps:
+        return CacheExplanation(
+            **base,
+            cached=False,
+            reasons=(
+                "no cache information was recorded for this step (it ran before "
+                "runstack stored cache keys, or failed before its inputs were loaded)",
+            ),
+        )
+    reasons: list[str] = []
+    if decision.get("outcome") == "disabled":
+        reasons.append(f"caching disabled by the {decision.get('by', 'step')}")
+    passed = decision.get("artifacts_missing") or []
+    if passed:
+        runs = store.run_names_of_steps([p["step_id"] for p in passed])
+        for p in passed:
+            missing = ", ".join(f"`{m}`" for m in p["missing"])
+            reasons.append(
+                f"earlier artifact missing: step #{p['step_id']} in run "
+                f"{runs.get(p['step_id'])!r} had the same key, but its output(s) {missing} are "
+                "gone from the artifact store"
+            )
+    if reasons:
+        return CacheExplanation(**base, cached=False, reasons=tuple(reasons))
+    previous_id = store.previous_successful_step(record.id)
+    previous = store.get_step_by_id(previous_id) if previous_id is not None else None
+    if previous is None:
+        return CacheExplanation(
+            **base,
+            cached=False,
+            reasons=(f"first successful execution of step `{record.name}` in this pipeline",),
+        )
+    old, _ = _stored(previous)
+    prev_run = store.run_names_of_steps([previous.id]).get(previous.id)
+    reasons = compare(record.entrypoint_name, old, comps) if old else []
+    if not old:
+        reasons = ["the earlier execution recorded no cache information"]
+    elif not reasons:
+        reasons = ["no earlier successful execution had the same cache key"]
+    return CacheExplanation(
+        **base, cached=False, reasons=tuple(reasons), compared_with_run=prev_run
+    )
