@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from runstack.cli._integrity import step_explain
 from runstack.execution import RunEvent
 from runstack.execution._fingerprint import code_components, code_fingerprint
 from runstack.metadata_stores import _schema as t
@@ -370,6 +369,8 @@ def test_large_artifacts_enter_the_key_by_identity(
 
 
 def test_cli_explains_a_step(etl: Code) -> None:
+    from runstack.cli._integrity import step_explain
+
     run(etl.load("steps_mod"), factor=31)
     again = run(etl.load("steps_mod"), factor=45)
     result = CliRunner().invoke(step_explain, [again.name, "transform"])

@@ -1,0 +1,67 @@
+"""``runstack step explain`` and ``runstack run reconcile``: cache decisions and crashed runs."""
+
+from __future__ import annotations
+
+import click
+
+from runstack.cli._common import echo_json, json_option, stack_option
+from runstack.cli._history import find_run, histories
+
+
+@click.command("explain")
+@click.argument("run_name", metavar="RUN")
+@click.argument("step_name", metavar="STEP")
+@stack_option
+@json_option
+def step_explain(run_name: str, step_name: str, stack_key: str | None, as_json: bool) -> None:
+    """Say why STEP of RUN was reused from the cache, or why it ran.
+
+    A miss is explained against the latest earlier successful execution of the same step:
+    which config values, code (the step's and the helpers it calls), constants, packages or
+    inputs changed; or that caching was disabled, or that earlier artifacts were missing.
+    """
+    _, run = find_run(run_name, stack_key)
+    explanation = run.get_step(step_name).cache_explanation
+    if as_json:
+        echo_json(
+            {
+                "run": explanation.run,
+                "step": explanation.step,
+                "cached": explanation.cached,
+                "reasons": list(explanation.reasons),
+                "source_step_id": explanation.source_step_id,
+                "source_run": explanation.source_run,
+                "compared_with_run": explanation.compared_with_run,
+                "components": explanation.components,
+            }
+        )
+        return
+    click.echo(str(explanation))
+
+
+@click.command("reconcile")
+@stack_option
+@click.option("--dry-run", is_flag=True, help="Only list crashed runs; change nothing.")
+@json_option
+def run_reconcile(stack_key: str | None, dry_run: bool, as_json: bool) -> None:
+    """Mark runs whose process died (kill -9, crash, lost host) as failed.
+
+    A run stays "running" in the store when its process is killed. A run started on this
+    machine is crashed when its process is gone; one started elsewhere when it has sent no
+    heartbeat for 5 minutes. Views mark such runs on sight; this command sweeps them all.
+    """
+    from runstack.post_execution._crashes import reconcile
+
+    found = []
+    for key, history in histories(stack_key):
+        for crash in reconcile(history.store, dry_run=dry_run):
+            found.append({"stack": key, "run": crash.run_name, "reason": crash.reason})
+    if as_json:
+        echo_json(found)
+        return
+    if not found:
+        click.echo("No crashed runs.")
+        return
+    verb = "Would mark" if dry_run else "Marked"
+    for row in found:
+        click.echo(f"{verb} run {row['run']!r} (stack {row['stack']}) failed: {row['reason']}")
