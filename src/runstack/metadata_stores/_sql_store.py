@@ -72,8 +72,10 @@ class SQLMetadataStore:
             setup_sqlite(self._engine)
         try:
             ensure_schema(self._engine, self.display_url)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
-            self._engine.dispose()
+        except BaseException as e:
+            self._engine.dispose()  # no pooled connection left behind for the garbage collector
+            if not isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+                raise
             raise StoreError(
                 f"Cannot open the metadata store at {self.display_url}: {e.orig}. Check that the "
                 "database server is running and reachable, that the database exists, and the "
