@@ -150,6 +150,8 @@ class ProgressListener:
             self._live.refresh()
             self._live.stop()
             self._live = None
+            if not self._console.is_terminal:
+                self._console.line()  # rich ends a non-terminal live render without one
             style = "green" if event.kind == "run_completed" else "bold red"
             self._console.print(summary, style=style, highlight=False, markup=False)
         else:
@@ -181,7 +183,7 @@ def _plain_step_line(row: _Row) -> str:
     text = f"  {symbol} {row.slot}: {word}"
     if row.status != "running":
         text += f" in {format_duration(row.duration)}"
-    if row.status == "failed" and row.detail:
+    if row.status in ("failed", "cached") and row.detail:  # cached: "from run '...'"
         text += f": {_first_line(row.detail)}"
     return text
 
@@ -214,13 +216,13 @@ class _Table:
             icon: Any = (
                 Spinner("dots", style=style) if row.status == "running" else Text(symbol, style)
             )
-            note = _first_line(row.detail or "", 80) if row.status == "failed" else ""
+            note = _first_line(row.detail or "", 80) if row.status in ("failed", "cached") else ""
             table.add_row(
                 icon,
                 row.slot,
                 Text(word, style),
                 format_duration(row.elapsed()),
-                Text(note, "red"),
+                Text(note, "red" if row.status == "failed" else "dim"),
             )
         return Group(Text(self._owner._title, "bold"), table)
 
