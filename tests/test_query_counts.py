@@ -1,0 +1,157 @@
+"""History browsing costs a constant number of SQL statements, whatever the number of runs.
+
+Statements are counted with a ``before_cursor_execute`` listener on the store's engine. On
+SQLite runstack sends ``BEGIN`` itself; those are not queries and are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from runstack.metadata_stores import SQLMetadataStore
+from runstack.models import ExecutionStatus, NewArtifact, StepResult
+from runstack.pipelines import pipeline
+from runstack.repository import Repository
+from runstack.steps import BaseStepConfig, Output, StepContext, step
+
+
+class Cfg(BaseStepConfig):
+    multiplier: int = 1
+
+
+@step
+def step_1() -> Output(output_int=int, output_float=float):
+    return 7, 0.1
+
+
+@step(enable_cache=False)
+def step_2(config: Cfg, a: int, b: float) -> Output(multiplied_output_int=int, other=float):
+    return a * config.multiplier, b
+
+
+@step
+def step_3(context: StepContext, value: int) -> int:
+    """Runs the seed's history scan inside the run; returns the statements it cost."""
+    history = context.metadata_store
+    with _counting(history.store.engine) as statements:
+        values = [
+            run.get_step("step_2").outputs["multiplied_output_int"].read()
+            for run in history.get_pipeline("seed_pipeline").runs
+        ]
+    assert value in values
+    return len(statements)
+
+
+@pipeline
+def seed_pipeline(first, second, third):
+    a, b = first()
+    x, _ = second(a, b)
+    third(x)
+
+
+def _run(multiplier: int) -> None:
+    seed_pipeline(step_1(), step_2(Cfg(multiplier=multiplier)), step_3()).run()
+
+
+@contextmanager
+def _counting(engine: sa.Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def on_execute(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def _seed_scan(repo: Repository) -> tuple[list[int], int]:
+    engine = repo.active_stack.metadata_store.engine
+    with _counting(engine) as statements:
+        values = [
+            run.get_step("step_2").outputs["multiplied_output_int"].read()
+            for run in repo.get_pipeline("seed_pipeline").runs
+        ]
+    return values, len(statements)
+
+
+def test_seed_scan_costs_the_same_for_2_and_20_runs(repo: Repository) -> None:
+    for m in range(2):
+        _run(m)
+    values, few = _seed_scan(repo)
+    assert values == [0, 7]
+    for m in range(2, 20):
+        _run(m)
+    values, many = _seed_scan(repo)
+    assert values == [7 * m for m in range(20)]
+    # pipeline lookup, runs, steps of all runs, outputs of every step_2
+    assert few == many == 4
+
+
+def test_seed_scan_inside_a_step_is_constant_too(repo: Repository) -> None:
+    for m in range(12):
+        _run(m)
+    pipe = repo.get_pipeline("seed_pipeline")
+    costs = [run.get_step("step_3").output.read() for run in pipe.runs]
+    # The current run joins the listing with its steps so far: a few more, but never O(runs).
+    assert max(costs) <= 6 and costs[1] == costs[-1]
+
+
+def test_listing_runs_touches_no_run_twice(repo: Repository) -> None:
+    for m in range(5):
+        _run(m)
+    pipe = repo.get_pipeline("seed_pipeline")
+    engine = repo.active_stack.metadata_store.engine
+    with _counting(engine) as statements:
+        runs = pipe.runs
+        _ = [(r.name, r.status, r.start_time, r.get_step_names()) for r in runs]
+        _ = [s.parameters for r in runs for s in r.steps]
+        _ = [r.get_step("step_1").outputs["output_int"].uri for r in runs]
+    assert len(statements) == 3, statements  # runs, steps, step_1 outputs
+
+
+def _fill(store: SQLMetadataStore, n: int) -> None:
+    """n runs of one two-step pipeline, written straight to the store (fast)."""
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for i in range(n):
+        t = start + timedelta(seconds=i)
+        run = store.create_run("big", f"big-{i:04d}", t)
+        for pos, name in enumerate(("load", "train")):
+            store.record_step(
+                StepResult(
+                    run_id=run.id,
+                    name=name,
+                    entrypoint_name=name,
+                    position=pos,
+                    status=ExecutionStatus.COMPLETED,
+                    parameters={"lr": i / 10} if name == "train" else {},
+                    start_time=t,
+                    end_time=t,
+                    new_outputs=(NewArtifact("x", f"/nowhere/{i}/{name}", "builtins.int", "m"),),
+                )
+            )
+        store.finish_run(run.id, ExecutionStatus.COMPLETED, t)
+
+
+def test_whole_history_of_600_runs_is_read_in_constant_queries(repo: Repository) -> None:
+    store = repo.active_stack.metadata_store
+    _fill(store, 600)  # above the batch size: steps and outputs are fetched by pipeline
+    pipe = repo.get_pipeline("big")
+    with _counting(store.engine) as statements:
+        uris = [run.get_step("train").outputs["x"].uri for run in pipe.runs]
+    assert len(uris) == 600 and uris[-1] == "/nowhere/599/train"
+    assert len(statements) == 3
+    with _counting(store.engine) as statements:
+        assert pipe.latest_run.name == "big-0599"
+        assert [r.name for r in pipe.get_runs(parameters={"train.lr": 12.3})] == ["big-0123"]
+        page = pipe.get_runs(newest_first=True, limit=10, offset=20)
+        assert [r.name for r in page][:2] == ["big-0579", "big-0578"]
+        assert [s.name for s in page[0].steps] == ["load", "train"]
+    assert len(statements) == 4
