@@ -73,6 +73,17 @@ def disabled_decision(sp: StepPlan) -> dict[str, Any]:
     return {"outcome": "disabled", "by": by}
 
 
+def artifact_present(store: ArtifactStore, uri: str) -> bool:
+    """Whether an artifact can be reused: its folder exists and is not empty."""
+    if not store.is_local:
+        return store.exists(uri)
+    try:
+        with os.scandir(uri) as entries:
+            return any(True for _ in entries)
+    except OSError:  # gone, or not a folder any more
+        return False
+
+
 def _hash_limit() -> int:
     raw = os.environ.get(HASH_LIMIT_ENV)
     try:

@@ -171,7 +171,11 @@ class StepRunner:
         """
         passed_over = []
         for step_id, outputs in self.metadata_store.cache_candidates(cache_key):
-            missing = sorted(n for n, a in outputs.items() if not self.artifact_store.exists(a.uri))
+            missing = sorted(
+                n
+                for n, a in outputs.items()
+                if not _cache.artifact_present(self.artifact_store, a.uri)
+            )
             if not missing:
                 run = self.metadata_store.run_names_of_steps([step_id]).get(step_id)
                 return (step_id, outputs), {"outcome": "hit", "step_id": step_id, "run": run}
