@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import (
     ConfigError,
@@ -20,7 +20,6 @@ from runstack.exceptions import (
     StoreError,
     did_you_mean,
 )
-from runstack.post_execution import PipelineView
 from runstack.stack import COMPONENT_TYPES, ComponentConfig, RepositoryConfig, Stack, StackConfig
 from runstack.stack._config import CONFIG_FILE, check_references, load_config, save_config
 from runstack.stack._flavors import (
@@ -29,6 +28,9 @@ from runstack.stack._flavors import (
     mask_secret_value,
     validate_settings,
 )
+
+if TYPE_CHECKING:
+    from runstack.post_execution import PipelineView
 
 REPO_DIR = ".runstack"
 ENV_REPOSITORY = "RUNSTACK_REPOSITORY"

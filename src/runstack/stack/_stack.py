@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runstack.execution import Listener, launch, make_plan
-from runstack.execution._progress import default_listener
-from runstack.post_execution import History, RunView
-
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
+    from runstack.execution import Listener
     from runstack.metadata_stores import SQLMetadataStore
     from runstack.pipelines import BasePipeline
+    from runstack.post_execution import History, RunView
+
+# Execution and history (SQLAlchemy...) are imported on use: commands that only read or edit
+# the config, such as `runstack stack list`, never load them.
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Stack:
 
     @property
     def history(self) -> History:
+        from runstack.post_execution import History
+
         return History(self.metadata_store)
 
     def run_pipeline(
@@ -40,6 +43,9 @@ class Stack:
         Progress is shown per step (see ``runstack.execution._progress``) unless another
         ``listener`` is given, e.g. ``runstack.execution.log_listener``.
         """
+        from runstack.execution import launch, make_plan
+        from runstack.execution._progress import default_listener
+
         plan = make_plan(pipeline)  # every definition error surfaces here, before the run
         own = listener is None
         active = default_listener([sp.slot for sp in plan.steps]) if own else listener
