@@ -95,6 +95,15 @@ _LAZY: dict[str, str] = {
     "pandas.Series": "runstack.materializers._pandas:PandasMaterializer",
     "pandas.core.frame.DataFrame": "runstack.materializers._pandas:PandasMaterializer",
     "pandas.core.series.Series": "runstack.materializers._pandas:PandasMaterializer",
+    "pyarrow.lib.Table": "runstack.materializers._arrow:ArrowMaterializer",
+    "polars.dataframe.frame.DataFrame": "runstack.materializers._polars:PolarsMaterializer",
+    "sklearn.base.BaseEstimator": "runstack.materializers._sklearn:SklearnMaterializer",
+    "torch.Tensor": "runstack.materializers._torch:PyTorchTensorMaterializer",
+    "torch.nn.modules.module.Module": "runstack.materializers._torch:PyTorchModuleMaterializer",
+    "torch.utils.data.dataset.TensorDataset": (
+        "runstack.materializers._torch:PyTorchDatasetMaterializer"
+    ),
+    "keras.src.models.model.Model": "runstack.materializers._keras:KerasModelMaterializer",
 }
 
 

@@ -1,11 +1,12 @@
 """Read-only views of a tabular artifact: its per-column statistics and its schema.
 
-They read the Parquet file a table materializer wrote; they never write artifacts.
+They read the Parquet file a table materializer wrote (pandas, Arrow or polars); they never
+write artifacts. ``statistics_of`` and ``schema_of`` compute the same for a table in memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from runstack.exceptions import MaterializerError
@@ -38,6 +39,9 @@ class TableSchema:
                 return c
         raise KeyError(f"No column {name!r}; columns are {self.names}.")
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"num_rows": self.num_rows, "columns": [asdict(c) for c in self.columns]}
+
     def __str__(self) -> str:
         lines = [f"{len(self.columns)} columns, {self.num_rows} rows"]
         lines += [f"  {c.name}: {c.type}{'' if c.nullable else ' not null'}" for c in self.columns]
@@ -46,6 +50,8 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class ColumnStatistics:
+    """Statistics of one column; numeric fields are None where they do not apply."""
+
     name: str
     type: str
     count: int
@@ -56,6 +62,27 @@ class ColumnStatistics:
     max: Any = None
     quantiles: dict[float, float] = field(default_factory=dict)
     top_values: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        parts = [f"count={self.count}", f"nulls={self.nulls}"]
+        if self.mean is not None:
+            parts.append(f"mean={self.mean:.6g}")
+        if self.std is not None:
+            parts.append(f"std={self.std:.6g}")
+        if self.min is not None:
+            parts += [f"min={self.min}", f"max={self.max}"]
+        if self.quantiles:
+            parts.append(
+                "quantiles={"
+                + ", ".join(f"{q:g}: {v:.6g}" for q, v in self.quantiles.items())
+                + "}"
+            )
+        if self.top_values:
+            parts.append(f"top={self.top_values}")
+        return f"{self.name} ({self.type}): " + ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -71,15 +98,15 @@ class TableStatistics:
         except KeyError:
             raise KeyError(f"No column {name!r}; columns are {list(self.columns)}.") from None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "num_rows": self.num_rows,
+            "columns": {n: c.to_dict() for n, c in self.columns.items()},
+        }
+
     def __str__(self) -> str:
-        lines = [f"{self.num_rows} rows"]
-        for c in self.columns.values():
-            parts = [f"count={c.count}", f"nulls={c.nulls}"]
-            if c.mean is not None:
-                parts += [f"mean={c.mean:.6g}", f"std={c.std:.6g}", f"min={c.min}", f"max={c.max}"]
-            if c.top_values:
-                parts.append(f"top={c.top_values}")
-            lines.append(f"  {c.name} ({c.type}): " + ", ".join(parts))
+        lines = [f"{self.num_rows} rows, {len(self.columns)} columns"]
+        lines += [f"  {c}" for c in self.columns.values()]
         return "\n".join(lines)
 
 
@@ -98,60 +125,116 @@ def _parquet_file(artifact: Any) -> Any:
         ) from None
 
 
+def _index_columns(arrow_schema: Any) -> set[str]:
+    """Columns pandas stored its index in: they describe rows, not data, so views skip them."""
+    meta = arrow_schema.pandas_metadata or {}
+    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+
+
 def _schema_of(arrow_schema: Any, num_rows: int) -> TableSchema:
+    index = _index_columns(arrow_schema)
     cols = tuple(
-        ColumnSchema(f.name, str(f.type), f.nullable)
-        for f in arrow_schema
-        if not f.name.startswith("__index_level_")
+        ColumnSchema(f.name, str(f.type), f.nullable) for f in arrow_schema if f.name not in index
     )
     return TableSchema(cols, num_rows)
 
 
-def statistics_of(table: Any) -> TableStatistics:
-    """Statistics of a ``pyarrow.Table``."""
+def _as_arrow(table: Any) -> Any:
+    """A ``pyarrow.Table`` for an Arrow, pandas or polars table (no copy where possible)."""
+    import pyarrow as pa
+
+    if isinstance(table, pa.Table):
+        return table
+    module = type(table).__module__.split(".")[0]
+    if module == "polars":
+        return table.to_arrow()
+    if module == "pandas":
+        import pandas as pd
+
+        if isinstance(table, pd.Series):
+            table = table.to_frame()
+        return pa.Table.from_pandas(table.set_axis([str(c) for c in table.columns], axis=1))
+    raise MaterializerError(
+        f"Statistics and schema are computed for pandas, polars and Arrow tables; got "
+        f"{type(table).__module__}.{type(table).__qualname__}. Convert it to one of those."
+    )
+
+
+def schema_of(table: Any) -> TableSchema:
+    """The :class:`TableSchema` of an in-memory pandas, polars or Arrow table."""
+    arrow = _as_arrow(table)
+    return _schema_of(arrow.schema, arrow.num_rows)
+
+
+_QUANTILES = (0.25, 0.5, 0.75)
+_TOP = 5
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or getattr(pa.types, "is_string_view", lambda _: False)(kind)
+        or pa.types.is_boolean(kind)
+    )
+
+
+def _column_statistics(name: str, column: Any) -> ColumnStatistics:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    stats: dict[str, ColumnStatistics] = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if name.startswith("__index_level_"):
-            continue
-        nulls = column.null_count
-        count = len(column) - nulls
+    nulls = column.null_count
+    count = len(column) - nulls
+    kind = column.type
+    shown = str(kind)
+    if pa.types.is_dictionary(kind):  # categoricals: describe the values, not the codes
+        column = column.cast(kind.value_type)
         kind = column.type
-        if pa.types.is_dictionary(kind):
-            column = column.cast(kind.value_type)
-            kind = column.type
-        if (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and count:
-            q = [0.25, 0.5, 0.75]
-            quantiles = dict(zip(q, pc.quantile(column, q=q).to_pylist(), strict=True))
-            mm = pc.min_max(column).as_py()
-            stats[name] = ColumnStatistics(
-                name,
-                str(column.type),
-                count,
-                nulls,
-                mean=pc.mean(column).as_py(),
-                std=pc.stddev(column, ddof=1).as_py(),
-                min=mm["min"],
-                max=mm["max"],
-                quantiles=quantiles,
-            )
-        elif (
-            pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind)
-        ) and count:
-            counts = pc.value_counts(column.drop_null()).to_pylist()
-            counts.sort(key=lambda d: -d["counts"])
-            top = {str(d["values"]): d["counts"] for d in counts[:5]}
-            stats[name] = ColumnStatistics(name, str(column.type), count, nulls, top_values=top)
-        elif (pa.types.is_temporal(kind)) and count:
-            mm = pc.min_max(column).as_py()
-            stats[name] = ColumnStatistics(
-                name, str(column.type), count, nulls, min=mm["min"], max=mm["max"]
-            )
-        else:
-            stats[name] = ColumnStatistics(name, str(column.type), count, nulls)
-    return TableStatistics(stats, table.num_rows)
+    if not count:
+        return ColumnStatistics(name, shown, count, nulls)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        numbers = column.cast(pa.float64())
+        mm = pc.min_max(column).as_py()
+        quantiles = pc.quantile(numbers, q=list(_QUANTILES)).to_pylist()
+        return ColumnStatistics(
+            name,
+            shown,
+            count,
+            nulls,
+            mean=pc.mean(numbers).as_py(),
+            std=pc.stddev(numbers, ddof=1).as_py(),  # None for a single value
+            min=mm["min"],
+            max=mm["max"],
+            quantiles=dict(zip(_QUANTILES, quantiles, strict=True)),
+        )
+    if _is_text(kind):
+        counts = pc.value_counts(column.drop_null()).to_pylist()
+        counts.sort(key=lambda d: (-d["counts"], str(d["values"])))
+        top = {str(d["values"]): d["counts"] for d in counts[:_TOP]}
+        return ColumnStatistics(name, shown, count, nulls, top_values=top)
+    if pa.types.is_temporal(kind):
+        mm = pc.min_max(column).as_py()
+        return ColumnStatistics(name, shown, count, nulls, min=mm["min"], max=mm["max"])
+    return ColumnStatistics(name, shown, count, nulls)
+
+
+def statistics_of(table: Any) -> TableStatistics:
+    """Per-column statistics of a pandas, polars or Arrow table.
+
+    Numbers get mean, sample std, min, max and quartiles; strings, booleans and categoricals
+    their five most frequent values; dates and times their range. Nulls are counted, never
+    included (pandas' NaN in a float column counts as null).
+    """
+    arrow = _as_arrow(table)
+    index = _index_columns(arrow.schema)
+    stats = {
+        name: _column_statistics(name, column)
+        for name, column in zip(arrow.column_names, arrow.columns, strict=True)
+        if name not in index
+    }
+    return TableStatistics(stats, arrow.num_rows)
 
 
 class StatisticsMaterializer(BaseMaterializer):
