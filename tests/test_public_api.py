@@ -18,11 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_public_names_are_locked() -> None:
     assert sorted(runstack.steps.__all__) == [
+        "BaseEvaluatorStep",
+        "BaseImporterStep",
+        "BaseSplitterStep",
         "BaseStep",
         "BaseStepConfig",
+        "BaseTrainerStep",
         "Output",
         "StepContext",
+        "evaluator",
+        "importer",
+        "splitter",
         "step",
+        "trainer",
     ]
     assert sorted(runstack.pipelines.__all__) == ["BasePipeline", "pipeline"]
     assert "Repository" in runstack.repository.__all__

@@ -177,6 +177,10 @@ class StepView:
     error = property(lambda self: self._record.error)
     traceback = property(lambda self: self._record.traceback)
     cache_key = property(lambda self: self._record.cache_key)
+    role = property(
+        lambda self: self._record.role,
+        doc='The standard interface the step implements ("trainer", "evaluator", ...), or None.',
+    )
 
     @property
     def parameters(self) -> dict[str, Any]:
