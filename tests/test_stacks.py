@@ -292,3 +292,23 @@ def test_pipelines_of_every_stack_or_of_one(repo: Repository):
         fresh.get_pipelines(stack_key="nope")
     with pytest.raises(PipelineNotFoundError, match="Did you mean 'summing'"):
         fresh.get_pipeline("suming")
+
+
+def test_path_settings_expand_environment_variables(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("RS_DATA", str(tmp_path / "shared"))
+    repo.register_component("metadata_store", "env-db", "sqlite", {"path": "${RS_DATA}/m.db"})
+    repo.register_component("artifact_store", "env-files", "local", {"path": "${RS_DATA}/art"})
+    repo.register_stack(
+        "env", orchestrator="local", metadata_store="env-db", artifact_store="env-files"
+    )
+    assert Repository().get_component("metadata_store", "env-db").settings["path"] == (
+        "${RS_DATA}/m.db"  # stored as written, so the file stays portable
+    )
+    stack = repo.get_stack("env")
+    assert stack.metadata_store.url.database == str(tmp_path / "shared" / "m.db")
+    assert stack.artifact_store.path == str(tmp_path / "shared" / "art")
+    monkeypatch.delenv("RS_DATA")
+    with pytest.raises(ConfigError, match="environment variable RS_DATA, which is not set"):
+        repo.get_stack("env")

@@ -145,3 +145,15 @@ def test_history_reads_every_stack_unless_one_is_named(cli, team_stack, pipeline
     assert sorted((p["stack"], p["runs"]) for p in pipelines) == [("default", 2), ("team", 1)]
     assert json.loads(cli("run", "show", "on-team", "--json").stdout)["stack"] == "team"
     assert "No stack named 'tema'" in cli("run", "list", "--stack", "tema", code=1).stderr
+
+
+def test_reading_without_the_needed_library_says_what_to_install(cli, two_runs, monkeypatch):
+    from runstack.post_execution import ArtifactView
+
+    def missing(self, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+
+    monkeypatch.setattr(ArtifactView, "read", missing)
+    result = cli("artifact", "read", "second", "load", code=1)
+    assert "needs the module pandas" in result.stderr and "pip install" in result.stderr
+    assert "Traceback" not in result.output

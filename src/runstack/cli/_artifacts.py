@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runstack.cli._common import console, echo_json, json_option, print_fields, stack_option
+from runstack.cli._common import (
+    UserError,
+    console,
+    echo_json,
+    json_option,
+    print_fields,
+    stack_option,
+)
 from runstack.cli._history import find_run
 
 if TYPE_CHECKING:
@@ -99,7 +106,14 @@ def artifact_read(
     anything else a shortened repr. OUTPUT may be left out when the step has a single output.
     """
     art: ArtifactView = _find(run_name, step_name, output, stack_key)
-    value = art.read()
+    try:
+        value = art.read()
+    except ImportError as e:
+        raise UserError(
+            f"Reading output {art.name!r} needs the module {e.name or e}, which is not installed "
+            f"here (it holds a {art.data_type}, written by {art.materializer}). Install it, e.g. "
+            "pip install 'runstack[pandas]' for DataFrames."
+        ) from None
     preview = describe_value(value, rows)
     if as_json:
         echo_json({"name": art.name, "data_type": art.data_type, "uri": art.uri, **preview})

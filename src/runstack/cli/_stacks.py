@@ -214,7 +214,7 @@ def _component_group(cli_name: str, ctype: str) -> click.Group:
     @json_option
     def list_(as_json: bool) -> None:
         repo = get_repo()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name, comp in repo.list_components(ctype).items():
             users = [k for k, s in repo.stacks.items() if getattr(s, ctype) == name]
             rows.append(
@@ -270,7 +270,7 @@ def _component_group(cli_name: str, ctype: str) -> click.Group:
         from runstack.exceptions import ConfigError
         from runstack.stack._flavors import available_flavors, flavor_class, flavor_fields
 
-        rows = []
+        rows: list[dict[str, Any]] = []
         for flavor, path in available_flavors(ctype).items():
             try:
                 klass = flavor_class(ctype, flavor)

@@ -34,13 +34,15 @@ class StackConfig(BaseModel):
     artifact_store: str
 
 
+def _no_components() -> dict[str, dict[str, ComponentConfig]]:
+    return {t: {} for t in COMPONENT_TYPES}
+
+
 class RepositoryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = CONFIG_VERSION
     active_stack: str = "default"
-    components: dict[str, dict[str, ComponentConfig]] = Field(
-        default_factory=lambda: {t: {} for t in COMPONENT_TYPES}
-    )
+    components: dict[str, dict[str, ComponentConfig]] = Field(default_factory=_no_components)
     stacks: dict[str, StackConfig] = Field(default_factory=dict)
 
     @classmethod

@@ -32,6 +32,31 @@ class Flavor(BaseModel):
         raise NotImplementedError
 
 
+def expand_env(value: str, field: str, owner: str) -> str:
+    """``value`` with ``$NAME`` / ``${NAME}`` replaced from the environment.
+
+    Settings keep the references as written, so one config file serves several machines and
+    holds no secret; they are expanded only when the component is built.
+    """
+
+    def env(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if name not in os.environ:
+            # Name the variable and the setting, never the value (it may be a password).
+            raise ConfigError(
+                f"Setting {field!r} of {owner} refers to the environment variable {name}, "
+                f"which is not set. Set it (e.g. `export {name}=...`) before running."
+            )
+        return os.environ[name]
+
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", env, value)
+
+
+def _path(base_dir: Path, value: str, owner: str) -> Path:
+    """A path setting: ``${VAR}`` and ``~`` expanded, relative to the config folder."""
+    return (base_dir / os.path.expanduser(expand_env(value, "path", owner))).resolve()
+
+
 class LocalOrchestratorFlavor(Flavor):
     """Runs steps one after another in the calling process."""
 
@@ -61,9 +86,12 @@ class SQLiteFlavor(Flavor):
     path: str = "metadata.db"
 
     def url(self, base_dir: Path) -> str:
-        return f"sqlite:///{(base_dir / os.path.expanduser(self.path)).resolve()}"
+        return f"sqlite:///{_path(base_dir, self.path, 'the SQLite metadata store')}"
 
     def build(self, base_dir: Path) -> Any:
+        _path(base_dir, self.path, "the SQLite metadata store").parent.mkdir(
+            parents=True, exist_ok=True
+        )
         return _store_for(self.url(base_dir))
 
 
@@ -86,19 +114,7 @@ class _ServerFlavor(Flavor):
         value = getattr(self, field)
         if value is None:
             return None
-
-        def env(m: re.Match[str]) -> str:
-            name = m.group(1) or m.group(2)
-            if name not in os.environ:
-                # Name the variable and the setting, never the value (it may be a password).
-                raise ConfigError(
-                    f"Setting {field!r} of the {type(self).__name__} metadata store refers to the "
-                    f"environment variable {name}, which is not set. Set it (e.g. "
-                    f"`export {name}=...`) before running."
-                )
-            return os.environ[name]
-
-        return re.sub(r"\$(?:\{(\w+)\}|(\w+))", env, str(value))
+        return expand_env(str(value), field, f"the {type(self).__name__} metadata store")
 
     def resolved_url(self) -> str:
         """The SQLAlchemy URL, secrets included: for the engine only, never for printing."""
@@ -143,7 +159,7 @@ class LocalArtifactStoreFlavor(Flavor):
     def build(self, base_dir: Path) -> Any:
         from runstack.artifact_stores import ArtifactStore
 
-        return ArtifactStore(str((base_dir / os.path.expanduser(self.path)).resolve()))
+        return ArtifactStore(str(_path(base_dir, self.path, "the local artifact store")))
 
 
 class FsspecArtifactStoreFlavor(Flavor):
@@ -154,7 +170,7 @@ class FsspecArtifactStoreFlavor(Flavor):
     def build(self, base_dir: Path) -> Any:
         from runstack.artifact_stores import ArtifactStore
 
-        return ArtifactStore(self.url)
+        return ArtifactStore(expand_env(self.url, "url", "the fsspec artifact store"))
 
 
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
