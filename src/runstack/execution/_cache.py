@@ -92,6 +92,19 @@ def _hash_limit() -> int:
         return DEFAULT_HASH_LIMIT
 
 
+def _local_files(folder: str, prefix: str) -> list[tuple[str, int, str]]:
+    """(relative name, size, path) of every file under ``folder``, in a stable order."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                found.extend(_local_files(entry.path, rel + "/"))
+            else:
+                found.append((rel, entry.stat().st_size, entry.path))
+    return found
+
+
 def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: str) -> str | None:
     """SHA-256 over the artifact's files (names and bytes), its type and materializer.
 
@@ -101,22 +114,16 @@ def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: s
     limit = _hash_limit()
     h = hashlib.sha256(f"{data_type}\0{materializer}\0".encode())
     if store.is_local:
-        files = []
-        total = 0
-        for folder, dirs, names in os.walk(uri):
-            dirs.sort()
-            for name in sorted(names):
-                path = os.path.join(folder, name)
-                size = os.path.getsize(path)
-                total += size
-                files.append((os.path.relpath(path, uri), size, path))
-        if total > limit:
+        files = _local_files(uri, "")
+        if sum(size for _, size, _ in files) > limit:
             return None
+        buffer = bytearray(min(_BLOCK, max((size for _, size, _ in files), default=1) or 1))
+        view = memoryview(buffer)
         for rel, size, path in files:
             h.update(f"{rel}\0{size}\0".encode())
-            with open(path, "rb") as f:
-                while block := f.read(_BLOCK):
-                    h.update(block)
+            with open(path, "rb", buffering=0) as f:
+                while n := f.readinto(buffer):
+                    h.update(view[:n])
         return h.hexdigest()
     fs = store.fs
     found = fs.find(uri, detail=True)

@@ -99,6 +99,9 @@ class StepLogs:
         return self.buffer.getvalue()
 
 
+_spare: _Handler | None = None
+
+
 @contextlib.contextmanager
 def capture() -> Iterator[StepLogs]:
     logs = StepLogs()
@@ -107,7 +110,9 @@ def capture() -> Iterator[StepLogs]:
     # With no handler configured anywhere, logging would print warnings to stderr through its
     # last-resort handler; ours would hide that, so it echoes them itself.
     echo = err if not root.handlers and logging.lastResort is not None else None
-    handler = _Handler(logs.buffer, echo)
+    global _spare
+    handler, _spare = _spare or _Handler(logs.buffer, echo), None  # reuse: Handler() takes locks
+    handler._buffer, handler._echo = logs.buffer, echo
     root.addHandler(handler)
     if out is not None:  # None under pythonw and some embedders
         sys.stdout = _Tee(out, logs.buffer)  # type: ignore[assignment]
@@ -118,3 +123,4 @@ def capture() -> Iterator[StepLogs]:
     finally:
         sys.stdout, sys.stderr = out, err
         root.removeHandler(handler)
+        _spare = handler
