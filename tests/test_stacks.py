@@ -77,7 +77,7 @@ def test_registered_components_and_stacks_are_saved_and_reloaded(repo: Repositor
     add_sqlite_stack(repo, "team", activate=True)
     again = Repository()
     assert again.active_stack_key == "team"
-    assert set(again.stacks) == {"default", "team"}
+    assert set(again.stacks) == set(again.list_stacks()) == {"default", "team"}
     assert again.get_component("metadata_store", "team-db").settings == {"path": "team.db"}
     assert again.active_stack.metadata_store.display_url.endswith("/.runstack/team.db")
 

@@ -165,6 +165,10 @@ class Repository:
         """Stack name -> the names of its components."""
         return dict(self._config.stacks)
 
+    def list_stacks(self) -> dict[str, StackConfig]:
+        """Stack name -> the names of its components, in the order they were registered."""
+        return dict(self._config.stacks)
+
     def get_stack_config(self, key: str) -> StackConfig:
         if key not in self._config.stacks:
             raise ConfigError(

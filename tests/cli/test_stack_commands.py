@@ -18,6 +18,12 @@ def test_init_creates_a_repository_once(cli, isolated):
     assert "already a runstack repository" in again.stdout
 
 
+def test_init_where_a_file_is_in_the_way_is_a_clear_error(cli, isolated):
+    (isolated / "plain").write_text("")
+    result = cli("init", str(isolated / "plain" / "sub"), code=1)
+    assert result.stderr.startswith("Error: Not a directory") and "Traceback" not in result.output
+
+
 def test_version_command_and_flag(cli):
     assert cli("version").stdout.strip() == f"runstack {__version__}"
     assert __version__ in cli("--version").stdout

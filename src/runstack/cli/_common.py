@@ -7,7 +7,6 @@ repository (SQLAlchemy, pydantic) are imported inside the commands that use them
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -187,7 +186,3 @@ def parse_settings(pairs: Sequence[str]) -> dict[str, str]:
             raise UserError(f"Setting {key!r} is given twice.")
         settings[key] = value
     return settings
-
-
-def is_interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runstack.cli._common import (
+    duration_of,
     echo_json,
     fmt_duration,
     fmt_time,
@@ -122,15 +123,11 @@ def _run_row(run: RunView, stack: str) -> dict[str, Any]:
         "status": run.status.value,
         "start_time": run.start_time,
         "end_time": run.end_time,
-        "duration": _seconds(run.start_time, run.end_time),
+        "duration": duration_of(run.start_time, run.end_time),
         "steps": len(steps),
         "cached_steps": sum(1 for s in steps if s.is_cached),
         "error": run.error,
     }
-
-
-def _seconds(start: Any, end: Any) -> float | None:
-    return None if end is None else (end - start).total_seconds()
 
 
 @run_group.command("list", short_help="List runs, newest first.")

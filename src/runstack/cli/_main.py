@@ -13,8 +13,8 @@ from runstack.cli._common import CliState, UserError
 class RunstackGroup(click.Group):
     """Turns runstack errors into a one-line message and exit status 1, never a traceback.
 
-    Only errors from runstack itself (``RunstackError``) are a user's mistake; anything else
-    is a bug and keeps its traceback.
+    Errors from runstack itself (``RunstackError``) and refusals of the file system are the
+    user's to fix; anything else is a bug and keeps its traceback.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -27,6 +27,9 @@ class RunstackGroup(click.Group):
 
             if isinstance(e, RunstackError):
                 raise UserError(str(e)) from None
+            if isinstance(e, PermissionError | IsADirectoryError | NotADirectoryError):
+                # The file system said no (a read-only folder, a file where a folder goes).
+                raise UserError(f"{e.strerror}: {e.filename}") from None
             raise
 
 
