@@ -32,13 +32,14 @@ class RunGroup:
     def __init__(self, store: SQLMetadataStore, run_ids: Iterable[int], pipeline_id: int | None):
         self.store = store
         self.run_ids = list(run_ids)
+        self._members = set(self.run_ids)  # membership tests per run must not be O(runs)
         self.pipeline_id = pipeline_id
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
 
     def steps_of(self, run_id: int) -> list[StepRecord]:
         if self._steps is None:
-            wanted = set(self.run_ids)
+            wanted = self._members
             if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
                 records = self.store.steps_of_runs(pipeline_id=self.pipeline_id)
             else:
@@ -51,7 +52,7 @@ class RunGroup:
             self.step_group = StepGroup(
                 self.store, [r for rs in by_run.values() for r in rs], self.pipeline_id
             )
-        if run_id not in self.run_ids:  # a run added to the group later (current run)
+        if run_id not in self._members:  # a run added to the group later (current run)
             return self.store.steps_of_runs([run_id])
         return self._steps.get(run_id, [])
 
@@ -63,8 +64,10 @@ class StepGroup:
         self.store = store
         self.pipeline_id = pipeline_id
         self._ids_by_name: dict[str, list[int]] = defaultdict(list)
+        self._members: set[int] = set()
         for s in steps:
             self._ids_by_name[s.name].append(s.id)
+            self._members.add(s.id)
         self._outputs: dict[int, list[ArtifactLink]] = {}
         self._inputs: dict[int, list[ArtifactLink]] = {}
         self._loaded_out: set[str] = set()
@@ -79,9 +82,9 @@ class StepGroup:
         fetch_ids: Callable[[Sequence[int]], list[ArtifactLink]],
         fetch_scope: Callable[[], list[ArtifactLink]] | None,
     ) -> list[ArtifactLink]:
-        ids = self._ids_by_name.get(name, [])
-        if step_id not in ids:
+        if step_id not in self._members:
             return fetch_ids([step_id])
+        ids = self._ids_by_name.get(name, [])
         if name not in loaded:
             if fetch_scope is not None and len(ids) > _SCOPE_THRESHOLD:
                 links = fetch_scope()
