@@ -157,3 +157,13 @@ def test_reading_without_the_needed_library_says_what_to_install(cli, two_runs, 
     result = cli("artifact", "read", "second", "load", code=1)
     assert "needs the module pandas" in result.stderr and "pip install" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unreachable_stack_is_skipped_with_a_warning_unless_named(cli, two_runs):
+    cli("metadata-store", "register", "down", "-f", "postgresql", "port=1", "password=hunter2")
+    cli("stack", "register", "down", "-o", "local", "-m", "down", "-a", "local")
+    result = cli("run", "list", "--json")
+    assert [r["name"] for r in json.loads(result.stdout)] == ["second", "first"]
+    assert "Skipping stack 'down'" in result.stderr and "hunter2" not in result.stderr
+    named = cli("pipeline", "list", "--stack", "down", code=1)
+    assert "127.0.0.1:1" in named.stderr and "hunter2" not in named.output
