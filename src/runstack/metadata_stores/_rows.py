@@ -89,11 +89,11 @@ def step_record(row: Any) -> StepRecord:
         row[6],
         row[7],
         row[8],
-        aware(row[9]),
+        aware(row[9]),  # type: ignore[arg-type]
         aware(row[10]),
         row[11],
         row[12],
-        tuple(row[13]),  # type: ignore[arg-type]
+        tuple(row[13]),
         row[14],
         row[15],
         row[16],

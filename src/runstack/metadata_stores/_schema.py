@@ -6,6 +6,8 @@ Changing a table here means adding a migration under ``migrations/versions`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
@@ -33,7 +35,7 @@ PARAM_VALUE = sa.String(255).with_variant(
     mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb"
 )
 # Every table is InnoDB with utf8mb4 on MySQL, whatever the database's defaults are.
-MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 pipelines = sa.Table(
     "pipelines",

@@ -144,7 +144,7 @@ class SQLMetadataStore:
             if pid is None:
                 pid = conn.execute(
                     t.pipelines.insert().values(name=pipeline_name, created_at=start)
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
             run_id = conn.execute(
                 t.runs.insert().values(
                     pipeline_id=pid,
@@ -155,7 +155,7 @@ class SQLMetadataStore:
                     owner_pid=owner_pid,
                     heartbeat_at=start,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             return pid, run_id
 
         for _attempt in range(3):
@@ -223,7 +223,7 @@ class SQLMetadataStore:
                 traceback=result.traceback,
                 logs_uri=result.logs_uri,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key[0]  # type: ignore[index]
         if result.parameters:
             conn.execute(
                 t.step_parameters.insert(),
@@ -240,7 +240,7 @@ class SQLMetadataStore:
                     content_hash=a.content_hash,
                     created_at=naive(result.end_time),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             outputs[a.name] = ArtifactRecord(
                 art_id, a.uri, a.data_type, a.materializer, step_id, a.content_hash
             )
