@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import importlib.metadata
 import inspect
 import json
 import os
 import sys
-import sysconfig
 import types
 from typing import Any
 
@@ -31,7 +29,7 @@ _cache: dict[type, dict[str, Any]] = {}
 _digests: dict[type, str] = {}
 _module_kind: dict[str, str] = {}  # module name -> "user" | "stdlib" | "third_party" | "runstack"
 _versions: dict[str, str | None] = {}
-_dists: dict[str, list[str]] | None = None
+_dists: Any = None  # importlib.metadata.packages_distributions(), loaded on first need
 
 _REPR_LIMIT = 80  # plain values with a longer repr are stored as a hash
 _ITEM_LIMIT = 10_000  # bigger containers are not "constants"; they are left out of the key
@@ -45,6 +43,8 @@ def _short(data: bytes) -> str:
 
 
 def _library_roots() -> tuple[str, ...]:
+    import sysconfig
+
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     roots.update(
@@ -87,6 +87,8 @@ def _dist_version(top: str) -> str | None:
     """Version of the distribution providing the top-level package ``top`` (None if unknown)."""
     if top in _versions:
         return _versions[top]
+    import importlib.metadata  # ~30 ms to import: only once a library is referenced
+
     version = None
     try:
         version = importlib.metadata.version(top)
@@ -248,7 +250,7 @@ class _Walk:
                         self.klass(target)
                     else:
                         self.function(target)
-            elif kind == "third_party":
+            elif kind == "third_party" and owner:
                 self.package(owner)
             return
         if _plain(value):

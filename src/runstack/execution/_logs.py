@@ -115,9 +115,9 @@ def capture() -> Iterator[StepLogs]:
     handler._buffer, handler._echo = logs.buffer, echo
     root.addHandler(handler)
     if out is not None:  # None under pythonw and some embedders
-        sys.stdout = _Tee(out, logs.buffer)  # type: ignore[assignment]
+        sys.stdout = _Tee(out, logs.buffer)
     if err is not None:
-        sys.stderr = _Tee(err, logs.buffer)  # type: ignore[assignment]
+        sys.stderr = _Tee(err, logs.buffer)
     try:
         yield logs
     finally:

@@ -140,7 +140,7 @@ def _stored(record: StepRecord) -> tuple[dict[str, Any], dict[str, Any]]:
 def explain(store: SQLMetadataStore, record: StepRecord, run_name: str) -> CacheExplanation:
     """Explain the cache decision recorded for one step execution."""
     comps, decision = _stored(record)
-    base = {"step": record.name, "run": run_name, "components": comps}
+    base: dict[str, Any] = {"step": record.name, "run": run_name, "components": comps}
     if record.cached_from_step_id is not None:
         source = record.cached_from_step_id
         source_run = decision.get("run") or store.run_names_of_steps([source]).get(source)
