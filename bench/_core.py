@@ -1,0 +1,178 @@
+"""What every benchmark shares: modes, paired timing, figures with budgets, isolated repositories.
+
+A figure is measured against a baseline taken in the same process, interleaved with it
+(baseline, subject, baseline, subject...), so that load from other processes falls on both;
+the median of the repeats is reported, with every raw time beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How much work one invocation does. ``quick`` exists to keep bench/ from rotting."""
+
+    name: str
+    repeats: int  # paired repeats for in-process timings
+    process_repeats: int  # repeats for timings that start a process
+    history_sizes: tuple[int, ...]
+    array_mb: int
+    frame_rows: int
+    runs_per_process: int  # concurrency: runs each worker makes
+
+
+MODES = {
+    "quick": Mode("quick", 3, 3, (100, 1000), 10, 100_000, 5),
+    "default": Mode("default", 7, 7, (1000, 10_000), 100, 1_000_000, 15),
+    "full": Mode("full", 15, 15, (1000, 10_000), 100, 1_000_000, 40),
+}
+
+
+@dataclass
+class Budget:
+    """``figure <op> limit``, e.g. per-step overhead <= 1 ms."""
+
+    op: str  # "<=" or "<"
+    limit: float
+    unit: str
+
+    def met(self, figure: float) -> bool:
+        return figure <= self.limit if self.op == "<=" else figure < self.limit
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.limit:g} {self.unit}"
+
+
+@dataclass
+class Figure:
+    """One reported number: ``figure`` (in ``unit``) derived from subject and baseline times."""
+
+    benchmark: str
+    name: str
+    figure: float
+    unit: str
+    subject: str
+    subject_s: float  # median seconds
+    baseline: str
+    baseline_s: float | None
+    ratio: float | None  # subject_s / baseline_s
+    raw_subject_s: list[float] = field(default_factory=list)
+    raw_baseline_s: list[float] = field(default_factory=list)
+    budget: Budget | None = None
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.budget is None:
+            return ""
+        return "PASS" if self.budget.met(self.figure) else "MISS"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["budget"] = (
+            None if self.budget is None else {**asdict(self.budget), "met": self.status == "PASS"}
+        )
+        d["status"] = self.status
+        return d
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def clock(fn: Callable[[], Any]) -> float:
+    """Seconds one call of ``fn`` takes (garbage collection paused, as timeit does)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def paired(
+    subject: Callable[[], Any],
+    baseline: Callable[[], Any],
+    repeats: int,
+    warmup: int = 1,
+) -> tuple[list[float], list[float]]:
+    """Interleaved timings of ``subject`` and ``baseline``: (subject times, baseline times)."""
+    for _ in range(warmup):
+        baseline()
+        subject()
+    s: list[float] = []
+    b: list[float] = []
+    for _ in range(repeats):
+        b.append(clock(baseline))
+        s.append(clock(subject))
+    return s, b
+
+
+def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    return [clock(fn) for _ in range(repeats)]
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary folder, removed afterwards (the benchmarks write large artifacts)."""
+    path = Path(tempfile.mkdtemp(prefix=f"runstack-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def using_repository(path: Path) -> Iterator[Any]:
+    """Make ``path`` a runstack repository and the one ``Repository()`` finds, for a while.
+
+    ``RUNSTACK_REPOSITORY`` is how a pipeline's ``run()`` finds it; the user's own
+    repositories and the global default are never touched.
+    """
+    from runstack.repository import Repository
+
+    repo = Repository.init(path)
+    with environ(RUNSTACK_REPOSITORY=str(path)):
+        yield repo
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# Runs print no progress while timed: the figures are runstack's own cost, not a terminal's.
+os.environ.setdefault("RUNSTACK_PROGRESS", "off")
+
+
+def quiet_listener(_event: Any) -> None:
+    """A run listener that reports nothing (the fast path for building history)."""

@@ -1,0 +1,75 @@
+"""1. Per-step overhead: a 20-step linear pipeline of trivial steps vs calling them directly.
+
+The budget figure is ``(run time - direct time) / 20``: everything runstack adds to a run
+(finding the repository and stack, planning, recording the run) shared out over its steps.
+A 1-step pipeline is timed too, which splits that into a fixed cost per run and a marginal
+cost per added step (the slope between the two).
+"""
+
+from __future__ import annotations
+
+from bench import _pipelines as p
+from bench._core import Budget, Figure, Mode, median, paired, scratch, using_repository
+
+LENGTH = 20
+BUDGET = Budget("<=", 1.0, "ms")
+
+
+def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figure]:
+    with scratch("overhead") as tmp, using_repository(tmp):
+        long_ = p.linear_pipeline(LENGTH)
+        short = p.linear_pipeline(1)
+        # Cache is off for these steps: every step runs and is recorded each time.
+        s20, d20 = paired(long_.run, lambda: p.linear_direct(LENGTH), mode.repeats, warmup=2)
+        s1, d1 = paired(short.run, lambda: p.linear_direct(1), mode.repeats, warmup=2)
+    t20, b20, t1 = median(s20), median(d20), median(s1)
+    per_step = (t20 - b20) / LENGTH
+    marginal = (t20 - t1) / (LENGTH - 1)
+    fixed = t1 - marginal
+    return [
+        Figure(
+            "overhead",
+            "per-step overhead, 20-step pipeline",
+            per_step * 1e3,
+            "ms",
+            f"{LENGTH}-step pipeline .run()",
+            t20,
+            f"same {LENGTH} functions called directly",
+            b20,
+            t20 / b20,
+            s20,
+            d20,
+            BUDGET,
+            "(run - direct) / 20; cache off, SQLite store, one process, warm",
+        ),
+        Figure(
+            "overhead",
+            "marginal cost of one more step",
+            marginal * 1e3,
+            "ms",
+            "(20-step run - 1-step run) / 19",
+            t20,
+            "1-step pipeline .run()",
+            t1,
+            t20 / t1,
+            s20,
+            s1,
+            None,
+            "slope: what each added step costs (load inputs, write outputs, record)",
+        ),
+        Figure(
+            "overhead",
+            "fixed cost per run",
+            fixed * 1e3,
+            "ms",
+            "1-step run - marginal step cost",
+            t1,
+            "1 function called directly",
+            median(d1),
+            t1 / median(d1),
+            s1,
+            d1,
+            None,
+            "intercept: Repository(), stack, plan, run start/finish, returned RunView",
+        ),
+    ]
