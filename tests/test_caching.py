@@ -401,3 +401,69 @@ def test_failed_step_is_never_a_cache_hit(repo: Repository) -> None:
     ok = retrying(flaky()).run()
     assert statuses(ok) == {"f": "completed"} and ok.get_step("f").output.read() == 7
     assert "first successful execution" in reasons(ok, "f")
+
+
+@pytest.mark.parametrize("root", ["local", "memory://hash-test"])
+def test_content_hash_follows_bytes_names_and_type(isolated: Path, root: str) -> None:
+    from runstack.artifact_stores import ArtifactStore
+    from runstack.execution._cache import artifact_present, content_hash
+    from runstack.materializers import Artifact, BuiltInMaterializer
+
+    store = ArtifactStore(str(isolated / "arts") if root == "local" else root)
+
+    def write(value: Any, name: str) -> str:
+        uri = store.new_uri("p", "r", "s", name)
+        with store.staged(uri) as staging:
+            BuiltInMaterializer(Artifact(staging)).handle_return(value)
+        return uri
+
+    a, b, c = write([1, 2], "a"), write([1, 2], "b"), write([1, 3], "c")
+    digest = content_hash(store, a, "builtins.list", "M")
+    assert digest == content_hash(store, b, "builtins.list", "M") is not None
+    assert digest != content_hash(store, c, "builtins.list", "M")
+    assert digest != content_hash(store, a, "builtins.tuple", "M")
+    assert artifact_present(store, a) and not artifact_present(store, a + "-gone")
+
+
+def test_helpers_behind_lru_cache_and_partial_are_followed(code: Code, repo: Repository) -> None:
+    code.write(
+        "wrapped",
+        """
+        import functools
+        from runstack.pipelines import pipeline
+        from runstack.steps import step
+
+        @functools.lru_cache
+        def cached_helper(x):
+            return x + 1
+
+        def scaled(x, k):
+            return x * k
+
+        triple = functools.partial(scaled, k=3)
+
+        @step
+        def use() -> int:
+            return cached_helper(1) + triple(1)
+
+        @pipeline
+        def wrapping(u):
+            u()
+        """,
+    )
+    mod = code.load("wrapped")
+    assert set(code_components(mod.use)["helpers"]) == {
+        "wrapped:cached_helper",
+        "wrapped:scaled",
+    }
+    mod.wrapping(mod.use()).run()
+    code.edit("wrapped", "return x + 1", "return x + 2")
+    mod = code.load("wrapped")
+    again = mod.wrapping(mod.use()).run()
+    assert "code of helper `cached_helper` (module `wrapped`) changed" in reasons(again, "u")
+    code.edit("wrapped", "k=3", "k=4")
+    mod = code.load("wrapped")
+    third = mod.wrapping(mod.use()).run()
+    assert third.get_step("u").status is ExecutionStatus.COMPLETED
+    assert third.get_step("u").output.read() == 3 + 4
+    assert "constant `triple` (module `wrapped`)" in reasons(third, "u")

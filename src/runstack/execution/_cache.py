@@ -129,8 +129,9 @@ def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: s
     found = fs.find(uri, detail=True)
     if sum(int(info.get("size") or 0) for info in found.values()) > limit:
         return None
+    root = fs._strip_protocol(uri).rstrip("/")
     for path in sorted(found):
-        rel = path[len(uri.split("://", 1)[-1]) :].lstrip("/")
+        rel = path[len(root) :].lstrip("/")
         h.update(f"{rel}\0{found[path].get('size')}\0".encode())
         with fs.open(path, "rb") as f:
             while block := f.read(_BLOCK):

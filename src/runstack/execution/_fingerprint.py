@@ -17,6 +17,7 @@ The result is computed once per step class per process.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import inspect
 import json
@@ -223,6 +224,16 @@ class _Walk:
                 self.function(func)
 
     def value(self, value: Any, name: str, module: str, names: set[str]) -> None:
+        if isinstance(value, functools.partial):  # partial(helper, 3): the helper and its args
+            bound = (value.args, dict(sorted(value.keywords.items())))
+            if _plain(bound):
+                self.constants[f"{module}:{name}"] = value_token(bound)
+            else:
+                for arg in (*value.args, *value.keywords.values()):
+                    self.value(arg, name, module, names)
+            value = value.func
+        if callable(value) and hasattr(value, "__wrapped__"):  # lru_cache and other wrappers
+            value = inspect.unwrap(value)
         if isinstance(value, types.ModuleType):
             kind = module_kind(value.__name__)
             if kind == "user":
