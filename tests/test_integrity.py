@@ -31,14 +31,14 @@ from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
 from runstack.stack import _flavors
-from runstack.steps import step
+from runstack.steps import Output, step
 
 CRASHY = """
 import sys, time
 from pathlib import Path
 from runstack.materializers import BaseMaterializer
 from runstack.pipelines import pipeline
-from runstack.steps import step
+from runstack.steps import Output, step
 
 class Big:
     pass
@@ -291,6 +291,17 @@ def test_value_no_materializer_can_write(repo: Repository) -> None:
     _assert_nothing_lost(repo, "nested-run")
     staged = list((repo.config_dir / "artifacts").rglob("*.partial-*"))
     assert staged == []  # a failed write cleans up its staging folder
+
+
+def test_failed_write_of_a_later_output_leaves_no_files_behind(repo: Repository) -> None:
+    @step
+    def two() -> Output(fine=int, broken=Any):  # type: ignore[valid-type]
+        return 1, Opaque()
+
+    with pytest.raises(MaterializerError, match="Output 'broken'"):
+        _run_bad(two, "two-run")
+    leftovers = [p for p in (repo.config_dir / "artifacts").rglob("*") if p.is_file()]
+    assert leftovers == []  # `fine` was written first, then removed with the failed step
 
 
 def test_wrong_return_type(repo: Repository) -> None:

@@ -141,6 +141,8 @@ class StepRunner:
             values = self._split_outputs(sp, returned)
             new = self._write_outputs(sp, values, output_uris)
         except RunstackError as e:
+            for uri in output_uris.values():  # outputs published before the failing one
+                self.artifact_store.remove(uri)
             self._fail(sp, start, inputs, cache_key, components, e, logs)
             raise
         outputs = self._record(
