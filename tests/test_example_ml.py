@@ -94,3 +94,16 @@ def test_one_command_runs_it(isolated: Path) -> None:
     )
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("  ml_example-")]
     assert len(lines) == 1 and "completed" in lines[0] and "promote=True" in lines[0]
+
+
+def test_the_gpu_check_skips_cleanly_without_a_gpu(isolated: Path) -> None:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gpu_check.py")],
+        cwd=isolated,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("skipped: no CUDA")

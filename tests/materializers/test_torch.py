@@ -113,6 +113,9 @@ def test_tensor_datasets_round_trip(roundtrip: Callable[..., Any]) -> None:
     back = roundtrip(ds)
     assert isinstance(back, TensorDataset) and len(back) == 5
     assert all(torch.equal(a, b) for a, b in zip(back.tensors, ds.tensors, strict=True))
+    x = torch.randn(4, 2)
+    autoencoder = roundtrip(TensorDataset(x, x))  # one tensor twice: inputs are the targets
+    assert torch.equal(autoencoder.tensors[0], x) and torch.equal(autoencoder.tensors[1], x)
 
 
 def test_configured_modules_are_rebuilt_without_pickle(tmp_path: Path) -> None:

@@ -128,10 +128,14 @@ class PyTorchDatasetMaterializer(_TorchMaterializer):
     ASSOCIATED_TYPES = (TensorDataset,)
 
     def handle_return(self, data: Any) -> None:
-        tensors = {
-            f"t{i}": _check_tensor(t, f"tensor {i} of the dataset")
-            for i, t in enumerate(data.tensors)
-        }
+        tensors: dict[str, torch.Tensor] = {}
+        seen: set[int] = set()
+        for i, t in enumerate(data.tensors):
+            t = _check_tensor(t, f"tensor {i} of the dataset")
+            if t.untyped_storage().data_ptr() in seen:  # TensorDataset(x, x): store twice
+                t = t.clone()
+            seen.add(t.untyped_storage().data_ptr())
+            tensors[f"t{i}"] = t
         with self.artifact.open(_TENSORS, "wb") as f:
             f.write(st.save(tensors))
         device = str(data.tensors[0].device) if data.tensors else "cpu"
