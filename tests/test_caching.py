@@ -467,3 +467,45 @@ def test_helpers_behind_lru_cache_and_partial_are_followed(code: Code, repo: Rep
     assert third.get_step("u").status is ExecutionStatus.COMPLETED
     assert third.get_step("u").output.read() == 3 + 4
     assert "constant `triple` (module `wrapped`)" in reasons(third, "u")
+
+
+def test_notebook_cells_that_rebind_names_invalidate_without_a_new_step_class(
+    repo: Repository,
+) -> None:
+    # A notebook: one namespace, cells executed one after another, no source files.
+    cells = {"__name__": "__main__", "step": step, "pipeline": pipeline}
+
+    def cell(source: str) -> None:
+        exec(textwrap.dedent(source), cells)
+
+    cell(
+        """
+        SCALE = 3
+
+        def helper(x):
+            return x * SCALE
+
+        @step
+        def nb() -> int:
+            return helper(2)
+
+        @pipeline
+        def notebook(s):
+            s()
+        """
+    )
+    nb = cells["nb"]
+    first = code_fingerprint(nb)
+    assert code_fingerprint(nb) == first  # cached: nothing changed
+    assert cells["notebook"](nb()).run().get_step("s").output.read() == 6
+
+    cell("SCALE = 5")  # re-running a cell rebinds a constant the step reaches
+    assert code_fingerprint(nb) != first
+    again = cells["notebook"](nb()).run()
+    assert again.get_step("s").output.read() == 10
+    assert "constant `SCALE` (module `__main__`) 3 -> 5" in reasons(again, "s")
+
+    cell("def helper(x):\n    return x * SCALE + 1\n")  # a redefined helper, same step class
+    third = cells["notebook"](nb()).run()
+    assert third.get_step("s").output.read() == 11
+    assert "code of helper `helper` (module `__main__`) changed" in reasons(third, "s")

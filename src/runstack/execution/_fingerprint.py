@@ -11,7 +11,8 @@ the names its bytecode uses through the function's globals and closure cells:
 * any other object only contributes the version of the distribution its module comes from,
   so upgrading ``numpy`` or ``scikit-learn`` invalidates steps that use them.
 
-The result is computed once per step class per process.
+The result is computed once per step class per process, and again only when a global or
+closure variable the walk looked up has been rebound (a re-run notebook cell, a reload).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import sys
 import types
 from typing import Any
 
-_cache: dict[type, dict[str, Any]] = {}
-_digests: dict[type, str] = {}
+# step class -> (components, digest, what the walk looked up: to notice a rebinding)
+_cache: dict[type, tuple[dict[str, Any], str, list[tuple[Any, str, Any]]]] = {}
+_MISSING = object()
 _module_kind: dict[str, str] = {}  # module name -> "user" | "stdlib" | "third_party" | "runstack"
 _versions: dict[str, str | None] = {}
 _dists: Any = None  # importlib.metadata.packages_distributions(), loaded on first need
@@ -192,6 +194,9 @@ class _Walk:
         self.closures: dict[str, str] = {}
         self.packages: dict[str, str] = {}
         self.seen: set[int] = set()
+        # (namespace or closure cell, name, object found): a notebook cell or importlib.reload
+        # that rebinds any of these makes the fingerprint stale; checking is a few dict lookups.
+        self.looked_up: list[tuple[Any, str, Any]] = []
 
     def function(self, func: types.FunctionType) -> None:
         if id(func) in self.seen:
@@ -203,12 +208,14 @@ class _Walk:
         namespace = func.__globals__
         for name in sorted(names):
             if name in namespace:
+                self.looked_up.append((namespace, name, namespace[name]))
                 self.value(namespace[name], name, module, names)
         for var, cell in zip(code.co_freevars, func.__closure__ or (), strict=False):
             try:
                 value = cell.cell_contents
             except ValueError:  # an empty cell: the variable was never assigned
                 continue
+            self.looked_up.append((cell, "", value))
             if _plain(value):
                 self.closures[f"{func.__qualname__}:{var}"] = value_token(value)
             else:
@@ -243,6 +250,7 @@ class _Walk:
                 attrs = vars(value)
                 for attr in sorted(names):  # only what this code uses from the module
                     if attr in attrs:
+                        self.looked_up.append((attrs, attr, attrs[attr]))
                         self.value(attrs[attr], attr, value.__name__, names)
             elif kind == "third_party":
                 self.package(value.__name__)
@@ -282,11 +290,43 @@ class _Walk:
             self.packages[top] = _dist_version(top) or "unknown"
 
 
-def code_components(step_class: type) -> dict[str, Any]:
-    """What the code part of a step's cache key is made of (see docs/caching.md)."""
+def _unchanged(looked_up: list[tuple[Any, str, Any]]) -> bool:
+    for where, name, obj in looked_up:
+        if isinstance(where, dict):
+            if where.get(name, _MISSING) is not obj:
+                return False
+        else:
+            try:
+                if where.cell_contents is not obj:
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
+def _cached(step_class: type) -> tuple[dict[str, Any], str]:
     found = _cache.get(step_class)
-    if found is not None:
-        return found
+    if found is None or not _unchanged(found[2]):
+        found = _compute(step_class)
+        _cache[step_class] = found
+    return found[0], found[1]
+
+
+def code_components(step_class: type) -> dict[str, Any]:
+    """What the code part of a step's cache key is made of (see docs/caching.md).
+
+    Computed once per step class per process, and again only if a name the step's code
+    reached has been rebound since (a re-run notebook cell, ``importlib.reload``).
+    """
+    return _cached(step_class)[0]
+
+
+def code_fingerprint(step_class: type) -> str:
+    """One digest of :func:`code_components`."""
+    return _cached(step_class)[1]
+
+
+def _compute(step_class: type) -> tuple[dict[str, Any], str, list[tuple[Any, str, Any]]]:
     func = step_class.entrypoint_function()  # type: ignore[attr-defined]
     function_step = isinstance(step_class.__dict__.get("entrypoint"), staticmethod)
     walk = _Walk()
@@ -307,14 +347,5 @@ def code_components(step_class: type) -> dict[str, Any]:
         "closures": dict(sorted(walk.closures.items())),
         "packages": dict(sorted(walk.packages.items())),
     }
-    _cache[step_class] = components
-    return components
-
-
-def code_fingerprint(step_class: type) -> str:
-    """One digest of :func:`code_components`, computed once per step class per process."""
-    found = _digests.get(step_class)
-    if found is None:
-        payload = json.dumps(code_components(step_class), sort_keys=True).encode()
-        found = _digests[step_class] = hashlib.sha256(payload).hexdigest()
-    return found
+    digest = hashlib.sha256(json.dumps(components, sort_keys=True).encode()).hexdigest()
+    return components, digest, walk.looked_up
