@@ -46,20 +46,30 @@ class Backend:
 
 
 _admins: dict[str, sa.Engine] = {}
+_unreachable: dict[str, str] = {}  # tried once per session: later tests fail at once
 
 
 def _admin(flavor: str) -> sa.Engine:
     """An engine on the server's maintenance database; fails the test if it is unreachable."""
     if flavor not in _admins:
         url = sa.make_url(SERVERS[flavor])
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        engine = sa.create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            poolclass=sa.NullPool,
+            connect_args={"connect_timeout": 10},
+        )
+        problem = _unreachable.get(flavor)
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+            if problem is None:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
         except sa.exc.DBAPIError as e:
+            problem = _unreachable[flavor] = str(e.orig).strip()
+        if problem is not None:
             pytest.fail(
                 f"The {flavor} server for the conformance suite is unreachable at "
-                f"{url.render_as_string(hide_password=True)}: {e.orig}. Start it, or point "
+                f"{url.render_as_string(hide_password=True)}: {problem}. Start it, or point "
                 f"RUNSTACK_TEST_{flavor.upper()}_URL at one. These tests never skip.",
                 pytrace=False,
             )
