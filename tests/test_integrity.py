@@ -202,9 +202,29 @@ def test_runs_of_other_hosts_are_crashed_when_their_heartbeat_stops(repo: Reposi
     assert "no heartbeat" in found[0].reason and "gpu-7" in found[0].reason
     assert store.get_run("stale").status is ExecutionStatus.FAILED
     assert store.get_run("fresh").status is ExecutionStatus.RUNNING
+    # Views apply the same rule on sight.
+    store.create_run("remote", "viewed", now - timedelta(hours=1), owner_host="gpu-9", owner_pid=1)
+    viewed = Repository(repo.root).get_pipeline("remote").get_run("viewed")
+    assert viewed.status is ExecutionStatus.FAILED and "gpu-9" in viewed.error
+    fresh = Repository(repo.root).get_pipeline("remote").get_run("fresh")
+    assert fresh.status is ExecutionStatus.RUNNING
     # Once finished, a run is no longer beaten for: touch_run reports it.
     store.finish_run(store.get_run("fresh").id, ExecutionStatus.COMPLETED, now)
     assert store.touch_run(store.get_run("fresh").id, now) is False
+
+
+def test_commands_are_registered_in_the_cli(repo: Repository) -> None:
+    from runstack.cli import main
+
+    reader(good(), double()).run(run_name="cli-run")
+    cli = CliRunner()
+    result = cli.invoke(main, ["-R", str(repo.root), "step", "explain", "cli-run", "b"])
+    assert result.exit_code == 0, result.output
+    assert "first successful execution of step `b`" in result.output
+    result = cli.invoke(main, ["-R", str(repo.root), "run", "reconcile"])
+    assert result.exit_code == 0 and "No crashed runs." in result.output
+    result = cli.invoke(main, ["-R", str(repo.root), "step", "explain", "no-such-run", "b"])
+    assert result.exit_code == 1 and "No run named 'no-such-run'" in result.output
 
 
 def test_heartbeat_is_refreshed_while_a_long_step_runs(

@@ -305,7 +305,7 @@ class RunView:
 
     def _reconciled(self) -> RunRecord:
         """The record, after marking the run failed if it is "running" but its process died."""
-        if self._record.status is ExecutionStatus.RUNNING:
+        if self._record.status is ExecutionStatus.RUNNING and not getattr(self, "_alive", False):
             from runstack.post_execution import _crashes
 
             reason = _crashes.crash_reason(
@@ -320,6 +320,8 @@ class RunView:
             if reason is not None:
                 _crashes.mark(self._store, self.id, reason)
                 self._record = self._store.get_run_by_id(self.id) or self._record
+            elif self._record.owner_host != _crashes.this_host():
+                self._alive = True  # one heartbeat query per view is enough
         return self._record
 
     status = property(lambda self: self._reconciled().status)
