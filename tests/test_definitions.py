@@ -105,7 +105,7 @@ def test_config_values_are_validated_when_the_step_is_created() -> None:
     assert multiply(config=Factor(factor=6)).resolve_config().factor == 6
     with pytest.raises(
         DefinitionError, match=r"factr.*Extra inputs are not permitted.*factor: int"
-    ):  # noqa: E501
+    ):
         multiply(factr=5)
     with pytest.raises(DefinitionError, match="factor: Input should be a valid integer"):
         multiply(factor="many")
