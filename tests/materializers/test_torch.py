@@ -180,6 +180,7 @@ def test_reading_variants_do_not_replace_the_default() -> None:
 
     on_cpu = PyTorchModuleMaterializer.on("cpu")
     assert on_cpu.MAP_LOCATION == "cpu" and on_cpu is not PyTorchModuleMaterializer
+    assert PyTorchModuleMaterializer.on(torch.device("cpu")) is on_cpu  # made once
     assert registry.get(nn.Linear) is PyTorchModuleMaterializer
 
 

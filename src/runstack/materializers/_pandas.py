@@ -76,10 +76,10 @@ class PandasMaterializer(BaseMaterializer):
 
 
 def _json_name(name: Any, what: str) -> Any:
+    if hasattr(name, "item") and hasattr(name, "dtype"):  # a NumPy scalar
+        name = name.item()
     if name is None or isinstance(name, (str, int, float, bool)):
-        return name.item() if hasattr(name, "item") else name
-    if hasattr(name, "item"):  # numpy scalar
-        return name.item()
+        return name
     raise MaterializerError(
         f"PandasMaterializer stores a {what} that is a str, int, float or bool; got "
         f"{type(name).__name__} {name!r}. Rename it to one of those before returning it."

@@ -29,6 +29,9 @@ _MODULE = "module.pt"
 _TENSORS = "tensors.safetensors"
 
 
+_VARIANTS: dict[tuple[type, str], type[_TorchMaterializer]] = {}
+
+
 class _TorchMaterializer(BaseMaterializer):
     MAP_LOCATION: ClassVar[str | None] = None  # None: where it was written, if that exists here
 
@@ -36,10 +39,13 @@ class _TorchMaterializer(BaseMaterializer):
     def on(cls, device: str | torch.device) -> type[_TorchMaterializer]:
         """This materializer, reading onto ``device`` ("cpu", "cuda", "cuda:1", ...)."""
         dev = torch.device(device)
-        name = f"{cls.__name__}On{str(dev).replace(':', '').upper()}"
-        # No ASSOCIATED_TYPES: a reading variant must not replace the default for writing.
-        attrs = {"MAP_LOCATION": str(dev), "ASSOCIATED_TYPES": (), "__module__": cls.__module__}
-        return type(name, (cls,), attrs)
+        key = (cls, str(dev))
+        if key not in _VARIANTS:
+            name = f"{cls.__name__}On{str(dev).replace(':', '').upper()}"
+            # No ASSOCIATED_TYPES: a reading variant must not replace the default for writing.
+            attrs = {"MAP_LOCATION": str(dev), "ASSOCIATED_TYPES": (), "__module__": cls.__module__}
+            _VARIANTS[key] = type(name, (cls,), attrs)
+        return _VARIANTS[key]
 
     def _meta(self) -> dict[str, Any]:
         with self.artifact.open(_META, "rb") as f:
