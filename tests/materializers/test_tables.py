@@ -152,6 +152,8 @@ def test_statistics_of_an_empty_frame_and_a_single_value() -> None:
 
     empty = statistics_of(pd.DataFrame({"x": pd.Series([], dtype="float64")}))
     assert empty.num_rows == 0 and empty["x"] == ColumnStatistics("x", "double", 0, 0)
+    nan = statistics_of(pl.DataFrame({"x": [1.0, float("nan"), None, 3.0]}))["x"]
+    assert (nan.count, nan.nulls, nan.mean, nan.max) == (2, 2, 2.0, 3.0)  # NaN counts as null
     one = statistics_of(pl.DataFrame({"x": [4]}))
     assert one["x"].std is None and "std" not in str(one)  # no sample std for one value
 

@@ -185,13 +185,15 @@ def _column_statistics(name: str, column: Any) -> ColumnStatistics:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    nulls = column.null_count
-    count = len(column) - nulls
     kind = column.type
     shown = str(kind)
     if pa.types.is_dictionary(kind):  # categoricals: describe the values, not the codes
         column = column.cast(kind.value_type)
         kind = column.type
+    if pa.types.is_floating(kind):  # NaN is missing data, as pandas writes it (as null)
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
+    nulls = column.null_count
+    count = len(column) - nulls
     if not count:
         return ColumnStatistics(name, shown, count, nulls)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
@@ -225,7 +227,7 @@ def statistics_of(table: Any) -> TableStatistics:
 
     Numbers get mean, sample std, min, max and quartiles; strings, booleans and categoricals
     their five most frequent values; dates and times their range. Nulls are counted, never
-    included (pandas' NaN in a float column counts as null).
+    included; NaN in a float column counts as null.
     """
     arrow = _as_arrow(table)
     index = _index_columns(arrow.schema)
