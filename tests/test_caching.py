@@ -509,3 +509,24 @@ def test_notebook_cells_that_rebind_names_invalidate_without_a_new_step_class(
     third = cells["notebook"](nb()).run()
     assert third.get_step("s").output.read() == 11
     assert "code of helper `helper` (module `__main__`) changed" in reasons(third, "s")
+
+
+def test_objects_that_resist_inspection_do_not_fail_the_run(repo: Repository) -> None:
+    class Hostile:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"no attribute access here ({name})")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr either")
+
+    hostile = Hostile()
+
+    @step
+    def uses_it() -> int:
+        return 1 if hostile is not None else 0
+
+    @pipeline
+    def resisting(s):
+        s()
+
+    assert resisting(uses_it()).run().get_step("s").output.read() == 1

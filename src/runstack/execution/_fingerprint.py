@@ -17,6 +17,7 @@ closure variable the walk looked up has been rebound (a re-run notebook cell, a 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import hashlib
@@ -231,6 +232,12 @@ class _Walk:
                 self.function(func)
 
     def value(self, value: Any, name: str, module: str, names: set[str]) -> None:
+        # A proxy whose attributes raise, an object whose repr fails... counts like any other
+        # opaque object: inspecting the code must never fail the run.
+        with contextlib.suppress(Exception):
+            self._value(value, name, module, names)
+
+    def _value(self, value: Any, name: str, module: str, names: set[str]) -> None:
         if isinstance(value, functools.partial):  # partial(helper, 3): the helper and its args
             bound = (value.args, dict(sorted(value.keywords.items())))
             if _plain(bound):
