@@ -89,12 +89,6 @@ class BaseEvaluatorStep(_RoleStep):
     _SHAPE = (1, None, 1, "takes a model and data and returns metrics")
 
 
-def _signature(f: Callable[..., Any], name: str, localns: dict[str, Any]) -> StepSignature:
-    if "localns" in inspect.signature(parse_signature).parameters:
-        return parse_signature(f, name, localns=localns)
-    return parse_signature(f, name)
-
-
 def _decorate(
     base: type[S], func: Any, name: str | None, enable_cache: bool | None, caller: Any
 ) -> Any:
@@ -107,7 +101,7 @@ def _decorate(
         step_name = name or f.__name__
         attrs = {
             "entrypoint": staticmethod(f),
-            "SIGNATURE": _signature(f, step_name, localns),
+            "SIGNATURE": parse_signature(f, step_name, localns=localns),
             "NAME": step_name,
             "ENABLE_CACHE": enable_cache,
             "__module__": f.__module__,
