@@ -87,7 +87,7 @@ def artifact_show(
 @artifact.command("read", short_help="Print a preview of an output's value.")
 @_artifact_args
 @click.option(
-    "--rows", "-n", type=click.IntRange(min=1), default=10, show_default=True,
+    "--rows", "-n", metavar="N", type=click.IntRange(min=1), default=10, show_default=True,
     help="Rows of a table or items of a sequence to show.",
 )  # fmt: skip
 @stack_option

@@ -141,6 +141,7 @@ def _run_row(run: RunView, stack: str) -> dict[str, Any]:
     "--last",
     "-n",
     "last",
+    metavar="N",
     type=click.IntRange(min=1),
     default=20,
     show_default=True,

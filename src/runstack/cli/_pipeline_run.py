@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     metavar="NAME",
     help="Which pipeline, when FILE defines several (its variable or pipeline name).",
 )
-@click.option("--run-name", help="Name the run (default: <pipeline>-<timestamp>).")
+@click.option("--run-name", metavar="NAME", help="Name the run (default: <pipeline>-<timestamp>).")
 @click.option("--stack", "-s", "stack_key", metavar="STACK", help="Run on STACK, not the active.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON.")
 def pipeline_run(

@@ -48,9 +48,15 @@ def stack() -> None:
 
 @stack.command("register", short_help="Register a stack from registered components.")
 @click.argument("name")
-@click.option("--orchestrator", "-o", required=True, help="A registered orchestrator.")
-@click.option("--metadata-store", "-m", required=True, help="A registered metadata store.")
-@click.option("--artifact-store", "-a", required=True, help="A registered artifact store.")
+@click.option(
+    "--orchestrator", "-o", required=True, metavar="NAME", help="A registered orchestrator."
+)
+@click.option(
+    "--metadata-store", "-m", required=True, metavar="NAME", help="A registered metadata store."
+)
+@click.option(
+    "--artifact-store", "-a", required=True, metavar="NAME", help="A registered artifact store."
+)
 @click.option("--set", "activate", is_flag=True, help="Also make it the active stack.")
 def stack_register(
     name: str, orchestrator: str, metadata_store: str, artifact_store: str, activate: bool
@@ -192,7 +198,13 @@ def _component_group(cli_name: str, ctype: str) -> click.Group:
         "secret.\n\n" + _register_example(cli_name),
     )
     @click.argument("name")
-    @click.option("--flavor", "-f", required=True, help=f"See `runstack {cli_name} flavors`.")
+    @click.option(
+        "--flavor",
+        "-f",
+        required=True,
+        metavar="FLAVOR",
+        help=f"The kind of {label}; see `runstack {cli_name} flavors`.",
+    )
     @click.argument("settings", nargs=-1, metavar="[KEY=VALUE]...")
     def register(name: str, flavor: str, settings: tuple[str, ...]) -> None:
         repo = get_repo()
@@ -301,8 +313,8 @@ def _component_group(cli_name: str, ctype: str) -> click.Group:
 def _register_example(cli_name: str) -> str:
     examples = {
         "orchestrator": "runstack orchestrator register laptop --flavor local",
-        "metadata-store": "runstack metadata-store register team-db --flavor postgresql "
-        "host=db.internal username=ml password='${PGPASSWORD}'",
+        "metadata-store": "runstack metadata-store register team-db --flavor postgresql \\\n"
+        "      host=db.internal username=ml password='${PGPASSWORD}'",
         "artifact-store": "runstack artifact-store register s3 --flavor fsspec "
         "url=s3://bucket/runstack",
     }
