@@ -13,6 +13,7 @@ from runstack.exceptions import (
     OutputNotFoundError,
     RunNotFoundError,
     StepExecutionError,
+    StepNotFoundError,
 )
 from runstack.models import ExecutionStatus
 from runstack.repository import Repository
@@ -47,6 +48,11 @@ def test_runs_are_oldest_first_and_found_by_name(team: Repository) -> None:
     assert (run.name, run.status, run.pipeline_name) == ("alpha", COMPLETED, "first_pipeline")
     assert run.end_time >= run.start_time
     assert run.get_step_names() == ["step_1", "step_2", "step_3"]
+    # Across a listing, a step is found by slot or by (unambiguous) entrypoint name alike.
+    assert [r.get_step("my_second_step").name for r in pipeline.runs] == ["step_2"] * 3
+    assert [r.get_step("step_3").entrypoint_name for r in pipeline.runs] == ["my_third_step"] * 3
+    with pytest.raises(StepNotFoundError, match="no step 'step_9'"):
+        pipeline.runs[0].get_step("step_9")
     with pytest.raises(RunNotFoundError, match=r"'alph'.*Did you mean 'alpha'"):
         pipeline.get_run("alph")
 

@@ -405,10 +405,17 @@ class SQLMetadataStore:
             )
 
     def steps_of_runs(
-        self, run_ids: Sequence[int] | None = None, *, pipeline_id: int | None = None
+        self,
+        run_ids: Sequence[int] | None = None,
+        *,
+        pipeline_id: int | None = None,
+        name: str | None = None,
     ) -> list[StepRecord]:
-        """Steps of the given runs (or of every run of a pipeline), in execution order."""
+        """Steps of the given runs (or of every run of a pipeline), in execution order; only
+        those whose slot or entrypoint is ``name`` when it is given."""
         q = sa.select(*STEP_COLUMNS)
+        if name is not None:
+            q = q.where(sa.or_(t.steps.c.name == name, t.steps.c.entrypoint_name == name))
         if run_ids is not None:
             q = q.where(t.steps.c.run_id.in_(list(run_ids)))
         else:

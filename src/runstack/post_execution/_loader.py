@@ -36,14 +36,32 @@ class RunGroup:
         self.pipeline_id = pipeline_id
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
+        self._named: dict[str, tuple[dict[int, list[StepRecord]], StepGroup]] = {}
+
+    def _fetch(self, name: str | None) -> list[StepRecord]:
+        if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
+            return self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
+        return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
+
+    def steps_named(self, run_id: int, name: str) -> tuple[list[StepRecord], StepGroup] | None:
+        """Steps of ``run_id`` whose slot or entrypoint is ``name``, loaded for every run of the
+        group at once (the "one output of every run" pattern); None when the group has all
+        steps loaded already or the run is not one of the group's."""
+        if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
+            return None
+        if name not in self._named:
+            by_run: dict[int, list[StepRecord]] = defaultdict(list)
+            records = [r for r in self._fetch(name) if r.run_id in self._members]
+            for r in records:
+                by_run[r.run_id].append(r)
+            self._named[name] = (by_run, StepGroup(self.store, records, self.pipeline_id))
+        by_run, group = self._named[name]
+        return by_run.get(run_id, []), group
 
     def steps_of(self, run_id: int) -> list[StepRecord]:
         if self._steps is None:
             wanted = self._members
-            if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
-                records = self.store.steps_of_runs(pipeline_id=self.pipeline_id)
-            else:
-                records = _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids))
+            records = self._fetch(None)
             by_run: dict[int, list[StepRecord]] = defaultdict(list)
             for r in records:
                 if r.run_id in wanted:

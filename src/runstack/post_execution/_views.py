@@ -347,6 +347,14 @@ class RunView:
         name = name if name is not None else step
         if name is None:
             raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
+        if self._steps is None and self._group is not None:
+            # Asking each run of a listing for one step loads that step for all of them only.
+            found = self._group.steps_named(self.id, name)
+            if found is not None:
+                records, group = found
+                slot = [r for r in records if r.name == name]
+                if slot or len(records) == 1:
+                    return StepView(self._store, (slot or records)[0], self, group)
         steps = self.steps
         for s in steps:
             if s.name == name:
