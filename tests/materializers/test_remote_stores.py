@@ -52,12 +52,27 @@ def _values() -> dict[str, Any]:
     }
 
 
+KINDS = [
+    "pandas",
+    "arrow",
+    "polars",
+    "numpy",
+    "sklearn",
+    "tensor",
+    "module (rebuilt)",
+    "module (pickled)",
+    "keras",
+]
+
+
 @pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
 )
-@pytest.mark.parametrize("kind", list(_values()))
+@pytest.mark.parametrize("kind", KINDS)
 def test_round_trip_through_a_remote_filesystem(kind: str) -> None:
-    value = _values()[kind]
+    values = _values()
+    assert list(values) == KINDS
+    value = values[kind]
     art = Artifact(f"memory://runstack-tests/{kind.replace(' ', '_')}-{next(_ids)}")
     assert art.local_path("x") is None  # the remote code path, not the local shortcut
     art.fs.makedirs(art.uri, exist_ok=True)
