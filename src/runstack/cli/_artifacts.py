@@ -110,9 +110,10 @@ def artifact_read(
         value = art.read()
     except ImportError as e:
         raise UserError(
-            f"Reading output {art.name!r} needs the module {e.name or e}, which is not installed "
-            f"here (it holds a {art.data_type}, written by {art.materializer}). Install it, e.g. "
-            "pip install 'runstack[pandas]' for DataFrames."
+            f"Reading output {art.name!r} needs the module {e.name or e}, which cannot be "
+            f"imported here (it holds a {art.data_type}, written by {art.materializer}). Install "
+            "the package that provides it (e.g. pip install 'runstack[pandas]'), or, for a module "
+            "of your own, run from its folder or add that folder to PYTHONPATH."
         ) from None
     preview = describe_value(value, rows)
     if as_json:

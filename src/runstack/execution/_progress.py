@@ -211,6 +211,8 @@ class _Table:
         table.add_column("status")
         table.add_column("time", justify="right")
         table.add_column("")
+        # No lock here: rich's refresh thread calls this while an event may hold the listener's
+        # lock and wait for rich's; copying the dict's values is atomic under the GIL.
         for row in list(self._owner._rows.values()):
             word, style, symbol = _LOOK[row.status]
             icon: Any = (
