@@ -2,48 +2,25 @@
 
 SQLite gets a file in the test's folder; PostgreSQL and MariaDB/MySQL get a fresh database
 (``rs_<random>``) created on the server for the test and dropped after it. The servers are
-taken from ``RUNSTACK_TEST_POSTGRESQL_URL`` / ``RUNSTACK_TEST_MYSQL_URL`` (defaults below; the
+taken from ``RUNSTACK_TEST_POSTGRESQL_URL`` / ``RUNSTACK_TEST_MYSQL_URL`` (defaults in
+conformance_support.py; the
 database in the URL is only used to connect for CREATE/DROP DATABASE). An unreachable server
 fails the tests, it never skips them: CI must not pass without having run them.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conformance_support import BACKENDS, SERVERS, Backend
 
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.repository import Repository
 from runstack.stack import _flavors
-
-SERVERS = {
-    "postgresql": os.environ.get(
-        "RUNSTACK_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ),
-    "mysql": os.environ.get("RUNSTACK_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
-BACKENDS = ["sqlite", "postgresql", "mysql"]
-
-
-@dataclass
-class Backend:
-    """One database for one test: its flavor, the settings to register it, and its URL."""
-
-    flavor: str
-    url: str
-
-    @property
-    def settings(self) -> dict[str, str]:
-        if self.flavor == "sqlite":
-            return {"path": self.url.removeprefix("sqlite:///")}
-        return {"url": self.url}
-
 
 _admins: dict[str, sa.Engine] = {}
 _unreachable: dict[str, str] = {}  # tried once per session: later tests fail at once
@@ -127,26 +104,3 @@ def team(repo: Repository, backend: Backend) -> Repository:
 def store(team: Repository) -> SQLMetadataStore:
     """The metadata store of the active ``team`` stack (opened, so its schema exists)."""
     return team.active_stack.metadata_store
-
-
-class StatementCounter:
-    """Counts SQL statements sent on an engine (``before_cursor_execute``)."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self.statements: list[str] = []
-
-    def _on(self, _conn, _cursor, statement, _params, _context, _many) -> None:
-        self.statements.append(statement)
-
-    def __enter__(self) -> StatementCounter:
-        sa.event.listen(self.engine, "before_cursor_execute", self._on)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._on)
-
-    @property
-    def queries(self) -> int:
-        """Statements other than transaction control (runstack sends BEGIN itself on SQLite)."""
-        return sum(not s.lstrip().upper().startswith("BEGIN") for s in self.statements)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from conformance_pipelines import make_first_pipeline
+from conformance_support import Backend
 
-from conftest import Backend
 from runstack.exceptions import ConfigError
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.post_execution import History

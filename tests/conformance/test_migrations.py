@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from conformance_support import Backend
 
-from conftest import Backend
 from runstack.metadata_stores._schema import SCHEMA_REVISION
 from runstack.models import ExecutionStatus
 from runstack.repository import Repository

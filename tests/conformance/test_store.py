@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conformance_pipelines import make_first_pipeline
+from conformance_support import SERVERS, Backend, StatementCounter
 
-from conftest import SERVERS, Backend, StatementCounter
 from runstack.exceptions import SchemaVersionError, StoreError
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores._schema import SCHEMA_REVISION
