@@ -3,9 +3,9 @@
 SQLite gets a file in the test's folder; PostgreSQL and MariaDB/MySQL get a fresh database
 (``rs_<random>``) created on the server for the test and dropped after it. The servers are
 taken from ``RUNSTACK_TEST_POSTGRESQL_URL`` / ``RUNSTACK_TEST_MYSQL_URL`` (defaults in
-conformance_support.py; the
-database in the URL is only used to connect for CREATE/DROP DATABASE). An unreachable server
-fails the tests, it never skips them: CI must not pass without having run them.
+conformance_support.py; the database in the URL is only used to connect for CREATE/DROP
+DATABASE). An unreachable server fails the tests, it never skips them: CI must not pass
+without having run them.
 """
 
 from __future__ import annotations
