@@ -161,3 +161,18 @@ def test_warnings_without_any_logging_config_are_still_printed(
     assert done.returncode == 0, done.stderr
     assert "no logging configured" in done.stderr  # as logging's last-resort handler would
     assert "LOGS 'WARNING plain: no logging configured\\n'" in done.stdout
+
+
+def test_cli_prints_a_steps_logs(repo: Repository) -> None:
+    from click.testing import CliRunner
+
+    from runstack.cli import main
+
+    talk(chatty(), silent()).run(run_name="first")
+    talk(chatty(), silent()).run(run_name="second")
+    cli = CliRunner()
+    result = cli.invoke(main, ["-R", str(repo.root), "step", "logs", "first", "a"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == ["to stdout", "to stderr"]
+    result = cli.invoke(main, ["-R", str(repo.root), "step", "logs", "second", "a"])
+    assert result.exit_code == 0 and "was cached in run 'second'" in result.output

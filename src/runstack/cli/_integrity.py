@@ -65,3 +65,24 @@ def run_reconcile(stack_key: str | None, dry_run: bool, as_json: bool) -> None:
     verb = "Would mark" if dry_run else "Marked"
     for row in found:
         click.echo(f"{verb} run {row['run']!r} (stack {row['stack']}) failed: {row['reason']}")
+
+
+@click.command("logs")
+@click.argument("run_name", metavar="RUN")
+@click.argument("step_name", metavar="STEP")
+@stack_option
+def step_logs(run_name: str, step_name: str, stack_key: str | None) -> None:
+    """Print what STEP of RUN wrote to stdout and stderr and logged while it ran.
+
+    Cached steps did not run and have no logs; `runstack step explain` says which run they
+    were reused from.
+    """
+    _, run = find_run(run_name, stack_key)
+    step = run.get_step(step_name)
+    text = step.logs
+    if text:
+        click.echo(text, nl=not text.endswith("\n"))
+    elif step.is_cached:
+        click.echo(f"Step {step.name!r} was cached in run {run.name!r}; it did not run.", err=True)
+    else:
+        click.echo(f"Step {step.name!r} in run {run.name!r} wrote no output.", err=True)

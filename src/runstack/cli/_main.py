@@ -93,7 +93,7 @@ def version() -> None:
 def _register_commands() -> None:
     from runstack.cli._artifacts import artifact
     from runstack.cli._history import pipeline_group, run_group, step_group
-    from runstack.cli._integrity import run_reconcile, step_explain
+    from runstack.cli._integrity import run_reconcile, step_explain, step_logs
     from runstack.cli._pipeline_run import pipeline_run
     from runstack.cli._stacks import component_groups, stack
 
@@ -103,6 +103,7 @@ def _register_commands() -> None:
     pipeline_group.add_command(pipeline_run)
     run_group.add_command(run_reconcile)
     step_group.add_command(step_explain)
+    step_group.add_command(step_logs)
     main.add_command(pipeline_group)
     main.add_command(run_group)
     main.add_command(step_group)
