@@ -130,11 +130,33 @@ def server_history(backend: str, sizes: tuple[int, ...]) -> Iterator[Any]:
                 nonlocal have
                 record_runs(repo, n - have, f"{backend} store, {have} -> {n} runs")
                 have = n
+                # Planner statistics, as autovacuum / InnoDB would have them on a live server.
+                with repo.active_stack.metadata_store.engine.begin() as conn:
+                    for table in ("pipelines", "runs", "steps", "artifacts", "step_outputs"):
+                        conn.execute(
+                            sa.text(f"ANALYZE {'' if backend == 'postgresql' else 'TABLE '}{table}")
+                        )
                 return repo
 
             yield grow
-            repo.active_stack.metadata_store.dispose()
     finally:
+        _drop(admin, backend, db)
+
+
+def _drop(admin: Any, backend: str, db: str) -> None:
+    """Drop the session's database; its pooled connections are closed first."""
+    import sqlalchemy as sa
+
+    from runstack.stack import _flavors
+
+    for store in list(_flavors._stores.values()):  # one engine per URL per process
+        if db in str(store.url):
+            store.dispose()
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
+    try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {db}"))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {db}{force}"))
+    except sa.exc.DBAPIError as e:
+        print(f"[bench] could not drop database {db}: {e.orig}", file=sys.stderr)
+    finally:
         admin.dispose()
