@@ -176,6 +176,27 @@ def test_disabled_caching_says_by_whom(repo: Repository) -> None:
     assert r.get_step("use").status is ExecutionStatus.COMPLETED
 
 
+def test_first_cached_run_after_uncached_ones_says_so(repo: Repository) -> None:
+    @step
+    def const() -> int:
+        return 4
+
+    @pipeline(name="toggled", enable_cache=False)
+    def uncached(c):
+        c()
+
+    @pipeline(name="toggled")
+    def cached(c):
+        c()
+
+    first = uncached(const()).run()
+    second = cached(const()).run()
+    assert second.get_step("c").status is ExecutionStatus.COMPLETED
+    text = reasons(second, "c")
+    assert f"the earlier execution (run {first.name!r}) ran with caching disabled" in text
+    assert cached(const()).run().get_step("c").is_cached
+
+
 def test_large_artifacts_enter_the_key_by_identity(
     etl: Code, monkeypatch: pytest.MonkeyPatch
 ) -> None:

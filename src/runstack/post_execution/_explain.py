@@ -177,11 +177,16 @@ def explain(store: SQLMetadataStore, record: StepRecord, run_name: str) -> Cache
             cached=False,
             reasons=(f"first successful execution of step `{record.name}` in this pipeline",),
         )
-    old, _ = _stored(previous)
+    old, old_decision = _stored(previous)
     prev_run = store.run_names_of_steps([previous.id]).get(previous.id)
     reasons = compare(record.entrypoint_name, old, comps) if old else []
     if not old:
         reasons = ["the earlier execution recorded no cache information"]
+    elif not reasons and old_decision.get("outcome") == "disabled":
+        reasons = [
+            f"the earlier execution (run {prev_run!r}) ran with caching disabled, so it left "
+            "nothing to reuse; this one will be reused from now on"
+        ]
     elif not reasons:
         reasons = ["no earlier successful execution had the same cache key"]
     return CacheExplanation(
