@@ -22,18 +22,27 @@ INTERVAL_S = 30.0
 _lock = threading.Lock()
 _runs: dict[tuple[int, int], tuple[Any, int]] = {}  # (id(store), run id) -> (store, run id)
 _thread: threading.Thread | None = None
-_owner_pid = 0
 _wake = threading.Event()
+
+
+def _after_fork() -> None:
+    # A forked child has no heartbeat thread, and its parent's runs are not its to keep alive.
+    global _lock, _thread
+    _lock = threading.Lock()
+    _runs.clear()
+    _thread = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def watch(store: Any, run_id: int) -> None:
     """Beat for ``run_id`` until the store no longer shows it running."""
-    global _thread, _owner_pid
+    global _thread
     with _lock:
         _runs[(id(store), run_id)] = (store, run_id)
-        pid = os.getpid()
-        if _thread is None or not _thread.is_alive() or _owner_pid != pid:
-            _owner_pid = pid
+        if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_loop, name="runstack-heartbeat", daemon=True)
             _thread.start()
 
