@@ -88,3 +88,19 @@ def test_plain_urls_get_runstacks_drivers(given: str, driver: str) -> None:
     from runstack.metadata_stores._engine import normalize_url
 
     assert normalize_url(given).drivername == driver
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("postgresql+psycopg2://u:pw@h/db", "pip install 'runstack[postgresql]'"),
+        ("mysql+mysqldb://u@h/db", "pip install 'runstack[mysql]'"),
+        ("postgresql+nosuch://u@h/db", "postgresql+psycopg"),
+    ],
+)
+def test_a_missing_driver_says_what_to_install(url: str, hint: str) -> None:
+    from runstack.exceptions import StoreError
+
+    with pytest.raises(StoreError, match="Cannot use the database driver") as info:
+        SQLMetadataStore(url)
+    assert hint in str(info.value) and "pw" not in str(info.value).replace("psycopg", "")

@@ -45,6 +45,23 @@ from runstack.models import (
 T = TypeVar("T")
 
 
+def _driver_problem(url: sa.URL, e: Exception) -> str:
+    extra = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(
+        url.get_backend_name()
+    )
+    ours = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}.get(extra or "")
+    hint = (
+        f"runstack's driver for it is {ours}: pip install 'runstack[{extra}]'"
+        if extra
+        else "runstack supports sqlite, postgresql+psycopg and mysql+pymysql"
+    )
+    what = f"module {e.name!r} is not installed" if isinstance(e, ImportError) else str(e)
+    return (
+        f"Cannot use the database driver of {url.render_as_string(hide_password=True)} "
+        f"({url.drivername}): {what}. {hint}."
+    )
+
+
 class SQLMetadataStore:
     """Records and queries pipeline history in a SQL database given by a SQLAlchemy URL."""
 
@@ -61,13 +78,8 @@ class SQLMetadataStore:
             engine_kwargs.setdefault("pool_recycle", 3600)
         try:
             self._engine = sa.create_engine(self.url, **engine_kwargs)
-        except ImportError as e:
-            extra = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
-            hint = f"pip install 'runstack[{extra}]'" if extra else f"install the driver ({e.name})"
-            raise StoreError(
-                f"The database driver for {self.display_url} is not installed: {e}. "
-                f"Install it with: {hint}."
-            ) from None
+        except (ImportError, sa.exc.NoSuchModuleError) as e:
+            raise StoreError(_driver_problem(self.url, e)) from None
         if backend == "sqlite":
             setup_sqlite(self._engine)
         try:
