@@ -9,7 +9,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from conformance_support import Backend
 
-from runstack.metadata_stores._schema import SCHEMA_REVISION
+from runstack.metadata_stores import SQLMetadataStore
+from runstack.metadata_stores._schema import SCHEMA_REVISION, metadata
 from runstack.models import ExecutionStatus
 from runstack.repository import Repository
 
@@ -73,3 +74,13 @@ def test_revision_0001_store_is_upgraded_on_every_backend(
     schema_0001.create_at_0001(backend.url)
     _use_store(repo, backend.flavor, backend.settings)
     _check_upgraded_history(repo)
+
+
+def test_migrations_build_exactly_the_declared_schema(store: SQLMetadataStore) -> None:
+    """_schema.py (what the code queries) and the migrations (what databases get) agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []

@@ -134,7 +134,7 @@ step_parameters = sa.Table(
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("step_name", NAME, nullable=False),
     sa.Column("value", PARAM_VALUE, nullable=False),
-    sa.Index(None, "step_name", "name", "value"),
+    sa.Index(None, "step_name", "name", "value", "run_id"),  # covers the filter subquery
     sa.Index(None, "run_id"),
     **MYSQL,
 )

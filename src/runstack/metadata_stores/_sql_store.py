@@ -367,12 +367,14 @@ class SQLMetadataStore:
                     f"{{'trainer.lr': 0.1}}; got {key!r}."
                 )
             sp = t.step_parameters
+            # IN (not a correlated EXISTS): the index finds the matching runs directly.
             q = q.where(
-                sa.exists().where(
-                    sp.c.run_id == t.runs.c.id,
-                    sp.c.step_name == step_name,
-                    sp.c.name == name,
-                    sp.c.value == encode_value(value),
+                t.runs.c.id.in_(
+                    sa.select(sp.c.run_id).where(
+                        sp.c.step_name == step_name,
+                        sp.c.name == name,
+                        sp.c.value == encode_value(value),
+                    )
                 )
             )
         if name_prefix:

@@ -45,7 +45,9 @@ def upgrade() -> None:
         **MYSQL,
     )
     op.create_index(
-        "ix_step_parameters_step_name_name_value", "step_parameters", ["step_name", "name", "value"]
+        "ix_step_parameters_step_name_name_value_run_id",
+        "step_parameters",
+        ["step_name", "name", "value", "run_id"],
     )
     op.create_index("ix_step_parameters_run_id", "step_parameters", ["run_id"])
 
