@@ -237,9 +237,15 @@ def test_heartbeat_is_refreshed_while_a_long_step_runs(
 
     @step
     def slow() -> int:
-        time.sleep(0.5)
-        with store.engine.connect() as conn:
-            seen.extend(conn.execute(sa.select(t.runs.c.start_time, t.runs.c.heartbeat_at)).one())
+        # Wait (bounded) for a beat instead of a fixed sleep: a loaded CI machine may be slow.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            with store.engine.connect() as conn:
+                row = conn.execute(sa.select(t.runs.c.start_time, t.runs.c.heartbeat_at)).one()
+            if row[1] > row[0] + timedelta(seconds=0.2):
+                break
+        seen.extend(row)
         return 1
 
     @pipeline

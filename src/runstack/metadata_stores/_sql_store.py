@@ -62,6 +62,17 @@ def _driver_problem(url: sa.URL, e: Exception) -> str:
     )
 
 
+# Statements on the per-step path are built once: SQLAlchemy then reuses their compiled form
+# instead of constructing and hashing a new statement for every step.
+_INSERT_STEP = t.steps.insert()
+_INSERT_ARTIFACT = t.artifacts.insert()
+_TOUCH_RUN = (
+    t.runs.update()
+    .where(t.runs.c.id == sa.bindparam("run"))
+    .values(heartbeat_at=sa.bindparam("beat"))
+)
+
+
 class SQLMetadataStore:
     """Records and queries pipeline history in a SQL database given by a SQLAlchemy URL."""
 
@@ -217,24 +228,25 @@ class SQLMetadataStore:
         self, conn: sa.Connection, result: StepResult
     ) -> tuple[int, dict[str, ArtifactRecord]]:
         step_id = conn.execute(
-            t.steps.insert().values(
-                run_id=result.run_id,
-                name=result.name,
-                entrypoint_name=result.entrypoint_name,
-                position=result.position,
-                role=result.role,
-                status=result.status.value,
-                parameters=result.parameters,
-                parent_step_names=list(result.parent_step_names),
-                cache_key=result.cache_key,
-                cache_components=result.cache_components,
-                cached_from_step_id=result.cached_from_step_id,
-                start_time=naive(result.start_time),
-                end_time=naive(result.end_time),
-                error=result.error,
-                traceback=result.traceback,
-                logs_uri=result.logs_uri,
-            )
+            _INSERT_STEP,
+            {
+                "run_id": result.run_id,
+                "name": result.name,
+                "entrypoint_name": result.entrypoint_name,
+                "position": result.position,
+                "role": result.role,
+                "status": result.status.value,
+                "parameters": result.parameters,
+                "parent_step_names": list(result.parent_step_names),
+                "cache_key": result.cache_key,
+                "cache_components": result.cache_components,
+                "cached_from_step_id": result.cached_from_step_id,
+                "start_time": naive(result.start_time),
+                "end_time": naive(result.end_time),
+                "error": result.error,
+                "traceback": result.traceback,
+                "logs_uri": result.logs_uri,
+            },
         ).inserted_primary_key[0]  # type: ignore[index]
         if result.parameters:
             conn.execute(
@@ -244,14 +256,15 @@ class SQLMetadataStore:
         outputs: dict[str, ArtifactRecord] = {}
         for a in result.new_outputs:
             art_id = conn.execute(
-                t.artifacts.insert().values(
-                    uri=a.uri,
-                    data_type=a.data_type,
-                    materializer=a.materializer,
-                    producer_step_id=step_id,
-                    content_hash=a.content_hash,
-                    created_at=naive(result.end_time),
-                )
+                _INSERT_ARTIFACT,
+                {
+                    "uri": a.uri,
+                    "data_type": a.data_type,
+                    "materializer": a.materializer,
+                    "producer_step_id": step_id,
+                    "content_hash": a.content_hash,
+                    "created_at": naive(result.end_time),
+                },
             ).inserted_primary_key[0]  # type: ignore[index]
             outputs[a.name] = ArtifactRecord(
                 art_id, a.uri, a.data_type, a.materializer, step_id, a.content_hash
@@ -278,11 +291,7 @@ class SQLMetadataStore:
                     for i, (n, aid) in enumerate(result.inputs.items())
                 ],
             )
-        conn.execute(
-            t.runs.update()
-            .where(t.runs.c.id == result.run_id)
-            .values(heartbeat_at=naive(result.end_time))
-        )
+        conn.execute(_TOUCH_RUN, {"run": result.run_id, "beat": naive(result.end_time)})
         return step_id, outputs
 
     # -- cache ---------------------------------------------------------------------------

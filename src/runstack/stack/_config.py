@@ -69,7 +69,9 @@ def load_config(path: Path) -> RepositoryConfig:
     import yaml
 
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        # libyaml's loader when present: every pipeline run reads this file.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = yaml.load(path.read_text(), Loader=loader) or {}
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(
             f"Cannot read the runstack config {path}: {e}. Fix the file, or move it away and "

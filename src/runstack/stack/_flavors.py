@@ -200,6 +200,15 @@ def available_flavors(component_type: str) -> dict[str, str]:
     return found
 
 
+def _flavor_path(component_type: str, flavor: str) -> str | None:
+    # Built-ins first: scanning installed distributions for entry points costs milliseconds,
+    # and every pipeline run resolves its stack's flavors.
+    check_component_type(component_type)
+    return BUILTIN_FLAVORS[component_type].get(flavor) or available_flavors(component_type).get(
+        flavor
+    )
+
+
 def check_component_type(component_type: str) -> None:
     if component_type not in COMPONENT_TYPES:
         raise ConfigError(
@@ -208,22 +217,23 @@ def check_component_type(component_type: str) -> None:
 
 
 def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
-    flavors = available_flavors(component_type)
-    if flavor not in flavors:
+    path = _flavor_path(component_type, flavor)
+    if path is None:
+        flavors = available_flavors(component_type)
         raise ConfigError(
             f"Unknown {component_type} flavor {flavor!r}; available: {sorted(flavors)}. See "
             f"their settings with `runstack {component_type.replace('_', '-')} flavors`; "
             "third-party flavors come from the `runstack.flavors` entry-point group."
         )
     try:
-        klass = import_path(flavors[flavor])
+        klass = import_path(path)
     except (ImportError, AttributeError) as e:
         raise ConfigError(
-            f"Cannot import {component_type} flavor {flavor!r} from {flavors[flavor]}: {e}. "
+            f"Cannot import {component_type} flavor {flavor!r} from {path}: {e}. "
             "Install the package that provides it, or fix its `runstack.flavors` entry point."
         ) from e
     if not (isinstance(klass, type) and issubclass(klass, Flavor)):
-        raise ConfigError(f"Flavor {flavor!r} ({flavors[flavor]}) is not a runstack Flavor.")
+        raise ConfigError(f"Flavor {flavor!r} ({path}) is not a runstack Flavor.")
     return klass
 
 
