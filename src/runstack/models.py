@@ -60,6 +60,8 @@ class StepRecord:
     role: str | None = None
     cache_components: dict[str, Any] | None = None
     logs_uri: str | None = None
+    # False when loaded by a listing without traceback and cache_components (None here).
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from datetime import datetime, timezone
 from typing import Any
+
+import sqlalchemy as sa
 
 from runstack.exceptions import StoreError
 from runstack.metadata_stores import _schema as t
@@ -53,6 +57,29 @@ STEP_COLUMNS = (
     t.steps.c.cache_components,
     t.steps.c.logs_uri,
 )
+# Listings (many steps at once) leave out what is big and rarely read, the traceback and the
+# cache components (StepView loads them on use), and take the small JSON columns as text,
+# decoded through a memo: they repeat across runs, and json.loads per row dominated scans.
+LISTED_STEP_COLUMNS = tuple(
+    sa.null().label(c.name)
+    if c.name in ("traceback", "cache_components")
+    else sa.type_coerce(c, sa.Text).label(c.name)
+    if c.name in ("parameters", "parent_step_names")
+    else c
+    for c in STEP_COLUMNS
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(text: str) -> Any:
+    return json.loads(text)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value; some drivers (psycopg) decode JSON themselves."""
+    return _decoded(value) if isinstance(value, str) else value
+
+
 ARTIFACT_COLUMNS = (
     t.artifacts.c.id,
     t.artifacts.c.uri,
@@ -78,25 +105,29 @@ def run_record(row: Any) -> RunRecord:
     )
 
 
-def step_record(row: Any) -> StepRecord:
+_STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
+
+
+def step_record(row: Any, complete: bool = True) -> StepRecord:
     return StepRecord(
         row[0],
         row[1],
         row[2],
         row[3],
         row[4],
-        ExecutionStatus(row[5]),
-        row[6],
+        _STATUS[row[5]],
+        dict(_json(row[6])),
         row[7],
         row[8],
         aware(row[9]),  # type: ignore[arg-type]
         aware(row[10]),
         row[11],
         row[12],
-        tuple(row[13]),
+        tuple(_json(row[13])),
         row[14],
         row[15],
         row[16],
+        complete,
     )
 
 

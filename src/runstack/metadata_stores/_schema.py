@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -89,7 +89,9 @@ steps = sa.Table(
     sa.Column("traceback", sa.Text),
     sa.Column("logs_uri", URI),
     sa.UniqueConstraint("run_id", "name"),
-    sa.Index(None, "cache_key"),
+    # Cache lookups ask for the newest COMPLETED rows of a key; with an index on cache_key alone
+    # SQLite reads every row of the key (cached re-uses included): O(runs) per lookup.
+    sa.Index(None, "cache_key", "status"),
     **MYSQL,
 )
 

@@ -23,6 +23,7 @@ from runstack.metadata_stores._migrate import ensure_schema
 from runstack.metadata_stores._params import encode_value, parameter_rows
 from runstack.metadata_stores._rows import (
     ARTIFACT_COLUMNS,
+    LISTED_STEP_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
     artifact_record,
@@ -66,11 +67,6 @@ def _driver_problem(url: sa.URL, e: Exception) -> str:
 # instead of constructing and hashing a new statement for every step.
 _INSERT_STEP = t.steps.insert()
 _INSERT_ARTIFACT = t.artifacts.insert()
-_TOUCH_RUN = (
-    t.runs.update()
-    .where(t.runs.c.id == sa.bindparam("run"))
-    .values(heartbeat_at=sa.bindparam("beat"))
-)
 
 
 class SQLMetadataStore:
@@ -291,7 +287,6 @@ class SQLMetadataStore:
                     for i, (n, aid) in enumerate(result.inputs.items())
                 ],
             )
-        conn.execute(_TOUCH_RUN, {"run": result.run_id, "beat": naive(result.end_time)})
         return step_id, outputs
 
     # -- cache ---------------------------------------------------------------------------
@@ -436,7 +431,7 @@ class SQLMetadataStore:
     ) -> list[StepRecord]:
         """Steps of the given runs (or of every run of a pipeline), in execution order; only
         those whose slot or entrypoint is ``name`` when it is given."""
-        q = sa.select(*STEP_COLUMNS)
+        q = sa.select(*LISTED_STEP_COLUMNS)
         if name is not None:
             q = q.where(sa.or_(t.steps.c.name == name, t.steps.c.entrypoint_name == name))
         if run_ids is not None:
@@ -447,7 +442,7 @@ class SQLMetadataStore:
             )
         q = q.order_by(t.steps.c.run_id, t.steps.c.position)
         with self._read() as conn:
-            return [step_record(r) for r in conn.execute(q)]
+            return [step_record(r, complete=False) for r in conn.execute(q)]
 
     def get_step_by_id(self, step_id: int) -> StepRecord | None:
         with self._read() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
@@ -175,7 +176,7 @@ class StepView:
     start_time = property(lambda self: self._record.start_time)
     end_time = property(lambda self: self._record.end_time)
     error = property(lambda self: self._record.error)
-    traceback = property(lambda self: self._record.traceback)
+    traceback = property(lambda self: self._full().traceback)
     cache_key = property(lambda self: self._record.cache_key)
     role = property(
         lambda self: self._record.role,
@@ -184,7 +185,16 @@ class StepView:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return dict(self._record.parameters)
+        # Records share decoded parameter values across runs: hand out a copy to mutate.
+        return copy.deepcopy(self._record.parameters)
+
+    def _full(self) -> StepRecord:
+        """The record with every column (listings leave out the big, rarely read ones)."""
+        if not self._record.complete:
+            record = self._store.get_step_by_id(self._record.id)
+            assert record is not None
+            self._record = record
+        return self._record
 
     @property
     def is_cached(self) -> bool:
@@ -255,12 +265,12 @@ class StepView:
         """Why this step was reused from the cache, or why it ran (``str()`` for sentences)."""
         from runstack.post_execution._explain import explain
 
-        return explain(self._store, self._record, self.run.name)
+        return explain(self._store, self._full(), self.run.name)
 
     @property
     def cache_components(self) -> dict[str, Any]:
         """What the step's cache key was computed from (see docs/caching.md)."""
-        comps = dict(self._record.cache_components or {})
+        comps = dict(self._full().cache_components or {})
         comps.pop("decision", None)
         return comps
 
