@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from runstack.exceptions import ConfigError, DefinitionError
-from runstack.pipelines._graph import GraphBuilder, PipelineGraph
+from runstack.pipelines._graph import GraphBuilder, PipelineGraph, bind_arguments
 from runstack.steps import BaseStep
 from runstack.steps._connect import reset_builder, set_builder
 
@@ -56,23 +56,15 @@ class BasePipeline:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         slots = list(self.STEP_SLOTS)
         where = f"Pipeline {self.NAME!r}"
-        if len(args) > len(slots):
-            raise DefinitionError(
-                f"{where} has {len(slots)} step slot(s) {slots}, but {len(args)} steps were given."
-            )
-        steps: dict[str, Any] = dict(zip(slots, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in slots:
-                raise DefinitionError(f"{where} has no step slot {key!r}; its slots are {slots}.")
-            if key in steps:
-                raise DefinitionError(f"{where}: step slot {key!r} was given twice.")
-            steps[key] = value
-        missing = [s for s in slots if s not in steps]
-        if missing:
-            raise DefinitionError(
-                f"{where} is missing step(s) for slot(s) {missing}. Pass an instance for each, "
-                f"e.g. {self.NAME}({', '.join(f'{s}=...' for s in slots)})."
-            )
+        steps = bind_arguments(
+            slots,
+            args,
+            kwargs,
+            owner=where,
+            noun="step slot",
+            hint=f"Pass an instance for each, e.g. "
+            f"{self.NAME}({', '.join(f'{s}=...' for s in slots)}).",
+        )
         seen: dict[int, str] = {}
         for slot in slots:
             value = steps[slot]

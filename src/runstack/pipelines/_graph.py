@@ -76,26 +76,14 @@ class GraphBuilder:
                 "run; pass a second instance in its own slot to run the step again."
             )
         names = list(step.SIGNATURE.inputs)
-        if len(args) > len(names):
-            raise DefinitionError(
-                f"Step {slot!r} ({step.NAME}) takes {len(names)} input(s) {names}, but "
-                f"{len(args)} were passed in {where}."
-            )
-        bound: dict[str, Any] = dict(zip(names, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in step.SIGNATURE.inputs:
-                raise DefinitionError(
-                    f"Step {slot!r} ({step.NAME}) has no input {key!r}; its inputs are {names}."
-                )
-            if key in bound:
-                raise DefinitionError(f"Input {key!r} of step {slot!r} was given twice.")
-            bound[key] = value
-        missing = [n for n in names if n not in bound]
-        if missing:
-            raise DefinitionError(
-                f"Step {slot!r} ({step.NAME}) is missing input(s) {missing} in {where}. "
-                "Pass the output of an earlier step for each."
-            )
+        bound = bind_arguments(
+            names,
+            args,
+            kwargs,
+            owner=f"Step {slot!r} ({step.NAME}) in {where}",
+            noun="input",
+            hint="Pass the output of an earlier step for each.",
+        )
         inputs: dict[str, OutputRef] = {}
         for name in names:
             ref = bound[name]
@@ -135,6 +123,33 @@ class GraphBuilder:
                 f"Pipeline {self.pipeline_name!r} has a cycle: {' -> '.join(e.args[1])}."
             ) from None
         return PipelineGraph(self.pipeline_name, tuple(self._nodes.values()))
+
+
+def bind_arguments(
+    names: list[str],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    owner: str,
+    noun: str,
+    hint: str,
+) -> dict[str, Any]:
+    """Match positional and keyword arguments to ``names``, as a call would, with our errors."""
+    if len(args) > len(names):
+        raise DefinitionError(
+            f"{owner} has {len(names)} {noun}(s) {names}, but {len(args)} were given."
+        )
+    bound: dict[str, Any] = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise DefinitionError(f"{owner} has no {noun} {key!r}; its {noun}s are {names}.")
+        if key in bound:
+            raise DefinitionError(f"{owner}: {noun} {key!r} was given twice.")
+        bound[key] = value
+    missing = [n for n in names if n not in bound]
+    if missing:
+        raise DefinitionError(f"{owner} is missing {noun}(s) {missing}. {hint}")
+    return bound
 
 
 def _check_compatible(ref: OutputRef, declared: Any, slot: str, name: str) -> None:
