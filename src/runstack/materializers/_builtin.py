@@ -71,7 +71,7 @@ def loads(data: bytes) -> Any:
 
 
 class BuiltInMaterializer(BaseMaterializer):
-    """``int``, ``float``, ``bool``, ``str``, ``bytes``, ``list``, ``dict``, ``tuple``, sets, None."""
+    """Python values: int, float, bool, str, bytes, list, dict, tuple, set, frozenset, None."""
 
     ASSOCIATED_TYPES = (int, float, bool, str, bytes, list, dict, tuple, set, frozenset, type(None))
 

@@ -90,25 +90,28 @@ ARTIFACT_COLUMNS = (
 )
 
 
+_STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
+
+
 def run_record(row: Any) -> RunRecord:
+    # Called per row of listings of thousands of runs: no helper calls where an expression does.
+    end = row[6]
     return RunRecord(
         row[0],
         row[1],
         row[2],
         row[3],
-        ExecutionStatus(row[4]),
-        aware(row[5]),  # type: ignore[arg-type]
-        aware(row[6]),
+        _STATUS[row[4]],
+        row[5].replace(tzinfo=UTC),
+        None if end is None else end.replace(tzinfo=UTC),
         row[7],
         row[8],
         row[9],
     )
 
 
-_STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
-
-
 def step_record(row: Any, complete: bool = True) -> StepRecord:
+    end = row[10]
     return StepRecord(
         row[0],
         row[1],
@@ -119,8 +122,8 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
         dict(_json(row[6])),
         row[7],
         row[8],
-        aware(row[9]),  # type: ignore[arg-type]
-        aware(row[10]),
+        row[9].replace(tzinfo=UTC),
+        None if end is None else end.replace(tzinfo=UTC),
         row[11],
         row[12],
         tuple(_json(row[13])),

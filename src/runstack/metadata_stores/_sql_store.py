@@ -397,7 +397,7 @@ class SQLMetadataStore:
         if offset:
             q = q.offset(offset)
         with self._read() as conn:
-            return [run_record(r) for r in conn.execute(q)]
+            return [run_record(r) for r in conn.execute(q).all()]
 
     def get_run(self, name: str, pipeline_id: int | None = None) -> RunRecord | None:
         q = self._runs_query().where(t.runs.c.name == name)
@@ -442,7 +442,7 @@ class SQLMetadataStore:
             )
         q = q.order_by(t.steps.c.run_id, t.steps.c.position)
         with self._read() as conn:
-            return [step_record(r, complete=False) for r in conn.execute(q)]
+            return [step_record(r, complete=False) for r in conn.execute(q).all()]
 
     def get_step_by_id(self, step_id: int) -> StepRecord | None:
         with self._read() as conn:
@@ -486,7 +486,9 @@ class SQLMetadataStore:
                 .where(t.runs.c.pipeline_id == pipeline_id, t.steps.c.name == step_name)
             )
         q = q.order_by(table.c.step_id, table.c.position)
-        return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q)]
+        return [
+            ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q).all()
+        ]
 
     def artifacts_by_id(
         self, ids: Sequence[int], conn: sa.Connection | None = None

@@ -1,4 +1,4 @@
-"""The entry to recorded history of one metadata store; ``Repository`` and ``StepContext`` use it."""
+"""Entry to the recorded history of one metadata store, for Repository and StepContext."""
 
 from __future__ import annotations
 
