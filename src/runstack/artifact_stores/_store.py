@@ -32,6 +32,7 @@ class ArtifactStore:
             self.path = os.path.abspath(path.removeprefix("file://"))
             os.makedirs(self.path, exist_ok=True)
         self._fs: Any = None
+        self._run_parts: dict[tuple[str, str], str] = {}
 
     @property
     def fs(self) -> Any:
@@ -42,7 +43,16 @@ class ArtifactStore:
         return self._fs
 
     def new_uri(self, pipeline: str, run: str, step: str, output: str) -> str:
-        run_part = f"{_safe(run)}-{uuid.uuid4().hex[:8]}"
+        """A fresh URI ``<root>/<pipeline>/<run>-<random>/<step>/<output>``.
+
+        The random part keeps runs apart when stores share a root, or when two run names
+        sanitize to the same folder name; it is drawn once per run, so a run's outputs share
+        one folder (and its parents are created once).
+        """
+        key = (pipeline, run)
+        run_part = self._run_parts.get(key)
+        if run_part is None:
+            run_part = self._run_parts[key] = f"{_safe(run)}-{uuid.uuid4().hex[:8]}"
         return posixpath.join(self.path, _safe(pipeline), run_part, _safe(step), _safe(output))
 
     @contextlib.contextmanager
