@@ -43,9 +43,8 @@ class BaseStep:
             cls.NAME = cls.__name__
         if "SIGNATURE" in cls.__dict__:  # parsed by @step, which knows the defining scope
             return
-        cls.SIGNATURE = parse_signature(
-            cls.entrypoint, cls.NAME, skip_self=not isinstance(raw, staticmethod)
-        )
+        func = raw.__func__ if isinstance(raw, staticmethod) else raw
+        cls.SIGNATURE = parse_signature(func, cls.NAME, skip_self=not isinstance(raw, staticmethod))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         sig = self.SIGNATURE
@@ -150,7 +149,7 @@ class BaseStep:
             raw = klass.__dict__.get("entrypoint")
             if raw is not None:
                 break
-        return raw.__func__ if isinstance(raw, staticmethod) else raw  # type: ignore[union-attr,return-value]
+        return raw.__func__ if isinstance(raw, staticmethod) else raw  # type: ignore[return-value]
 
     # -- connecting ----------------------------------------------------------------------
 
