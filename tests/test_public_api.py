@@ -65,11 +65,18 @@ def test_import_runstack_loads_nothing_heavy() -> None:
     assert json.loads(out.stdout) == []
 
 
+def _tool(*command: str) -> subprocess.CompletedProcess[str]:
+    executable = str(Path(sys.executable).parent / command[0])
+    return subprocess.run([executable, *command[1:]], cwd=ROOT, capture_output=True, text=True)
+
+
 def test_layer_contracts_hold() -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = _tool("lint-imports")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_lint_and_type_clean() -> None:
+    lint = _tool("ruff", "check", "src", "tests", "examples", "bench", "scripts")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    types = _tool("mypy")
+    assert types.returncode == 0, types.stdout + types.stderr
