@@ -9,6 +9,7 @@ successful execution of the same step of the same pipeline.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,42 +66,71 @@ def _dict_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any,
     return out
 
 
+def _changes(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    describe: Callable[[str], str],
+    added: Callable[[str, Any], str],
+    removed: Callable[[str, Any], str],
+    changed: Callable[[str, Any, Any], str],
+) -> list[str]:
+    """One sentence per key added, removed or changed between two component dicts."""
+    out = []
+    for key, a, b in _dict_diff(old, new):
+        what = describe(key)
+        if a is ...:
+            out.append(added(what, b))
+        elif b is ...:
+            out.append(removed(what, a))
+        else:
+            out.append(changed(what, a, b))
+    return out
+
+
+def _in_module(kind: str) -> Callable[[str], str]:
+    def describe(key: str) -> str:
+        module, name = _split(key)
+        return f"{kind} `{name}` (module `{module}`)"
+
+    return describe
+
+
 def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     reasons = []
     if old.get("step") != new.get("step"):
         reasons.append(f"code of step `{step}` changed")
-    for key, a, b in _dict_diff(old.get("helpers", {}), new.get("helpers", {})):
-        module, name = _split(key)
-        what = f"helper `{name}` (module `{module}`)"
-        if a is ...:
-            reasons.append(f"code now uses {what}")
-        elif b is ...:
-            reasons.append(f"code no longer uses {what}")
-        else:
-            reasons.append(f"code of {what} changed")
-    for key, a, b in _dict_diff(old.get("constants", {}), new.get("constants", {})):
-        module, name = _split(key)
-        what = f"constant `{name}` (module `{module}`)"
-        if a is ...:
-            reasons.append(f"code now uses {what} = {_show(b)}")
-        elif b is ...:
-            reasons.append(f"code no longer uses {what}")
-        else:
-            reasons.append(f"{what} {_show(a)} -> {_show(b)}")
-    for key, a, b in _dict_diff(old.get("closures", {}), new.get("closures", {})):
-        owner, name = _split(key)
-        what = f"closure variable `{name}` of `{owner}`"
-        reasons.append(
-            f"{what} {_show(a) if a is not ... else 'unset'} -> "
-            f"{_show(b) if b is not ... else 'unset'}"
-        )
-    for key, a, b in _dict_diff(old.get("packages", {}), new.get("packages", {})):
-        if a is ...:
-            reasons.append(f"code now uses package `{key}` ({b})")
-        elif b is ...:
-            reasons.append(f"code no longer uses package `{key}`")
-        else:
-            reasons.append(f"package `{key}` {a} -> {b}")
+    reasons += _changes(
+        old.get("helpers", {}),
+        new.get("helpers", {}),
+        _in_module("helper"),
+        added=lambda what, b: f"code now uses {what}",
+        removed=lambda what, a: f"code no longer uses {what}",
+        changed=lambda what, a, b: f"code of {what} changed",
+    )
+    reasons += _changes(
+        old.get("constants", {}),
+        new.get("constants", {}),
+        _in_module("constant"),
+        added=lambda what, b: f"code now uses {what} = {_show(b)}",
+        removed=lambda what, a: f"code no longer uses {what}",
+        changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
+    )
+    reasons += _changes(
+        old.get("closures", {}),
+        new.get("closures", {}),
+        lambda key: "closure variable `{1}` of `{0}`".format(*_split(key)),
+        added=lambda what, b: f"{what} unset -> {_show(b)}",
+        removed=lambda what, a: f"{what} {_show(a)} -> unset",
+        changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
+    )
+    reasons += _changes(
+        old.get("packages", {}),
+        new.get("packages", {}),
+        lambda key: f"package `{key}`",
+        added=lambda what, b: f"code now uses {what} ({b})",
+        removed=lambda what, a: f"code no longer uses {what}",
+        changed=lambda what, a, b: f"{what} {a} -> {b}",
+    )
     return reasons
 
 
@@ -109,13 +139,14 @@ def compare(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if old.get("format") != new.get("format"):
         return ["the cache key format changed (runstack was upgraded)"]
     reasons = _code_reasons(step, old.get("code", {}), new.get("code", {}))
-    for key, a, b in _dict_diff(old.get("parameters", {}), new.get("parameters", {})):
-        if a is ...:
-            reasons.append(f"config `{key}` added (= {_show(b)})")
-        elif b is ...:
-            reasons.append(f"config `{key}` removed (was {_show(a)})")
-        else:
-            reasons.append(f"config `{key}` {_show(a)} -> {_show(b)}")
+    reasons += _changes(
+        old.get("parameters", {}),
+        new.get("parameters", {}),
+        lambda key: f"config `{key}`",
+        added=lambda what, b: f"{what} added (= {_show(b)})",
+        removed=lambda what, a: f"{what} removed (was {_show(a)})",
+        changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
+    )
     for key, a, b in _dict_diff(old.get("inputs", {}), new.get("inputs", {})):
         if a is ... or b is ...:
             reasons.append(f"input `{key}` {'added' if a is ... else 'removed'}")
