@@ -112,7 +112,8 @@ class StepResult:
     cached_from_step_id: int | None = None
     inputs: dict[str, int] = field(default_factory=dict)  # input name -> artifact id
     new_outputs: tuple[NewArtifact, ...] = ()
-    reused_outputs: dict[str, int] = field(default_factory=dict)  # output name -> artifact id
+    # output name -> the earlier artifact a cached step reuses
+    reused_outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
     output_order: tuple[str, ...] = ()
     parent_step_names: tuple[str, ...] = ()
     role: str | None = None

@@ -353,7 +353,7 @@ class StepRunner:
             cached_from_step_id=cached_from,
             inputs={n: a.id for n, a in inputs.items()},
             new_outputs=new,
-            reused_outputs={n: a.id for n, a in (reused or {}).items()},
+            reused_outputs=dict(reused or {}),
             output_order=tuple(sp.step.SIGNATURE.outputs),
             parent_step_names=sp.node.upstream,
             role=sp.step.ROLE,

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from runstack.exceptions import DuplicateRunNameError, StoreError
 from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._engine import ATTEMPTS, is_retryable, normalize_url, setup_sqlite
+from runstack.metadata_stores._inserts import Insert, SQLiteInserts, core_insert
 from runstack.metadata_stores._migrate import ensure_schema
 from runstack.metadata_stores._params import encode_value, parameter_rows
 from runstack.metadata_stores._rows import (
@@ -63,12 +64,6 @@ def _driver_problem(url: sa.URL, e: Exception) -> str:
     )
 
 
-# Statements on the per-step path are built once: SQLAlchemy then reuses their compiled form
-# instead of constructing and hashing a new statement for every step.
-_INSERT_STEP = t.steps.insert()
-_INSERT_ARTIFACT = t.artifacts.insert()
-
-
 class SQLMetadataStore:
     """Records and queries pipeline history in a SQL database given by a SQLAlchemy URL."""
 
@@ -87,8 +82,10 @@ class SQLMetadataStore:
             self._engine = sa.create_engine(self.url, **engine_kwargs)
         except (ImportError, sa.exc.NoSuchModuleError) as e:
             raise StoreError(_driver_problem(self.url, e)) from None
+        self._sqlite_inserts: SQLiteInserts | None = None
         if backend == "sqlite":
             setup_sqlite(self._engine)
+            self._sqlite_inserts = SQLiteInserts(self._engine.dialect)
         try:
             ensure_schema(self._engine, self.display_url)
         except BaseException as e:
@@ -218,13 +215,17 @@ class SQLMetadataStore:
 
     def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
         """Record one finished step, its new artifacts and its input/output links, atomically."""
-        return self._transact(lambda conn: self._record_step(conn, result))
+        if self._sqlite_inserts is not None:
+            return self._sqlite_inserts.transact(
+                self._engine, lambda insert: self._record_step(insert, result)
+            )
+        return self._transact(lambda conn: self._record_step(core_insert(conn), result))
 
     def _record_step(
-        self, conn: sa.Connection, result: StepResult
+        self, insert: Insert, result: StepResult
     ) -> tuple[int, dict[str, ArtifactRecord]]:
-        step_id = conn.execute(
-            _INSERT_STEP,
+        step_id = insert(
+            t.steps,
             {
                 "run_id": result.run_id,
                 "name": result.name,
@@ -243,16 +244,16 @@ class SQLMetadataStore:
                 "traceback": result.traceback,
                 "logs_uri": result.logs_uri,
             },
-        ).inserted_primary_key[0]  # type: ignore[index]
+        )
         if result.parameters:
-            conn.execute(
-                t.step_parameters.insert(),
+            insert(
+                t.step_parameters,
                 parameter_rows(step_id, result.run_id, result.name, result.parameters),
             )
         outputs: dict[str, ArtifactRecord] = {}
         for a in result.new_outputs:
-            art_id = conn.execute(
-                _INSERT_ARTIFACT,
+            art_id = insert(
+                t.artifacts,
                 {
                     "uri": a.uri,
                     "data_type": a.data_type,
@@ -261,27 +262,23 @@ class SQLMetadataStore:
                     "content_hash": a.content_hash,
                     "created_at": naive(result.end_time),
                 },
-            ).inserted_primary_key[0]  # type: ignore[index]
+            )
             outputs[a.name] = ArtifactRecord(
                 art_id, a.uri, a.data_type, a.materializer, step_id, a.content_hash
             )
-        if result.reused_outputs:
-            for rec in self.artifacts_by_id(list(result.reused_outputs.values()), conn):
-                for name, aid in result.reused_outputs.items():
-                    if aid == rec.id:
-                        outputs[name] = rec
+        outputs.update(result.reused_outputs)
         order = result.output_order or tuple(outputs)
         if outputs:
-            conn.execute(
-                t.step_outputs.insert(),
+            insert(
+                t.step_outputs,
                 [
                     {"step_id": step_id, "name": n, "position": i, "artifact_id": outputs[n].id}
                     for i, n in enumerate(order)
                 ],
             )
         if result.inputs:
-            conn.execute(
-                t.step_inputs.insert(),
+            insert(
+                t.step_inputs,
                 [
                     {"step_id": step_id, "name": n, "position": i, "artifact_id": aid}
                     for i, (n, aid) in enumerate(result.inputs.items())
