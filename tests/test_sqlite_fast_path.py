@@ -73,7 +73,7 @@ def test_a_failing_fast_write_leaves_nothing_behind(tmp_path: Path) -> None:
     store.record_step(_result(run.id, "a"))
     try:
         store.record_step(_result(run.id, "a"))  # (run, name) is unique: the INSERT fails
-    except Exception as e:  # noqa: BLE001 - the driver's IntegrityError
+    except Exception as e:
         assert "UNIQUE" in str(e)
     else:
         raise AssertionError("a duplicate step was recorded")
