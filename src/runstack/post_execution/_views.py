@@ -111,12 +111,34 @@ class ArtifactView:
 
 
 class StepArtifacts(Mapping[str, ArtifactView]):
-    """A step's inputs or outputs in declared order, by name (``["x"]``) or position (``[0]``)."""
+    """A step's inputs or outputs in declared order, by name (``["x"]``) or position (``[0]``).
 
-    def __init__(self, step_name: str, kind: str, views: list[ArtifactView]) -> None:
+    Views are made on access: a history scan usually reads one output of each step.
+    """
+
+    def __init__(
+        self,
+        store: SQLMetadataStore,
+        step_id: int,
+        step_name: str,
+        kind: str,
+        links: list[ArtifactLink],
+    ) -> None:
+        self._store = store
+        self._step_id = step_id
         self._step = step_name
         self._kind = kind
-        self._views = {v.name: v for v in views}
+        self._links = {link.name: link for link in links}
+        self._views: dict[str, ArtifactView] = {}
+
+    def _view(self, name: str) -> ArtifactView:
+        view = self._views.get(name)
+        if view is None:
+            link = self._links[name]
+            view = self._views[name] = ArtifactView(
+                self._store, link.artifact, link.name, self._step_id
+            )
+        return view
 
     @overload
     def __getitem__(self, key: str) -> ArtifactView: ...
@@ -124,30 +146,29 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     def __getitem__(self, key: int) -> ArtifactView: ...
     def __getitem__(self, key: str | int) -> ArtifactView:
         if isinstance(key, int):
-            values = list(self._views.values())
+            names = list(self._links)
             try:
-                return values[key]
+                return self._view(names[key])
             except IndexError:
                 raise OutputNotFoundError(
-                    f"Step {self._step!r} has {len(values)} {self._kind}(s); index {key} is out "
+                    f"Step {self._step!r} has {len(names)} {self._kind}(s); index {key} is out "
                     "of range."
                 ) from None
-        try:
-            return self._views[key]
-        except KeyError:
+        if key not in self._links:
             raise OutputNotFoundError(
                 f"Step {self._step!r} has no {self._kind} {key!r}. "
-                + did_you_mean(key, list(self._views), f"{self._kind}s")
-            ) from None
+                + did_you_mean(key, list(self._links), f"{self._kind}s")
+            )
+        return self._view(key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._views)
+        return iter(self._links)
 
     def __len__(self) -> int:
-        return len(self._views)
+        return len(self._links)
 
     def __repr__(self) -> str:
-        return f"<{self._kind}s of {self._step}: {list(self._views)}>"
+        return f"<{self._kind}s of {self._step}: {list(self._links)}>"
 
 
 class StepView:
@@ -228,21 +249,17 @@ class StepView:
     def outputs(self) -> StepArtifacts:
         """Outputs in the order of ``Output(...)``; index by name or position."""
         if self._outputs is None:
-            views = [
-                ArtifactView(self._store, link.artifact, link.name, self.id)
-                for link in self._links("output")
-            ]
-            self._outputs = StepArtifacts(self.name, "output", views)
+            self._outputs = StepArtifacts(
+                self._store, self.id, self.name, "output", self._links("output")
+            )
         return self._outputs
 
     @property
     def inputs(self) -> StepArtifacts:
         if self._inputs is None:
-            views = [
-                ArtifactView(self._store, link.artifact, link.name, self.id)
-                for link in self._links("input")
-            ]
-            self._inputs = StepArtifacts(self.name, "input", views)
+            self._inputs = StepArtifacts(
+                self._store, self.id, self.name, "input", self._links("input")
+            )
         return self._inputs
 
     @property
