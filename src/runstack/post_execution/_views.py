@@ -174,6 +174,9 @@ class StepArtifacts(Mapping[str, ArtifactView]):
 class StepView:
     """One step execution within a run."""
 
+    # Slots: a history scan creates one per run, and instance dicts double the allocations.
+    __slots__ = ("_group", "_inputs", "_outputs", "_record", "_run", "_store")
+
     def __init__(
         self,
         store: SQLMetadataStore,
@@ -319,11 +322,14 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
+    __slots__ = ("_alive", "_group", "_record", "_steps", "_store")
+
     def __init__(self, store: SQLMetadataStore, record: RunRecord, group: RunGroup | None) -> None:
         self._store = store
         self._record = record
         self._group = group
         self._steps: list[StepView] | None = None
+        self._alive = False
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -332,7 +338,7 @@ class RunView:
 
     def _reconciled(self) -> RunRecord:
         """The record, after marking the run failed if it is "running" but its process died."""
-        if self._record.status is ExecutionStatus.RUNNING and not getattr(self, "_alive", False):
+        if self._record.status is ExecutionStatus.RUNNING and not self._alive:
             from runstack.post_execution import _crashes
 
             reason = _crashes.crash_reason(
