@@ -150,3 +150,22 @@ def test_history_scan_reads_every_run(repo: Repository) -> None:
     values = [run.get_step("combine").outputs["output"].read() for run in p.runs]
     assert values == [101] * 12
     assert p.runs[0].name == "r00"
+
+
+def test_reading_with_another_type_or_materializer(repo: Repository) -> None:
+    from runstack.materializers import BuiltInMaterializer
+
+    adder(numbers(), add()).run(run_name="r")
+    load = repo.get_pipeline("adder").get_run("r").get_step("load")
+    small = load.outputs["small"]
+    assert small.read() == 1
+    assert small.read(materializer_class=BuiltInMaterializer) == 1
+    assert small.read(output_data_type=float, materializer=BuiltInMaterializer) == 1
+    assert small.producer_step.name == "load" and not small.is_cached
+
+
+def test_sqlite_store_runs_in_wal_mode(repo: Repository) -> None:
+    store = repo.active_stack.metadata_store
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
