@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import DefinitionError
-from runstack.execution._fingerprint import code_fingerprint
 from runstack.materializers import BaseMaterializer, registry
 from runstack.pipelines._graph import StepNode
 from runstack.steps._signature import concrete_class, type_name
@@ -28,7 +27,6 @@ class StepPlan:
     # None means "choose by the type of the value at run time" (for Any / Union outputs).
     materializers: dict[str, type[BaseMaterializer] | None]
     cache_enabled: bool
-    code_hash: str
 
     @property
     def slot(self) -> str:
@@ -79,7 +77,6 @@ def make_plan(pipeline: BasePipeline) -> RunPlan:
                 parameters=config.model_dump(mode="json") if config is not None else {},
                 materializers=materializers,
                 cache_enabled=pipeline.ENABLE_CACHE and step.caching_requested,
-                code_hash=code_fingerprint(type(step)),
             )
         )
     return RunPlan(pipeline.NAME, tuple(plans))

@@ -171,8 +171,6 @@ class MaterializerRegistry:
             )
         return found
 
-    def is_registered(self, data_type: type) -> bool:
-        return self.find(data_type) is not None
 
 
 registry = MaterializerRegistry()

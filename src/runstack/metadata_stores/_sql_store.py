@@ -487,15 +487,6 @@ class SQLMetadataStore:
             ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q).all()
         ]
 
-    def artifacts_by_id(
-        self, ids: Sequence[int], conn: sa.Connection | None = None
-    ) -> list[ArtifactRecord]:
-        q = sa.select(*ARTIFACT_COLUMNS).where(t.artifacts.c.id.in_(list(ids)))
-        if conn is not None:
-            return [artifact_record(r) for r in conn.execute(q)]
-        with self._read() as c:
-            return [artifact_record(r) for r in c.execute(q)]
-
     def __repr__(self) -> str:
         return f"SQLMetadataStore({self.display_url!r})"
 
