@@ -19,17 +19,10 @@ class ArrowMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES = (pa.Table,)
 
     def handle_input(self, data_type: type) -> Any:
-        local = self.artifact.local_path(_FILE)
-        if local is not None:
-            return pq.read_table(local)
-        with self.artifact.open(_FILE, "rb") as f:
-            return pq.read_table(f)
+        with self.artifact.file(_FILE, "rb") as source:
+            return pq.read_table(source)
 
     def handle_return(self, data: Any) -> None:
         # store_schema keeps Arrow types Parquet lacks (durations, large strings) exact.
-        local = self.artifact.local_path(_FILE)
-        if local is not None:
-            pq.write_table(data, local, store_schema=True)
-        else:
-            with self.artifact.open(_FILE, "wb") as f:
-                pq.write_table(data, f, store_schema=True)
+        with self.artifact.file(_FILE, "wb") as target:
+            pq.write_table(data, target, store_schema=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import posixpath
+from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
 from runstack.exceptions import MaterializerError
@@ -40,6 +42,17 @@ class Artifact:
         if local is not None:  # skip fsspec's wrapper on the hot path for local stores
             return open(local, mode)
         return self.fs.open(self.path(name), mode)
+
+    @contextlib.contextmanager
+    def file(self, name: str, mode: str = "rb") -> Iterator[Any]:
+        """For libraries that take "a path or a file": a plain path on a local store (they
+        read and write those fastest), else an open remote file, closed after the block."""
+        local = self.local_path(name)
+        if local is not None:
+            yield local
+            return
+        with self.fs.open(self.path(name), mode) as f:
+            yield f
 
     def __repr__(self) -> str:
         return f"Artifact(uri={self.uri!r})"

@@ -39,11 +39,8 @@ class PandasMaterializer(BaseMaterializer):
         return frame
 
     def _read_frame(self) -> pd.DataFrame:
-        local = self.artifact.local_path(_FILE)
-        if local is not None:
-            return pd.read_parquet(local, engine="pyarrow")
-        with self.artifact.open(_FILE, "rb") as f:
-            return pd.read_parquet(f, engine="pyarrow")
+        with self.artifact.file(_FILE, "rb") as source:
+            return pd.read_parquet(source, engine="pyarrow")
 
     def handle_return(self, data: Any) -> None:
         meta: dict[str, Any]
@@ -65,12 +62,8 @@ class PandasMaterializer(BaseMaterializer):
                 f"({', '.join(dupes)}): Parquet needs unique names. Rename them first, "
                 "e.g. df.columns = [...]."
             )
-        local = self.artifact.local_path(_FILE)
-        if local is not None:
-            frame.to_parquet(local, engine="pyarrow")
-        else:
-            with self.artifact.open(_FILE, "wb") as f:
-                frame.to_parquet(f, engine="pyarrow")
+        with self.artifact.file(_FILE, "wb") as target:
+            frame.to_parquet(target, engine="pyarrow")
         with self.artifact.open(_META, "w") as f:
             f.write(json.dumps(meta))
 

@@ -18,16 +18,9 @@ class PolarsMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES = (pl.DataFrame,)
 
     def handle_input(self, data_type: type) -> Any:
-        local = self.artifact.local_path(_FILE)
-        if local is not None:
-            return pl.read_parquet(local)
-        with self.artifact.open(_FILE, "rb") as f:
-            return pl.read_parquet(f)
+        with self.artifact.file(_FILE, "rb") as source:
+            return pl.read_parquet(source)
 
     def handle_return(self, data: Any) -> None:
-        local = self.artifact.local_path(_FILE)
-        if local is not None:
-            data.write_parquet(local)
-        else:
-            with self.artifact.open(_FILE, "wb") as f:
-                data.write_parquet(f)
+        with self.artifact.file(_FILE, "wb") as target:
+            data.write_parquet(target)
