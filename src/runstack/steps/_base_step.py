@@ -187,22 +187,34 @@ def step(
 
     Calling the result creates a step instance: ``my_step()`` or ``my_step(config=...)``.
     """
+    return decorate(BaseStep, func, name, enable_cache, sys._getframe(1).f_locals)
 
+
+def decorate(
+    base: type[BaseStep],
+    func: Callable[..., Any] | None,
+    name: str | None,
+    enable_cache: bool | None,
+    caller_locals: Mapping[str, Any],
+) -> Any:
+    """The decorator machinery behind ``@step`` and the role decorators (``@trainer``...)."""
     # Annotations may name things local to the function that defines the step.
-    localns = dict(sys._getframe(1).f_locals)
+    localns = dict(caller_locals)
+    label = base.ROLE or "step"
 
     def wrap(f: Callable[..., Any]) -> type[BaseStep]:
         if not inspect.isfunction(f):
-            raise DefinitionError(f"@step decorates functions, got {f!r}.")
+            raise DefinitionError(f"@{label} decorates functions, got {f!r}.")
+        step_name = name or f.__name__
         attrs = {
             "entrypoint": staticmethod(f),
-            "SIGNATURE": parse_signature(f, name or f.__name__, localns=localns),
-            "NAME": name or f.__name__,
+            "SIGNATURE": parse_signature(f, step_name, localns=localns),
+            "NAME": step_name,
             "ENABLE_CACHE": enable_cache,
             "__module__": f.__module__,
             "__qualname__": f.__qualname__,
             "__doc__": f.__doc__,
         }
-        return type(f.__name__, (BaseStep,), attrs)
+        return type(f.__name__, (base,), attrs)
 
     return wrap(func) if func is not None else wrap

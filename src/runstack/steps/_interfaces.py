@@ -13,14 +13,13 @@ fits the role::
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, overload
 
 from runstack.exceptions import DefinitionError
-from runstack.steps._base_step import BaseStep
-from runstack.steps._signature import StepSignature, parse_signature
+from runstack.steps._base_step import BaseStep, decorate
+from runstack.steps._signature import StepSignature
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=BaseStep)
@@ -92,25 +91,7 @@ class BaseEvaluatorStep(_RoleStep):
 def _decorate(
     base: type[S], func: Any, name: str | None, enable_cache: bool | None, caller: Any
 ) -> Any:
-    # Annotations may name things local to the function that defines the step.
-    localns = dict(caller.f_locals)
-
-    def wrap(f: Callable[..., Any]) -> type[S]:
-        if not inspect.isfunction(f):
-            raise DefinitionError(f"@{base.ROLE} decorates functions, got {f!r}.")
-        step_name = name or f.__name__
-        attrs = {
-            "entrypoint": staticmethod(f),
-            "SIGNATURE": parse_signature(f, step_name, localns=localns),
-            "NAME": step_name,
-            "ENABLE_CACHE": enable_cache,
-            "__module__": f.__module__,
-            "__qualname__": f.__qualname__,
-            "__doc__": f.__doc__,
-        }
-        return type(f.__name__, (base,), attrs)
-
-    return wrap(func) if func is not None else wrap
+    return decorate(base, func, name, enable_cache, caller.f_locals)
 
 
 @overload
