@@ -5,7 +5,8 @@
     RunstackError
     ├── DefinitionError            a step or pipeline is wired wrongly (raised before anything runs)
     ├── StepExecutionError         user code in a step failed; ``__cause__`` is the user's exception
-    │   └── StepOutputError        a step returned the wrong number or type of outputs
+    │   ├── StepOutputError        a step returned the wrong number or type of outputs
+    │   └── StepTimeoutError       a step ran past its ``timeout``
     ├── MaterializerError          no materializer fits, or one failed to write or read
     ├── ArtifactNotFoundError      an artifact's files are missing or unreadable
     ├── StoreError                 the metadata store cannot be used as asked
@@ -24,6 +25,8 @@ Messages say what was expected and how to fix it.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RunstackError(Exception):
     """Root of every runstack error."""
@@ -41,6 +44,24 @@ class StepExecutionError(RunstackError):
         self.pipeline_name = pipeline
         self.run_name = run
         self.step_name = step
+
+    def __reduce__(self) -> Any:
+        # Keyword-only arguments: the default reduction would call cls(message) and fail.
+        return (
+            _rebuild_step_error,
+            (type(self), str(self), self.pipeline_name, self.run_name, self.step_name),
+            self.__dict__,
+        )
+
+
+def _rebuild_step_error(
+    cls: type[StepExecutionError], message: str, pipeline: str, run: str, step: str
+) -> StepExecutionError:
+    return cls(message, pipeline=pipeline, run=run, step=step)
+
+
+class StepTimeoutError(StepExecutionError):
+    """A step ran longer than its ``timeout`` and was stopped."""
 
 
 class StepOutputError(StepExecutionError):

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from runstack.exceptions import ConfigError, DefinitionError
 from runstack.pipelines._graph import GraphBuilder, PipelineGraph, bind_arguments
-from runstack.steps import BaseStep
+from runstack.steps import BaseStep, ExecutionOptions
 from runstack.steps._connect import reset_builder, set_builder
+from runstack.steps._options import OPTION_NAMES
 
 if TYPE_CHECKING:
     from runstack.post_execution import RunView
@@ -86,6 +87,7 @@ class BasePipeline:
         self.steps: Mapping[str, BaseStep] = steps
         self.graph: PipelineGraph = self._build_graph()
         self._parameters: dict[str, dict[str, Any]] = {}
+        self._options: dict[str, dict[str, Any]] = {}  # slot -> execution options from config
 
     def connect(self, *args: Any, **kwargs: Any) -> None:
         """Call each step with the outputs of earlier steps. Override in subclasses."""
@@ -117,10 +119,17 @@ class BasePipeline:
         """Per-slot config overrides set with :meth:`with_config`."""
         return copy.deepcopy(self._parameters)
 
+    def options_of(self, slot: str) -> ExecutionOptions:
+        """The execution options of the step in ``slot``, after the pipeline config."""
+        step = self.steps[slot]
+        return step.options.updated(f"Step {slot!r}", **self._options.get(slot, {}))
+
     def with_config(self, config: str | Mapping[str, Any]) -> BasePipeline:
         """A copy with step parameters from a YAML file or a mapping.
 
-        The form is ``{"steps": {slot: {"parameters": {field: value}}}}``.
+        The form is ``{"steps": {slot: {"parameters": {field: value}, "retries": 2}}}``: beside
+        ``parameters``, a slot may set the execution options ``retries``, ``retry_delay``,
+        ``retry_backoff``, ``timeout`` and ``resources`` (see ``ExecutionOptions``).
         """
         if isinstance(config, str):
             import yaml
@@ -141,20 +150,28 @@ class BasePipeline:
             )
         clone = copy.copy(self)
         clone._parameters = copy.deepcopy(self._parameters)
+        clone._options = copy.deepcopy(self._options)
         for slot, body in (config.get("steps") or {}).items():
             if slot not in self.steps:
                 raise ConfigError(
                     f"Pipeline config names step {slot!r}, but pipeline {self.NAME!r} has slots "
                     f"{list(self.steps)}."
                 )
-            params = (body or {}).get("parameters", {})
-            extra = set(body or {}) - {"parameters"}
+            body = body or {}
+            params = body.get("parameters", {}) if isinstance(body, Mapping) else None
+            extra = set(body) - {"parameters", *OPTION_NAMES} if params is not None else set()
             if extra or not isinstance(params, Mapping):
                 raise ConfigError(
-                    f"Config for step {slot!r} must be {{'parameters': {{...}}}}; got {body!r}."
+                    f"Config for step {slot!r} must be {{'parameters': {{...}}}} plus execution "
+                    f"options ({', '.join(OPTION_NAMES)}); got {body!r}."
                 )
             clone._parameters.setdefault(slot, {}).update(params)
             self.steps[slot].resolve_config(clone._parameters[slot])  # fail now, not mid-run
+            options = {k: v for k, v in body.items() if k in OPTION_NAMES}
+            if options:
+                merged = {**clone._options.get(slot, {}), **options}
+                self.steps[slot].options.updated(f"Config for step {slot!r}", **merged)
+                clone._options[slot] = merged
         return clone
 
     # -- running -------------------------------------------------------------------------

@@ -38,6 +38,14 @@ class StepNode:
     def upstream(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(ref.slot for ref in self.inputs.values()))
 
+    def __reduce__(self) -> Any:
+        # The read-only inputs view cannot be pickled; ship a dict and wrap it again.
+        return (_node, (self.slot, self.step, dict(self.inputs)))
+
+
+def _node(slot: str, step: BaseStep, inputs: dict[str, OutputRef]) -> StepNode:
+    return StepNode(slot, step, MappingProxyType(inputs))
+
 
 @dataclass(frozen=True)
 class PipelineGraph:

@@ -13,6 +13,7 @@ from runstack.steps._interfaces import (
     splitter,
     trainer,
 )
+from runstack.steps._options import ExecutionOptions
 from runstack.steps._output import Output
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "BaseStep",
     "BaseStepConfig",
     "BaseTrainerStep",
+    "ExecutionOptions",
     "Output",
     "StepContext",
     "evaluator",

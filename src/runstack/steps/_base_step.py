@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from runstack.exceptions import DefinitionError
 from runstack.steps._config import BaseStepConfig
+from runstack.steps._options import DEFAULT_OPTIONS, ExecutionOptions
 from runstack.steps._signature import StepSignature, parse_signature
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,9 +29,13 @@ class BaseStep:
     ENABLE_CACHE: ClassVar[bool | None] = None
     ROLE: ClassVar[str | None] = None  # set by standard step interfaces (trainer, evaluator...)
     SIGNATURE: ClassVar[StepSignature]
+    # retries, timeout, resources: ``@step(retries=2)`` or ``OPTIONS = ExecutionOptions(...)``
+    OPTIONS: ClassVar[ExecutionOptions] = DEFAULT_OPTIONS
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if being_unpickled():
+            return  # cloudpickle creates the class empty and fills it in afterwards
         raw = cls.__dict__.get("entrypoint")
         if raw is None:
             if not hasattr(cls, "SIGNATURE"):
@@ -76,6 +81,7 @@ class BaseStep:
         if kwargs:
             self.resolve_config()  # reject unknown fields and bad values now, not at run time
         self._materializers: dict[str, type] = {}
+        self._options = self.OPTIONS
 
     # -- configuration -------------------------------------------------------------------
 
@@ -135,6 +141,16 @@ class BaseStep:
     def materializers(self) -> dict[str, type]:
         return dict(self._materializers)
 
+    def with_options(self, **options: Any) -> BaseStep:
+        """Set execution options for this instance: ``trainer().with_options(retries=2)``."""
+        self._options = self._options.updated(f"Step {self.NAME!r}", **options)
+        return self
+
+    @property
+    def options(self) -> ExecutionOptions:
+        """How this step instance is executed: retries, timeout, resources."""
+        return self._options
+
     @property
     def caching_requested(self) -> bool:
         """Caching for this step unless turned off; context steps only when asked for."""
@@ -169,11 +185,37 @@ class BaseStep:
         return f"<step {self.NAME}>"
 
 
+def being_unpickled() -> bool:
+    """Whether the class being created is cloudpickle's empty skeleton of a step class.
+
+    cloudpickle rebuilds a class defined in ``__main__`` or a notebook by creating it with an
+    empty body and setting its attributes afterwards; checks made at class creation must wait.
+    """
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "_make_skeleton_class" and "cloudpickle" in (
+            frame.f_code.co_filename
+        ):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 @overload
 def step(func: F) -> type[BaseStep]: ...
 @overload
 def step(
-    func: None = None, *, name: str | None = None, enable_cache: bool | None = None
+    func: None = None,
+    *,
+    name: str | None = None,
+    enable_cache: bool | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
+    retry_backoff: float = 1.0,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> Callable[[F], type[BaseStep]]: ...
 
 
@@ -182,12 +224,15 @@ def step(
     *,
     name: str | None = None,
     enable_cache: bool | None = None,
+    **options: Any,
 ) -> Any:
     """Turn a function into a step class: ``@step`` or ``@step(name=..., enable_cache=...)``.
 
-    Calling the result creates a step instance: ``my_step()`` or ``my_step(config=...)``.
+    Execution options (``retries``, ``retry_delay``, ``retry_backoff``, ``timeout``,
+    ``resources``) are described by :class:`ExecutionOptions`. Calling the result creates a
+    step instance: ``my_step()`` or ``my_step(config=...)``.
     """
-    return decorate(BaseStep, func, name, enable_cache, sys._getframe(1).f_locals)
+    return decorate(BaseStep, func, name, enable_cache, sys._getframe(1).f_locals, options)
 
 
 def decorate(
@@ -196,11 +241,14 @@ def decorate(
     name: str | None,
     enable_cache: bool | None,
     caller_locals: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
 ) -> Any:
     """The decorator machinery behind ``@step`` and the role decorators (``@trainer``...)."""
     # Annotations may name things local to the function that defines the step.
     localns = dict(caller_locals)
     label = base.ROLE or "step"
+    where = f"@{label}({name or getattr(func, '__name__', '...')})"
+    execution = ExecutionOptions.make(where, **options) if options else base.OPTIONS
 
     def wrap(f: Callable[..., Any]) -> type[BaseStep]:
         if not inspect.isfunction(f):
@@ -211,6 +259,7 @@ def decorate(
             "SIGNATURE": parse_signature(f, step_name, localns=localns),
             "NAME": step_name,
             "ENABLE_CACHE": enable_cache,
+            "OPTIONS": execution,
             "__module__": f.__module__,
             "__qualname__": f.__qualname__,
             "__doc__": f.__doc__,

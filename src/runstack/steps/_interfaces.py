@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, overload
 
 from runstack.exceptions import DefinitionError
-from runstack.steps._base_step import BaseStep, decorate
+from runstack.steps._base_step import BaseStep, being_unpickled, decorate
 from runstack.steps._signature import StepSignature
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,7 +35,7 @@ class _RoleStep(BaseStep):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("_ROLE_BASE"):
+        if cls.__dict__.get("_ROLE_BASE") or being_unpickled():
             return
         if cls.SIGNATURE is None:
             raise DefinitionError(
