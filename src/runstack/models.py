@@ -60,8 +60,10 @@ class StepRecord:
     role: str | None = None
     cache_components: dict[str, Any] | None = None
     logs_uri: str | None = None
-    # False when loaded by a listing without traceback and cache_components (None here).
+    # False when loaded by a listing without traceback, cache_components and execution.
     complete: bool = True
+    # {"options": {...}, "attempts": [{"attempt", "start_time", "end_time", "error"}]}
+    execution: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +122,6 @@ class StepResult:
     error: str | None = None
     traceback: str | None = None
     logs_uri: str | None = None
+    # The ``running`` row recorded when the step started, which this result replaces.
+    running_step_id: int | None = None
+    execution: dict[str, Any] | None = None

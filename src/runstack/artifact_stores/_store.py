@@ -55,6 +55,10 @@ class ArtifactStore:
             run_part = self._run_parts[key] = f"{_safe(run)}-{uuid.uuid4().hex[:8]}"
         return posixpath.join(self.path, _safe(pipeline), run_part, _safe(step), _safe(output))
 
+    def logs_uri(self, pipeline: str, run: str, step: str) -> str:
+        """Where the captured log of one step attempt is written."""
+        return self.new_uri(pipeline, run, step, "_logs")
+
     @contextlib.contextmanager
     def staged(self, uri: str) -> Iterator[str]:
         """Yield a staging URI to write into; publish it as ``uri`` if the block succeeds."""

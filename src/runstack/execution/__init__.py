@@ -2,7 +2,11 @@
 
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._launch import launch
-from runstack.execution._orchestrator import LocalOrchestrator, Orchestrator
+from runstack.execution._orchestrator import (
+    LocalOrchestrator,
+    Orchestrator,
+    ParallelOrchestrator,
+)
 from runstack.execution._plan import RunPlan, StepPlan, make_plan
 from runstack.execution._step_runner import StepRunner
 
@@ -10,6 +14,7 @@ __all__ = [
     "Listener",
     "LocalOrchestrator",
     "Orchestrator",
+    "ParallelOrchestrator",
     "RunEvent",
     "RunPlan",
     "StepPlan",

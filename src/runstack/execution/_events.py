@@ -17,6 +17,7 @@ EventKind = Literal[
     "step_completed",
     "step_cached",
     "step_failed",
+    "step_retrying",
 ]
 
 
@@ -44,5 +45,7 @@ def log_listener(event: RunEvent) -> None:
         logger.info("  %s: ran in %.3fs", event.step, event.duration or 0.0)
     elif event.kind == "step_cached":
         logger.info("  %s: reused %s", event.step, event.detail)
+    elif event.kind == "step_retrying":
+        logger.info("  %s: %s", event.step, event.detail)
     elif event.kind == "step_failed":
         logger.info("  %s: failed: %s", event.step, event.detail)

@@ -9,6 +9,7 @@ from typing import Any
 
 from runstack.artifact_stores import ArtifactStore
 from runstack.exceptions import DuplicateRunNameError, RunstackError
+from runstack.execution import _heartbeat
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._orchestrator import Orchestrator
 from runstack.execution._plan import RunPlan
@@ -53,6 +54,7 @@ def launch(
                 raise
             name = f"{default_run_name(plan.pipeline_name, start)}-{os.getpid()}-{attempt}"
     listener(RunEvent("run_started", plan.pipeline_name, run.name))
+    _heartbeat.watch(metadata_store, run.id)
     runner = StepRunner(plan, run, metadata_store, artifact_store, history, listener)
     try:
         orchestrator.execute(plan, runner)

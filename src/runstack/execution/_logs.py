@@ -1,20 +1,25 @@
 """Captures a step's stdout, stderr and ``logging`` output while still echoing it.
 
 While the user's function runs, ``sys.stdout`` and ``sys.stderr`` are replaced by tees that
-write through to the real streams and into one in-memory buffer, and a handler on the root
-logger copies log records into the same buffer. That costs two attribute swaps and a handler
-registration per step; the text is written to the artifact store only if there is any.
+write through to the real streams and into the step's in-memory buffer, and a handler on the
+root logger copies log records into the same buffer. The text is written to the artifact store
+only if there is any.
 
 Limits: output written straight to file descriptors 1 and 2 (C extensions, subprocesses) is
-echoed but not captured, and steps running in threads of one process share one capture.
+echoed but not captured. Steps running at once in threads of one process each get their own
+log: the streams are swapped once while any step runs, and each write goes to the buffer of
+the step running in the writing thread (a context variable); output from threads a step
+starts itself is not attributed to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -43,14 +48,15 @@ class _Buffer:
 
 
 class _Tee(io.TextIOBase):
-    """Writes to the real stream and to the step's buffer."""
+    """Writes to the real stream, and to the buffer of the step running in this context."""
 
-    def __init__(self, stream: TextIO, buffer: _Buffer) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._buffer = buffer
 
     def write(self, text: str) -> int:
-        self._buffer.write(text)
+        buffer = _current.get()
+        if buffer is not None:
+            buffer.write(text)
         return self._stream.write(text)
 
     def flush(self) -> None:
@@ -71,19 +77,21 @@ class _Tee(io.TextIOBase):
 
 
 class _Handler(logging.Handler):
-    def __init__(self, buffer: _Buffer, echo: TextIO | None) -> None:
+    def __init__(self, echo: TextIO | None) -> None:
         super().__init__()
-        self._buffer = buffer
         self._echo = echo
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        buffer = _current.get()
+        if buffer is None:  # logged outside any step (another thread of the process)
+            return
         try:
             text = self.format(record) + "\n"
         except Exception:  # a bad format string must not fail the step
             self.handleError(record)
             return
-        self._buffer.write(text)
+        buffer.write(text)
         if self._echo is not None and record.levelno >= logging.WARNING:
             self._echo.write(text)  # what logging's last-resort handler would have printed
 
@@ -99,28 +107,60 @@ class StepLogs:
         return self.buffer.getvalue()
 
 
-_spare: _Handler | None = None
+# The step running in this thread (or task) writes here; None outside steps.
+_current: contextvars.ContextVar[_Buffer | None] = contextvars.ContextVar(
+    "runstack_step_logs", default=None
+)
+_lock = threading.Lock()
+_active = 0  # captures in progress in this process
+_saved: tuple[Any, Any, _Handler] | None = None
+
+
+def _install() -> None:
+    """Route the streams and the root logger through the per-step buffers (first capture)."""
+    global _active, _saved
+    with _lock:
+        _active += 1
+        if _active > 1:
+            return
+        out, err = sys.stdout, sys.stderr
+        root = logging.getLogger()
+        # With no handler configured anywhere, logging would print warnings to stderr through
+        # its last-resort handler; ours would hide that, so it echoes them itself.
+        echo = err if not root.handlers and logging.lastResort is not None else None
+        handler = _Handler(echo)
+        root.addHandler(handler)
+        if out is not None:  # None under pythonw and some embedders
+            sys.stdout = _Tee(out)
+        if err is not None:
+            sys.stderr = _Tee(err)
+        _saved = (out, err, handler)
+
+
+def _uninstall() -> None:
+    global _active, _saved
+    with _lock:
+        _active -= 1
+        if _active or _saved is None:
+            return
+        out, err, handler = _saved
+        _saved = None
+        if isinstance(sys.stdout, _Tee):
+            sys.stdout = out
+        if isinstance(sys.stderr, _Tee):
+            sys.stderr = err
+        logging.getLogger().removeHandler(handler)
 
 
 @contextlib.contextmanager
 def capture() -> Iterator[StepLogs]:
+    """Capture what the step running in this thread prints or logs; concurrent steps in
+    other threads each capture their own (the buffer is chosen by a context variable)."""
     logs = StepLogs()
-    out, err = sys.stdout, sys.stderr
-    root = logging.getLogger()
-    # With no handler configured anywhere, logging would print warnings to stderr through its
-    # last-resort handler; ours would hide that, so it echoes them itself.
-    echo = err if not root.handlers and logging.lastResort is not None else None
-    global _spare
-    handler, _spare = _spare or _Handler(logs.buffer, echo), None  # reuse: Handler() takes locks
-    handler._buffer, handler._echo = logs.buffer, echo
-    root.addHandler(handler)
-    if out is not None:  # None under pythonw and some embedders
-        sys.stdout = _Tee(out, logs.buffer)
-    if err is not None:
-        sys.stderr = _Tee(err, logs.buffer)
+    _install()
+    token = _current.set(logs.buffer)
     try:
         yield logs
     finally:
-        sys.stdout, sys.stderr = out, err
-        root.removeHandler(handler)
-        _spare = handler
+        _current.reset(token)
+        _uninstall()

@@ -1,12 +1,27 @@
-"""Orchestrators decide where and when steps run; they always run them through StepRunner."""
+"""Orchestrators decide where and when step tasks run; one scheduling loop serves them all.
+
+An orchestrator is an *executor*: ``submit(task) -> concurrent.futures.Future`` of a
+``TaskResult``, plus how much may run at once. :func:`schedule` does the rest for every one of
+them: it starts each step whose inputs are ready (``plan.inputs_for``), asks the runner to
+prepare it (cache hit, or a task), collects results as they finish, retries, enforces time
+limits the worker could not, and on a failure starts nothing new, lets running steps finish
+and be recorded, then raises. Workers never touch the metadata store.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import concurrent.futures as cf
+import os
+import time
+from typing import Any, Protocol
 
-from runstack.execution._plan import RunPlan
-from runstack.execution._step_runner import StepRunner
+from runstack.execution._plan import RunPlan, StepPlan
+from runstack.execution._step_runner import StepOutcome, StepRunner
+from runstack.execution._task import StepTask, TaskResult, execute_task, failed_result
 from runstack.models import ArtifactRecord
+
+# Past its time limit plus this, an attempt the worker did not stop itself is stopped here.
+TIMEOUT_GRACE_S = 2.0
 
 
 class Orchestrator(Protocol):
@@ -14,18 +29,253 @@ class Orchestrator(Protocol):
         """Run every step of ``plan`` through ``runner``, dependencies first."""
 
 
+class Executor(Protocol):
+    """Where tasks run: the one thing an orchestrator adds to :func:`schedule`."""
+
+    capacity: float  # total weight that may run at once
+
+    def weight(self, sp: StepPlan) -> float: ...
+
+    def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]: ...
+
+    def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
+        """Stop an attempt that ran past its time limit (best effort)."""
+
+    def describe_failure(self, exc: BaseException) -> BaseException:
+        """The error to record for a task whose worker raised instead of returning."""
+
+
+def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
+    produced: dict[tuple[str, str], ArtifactRecord] = {}
+    waiting = list(plan.steps)  # in plan order, so a sequential executor keeps that order
+    running: dict[cf.Future[TaskResult], tuple[StepTask, float | None]] = {}
+    delayed: list[tuple[float, StepTask]] = []  # retries waiting for their delay
+    used = 0.0
+    failure: BaseException | None = None
+
+    def start(task: StepTask) -> None:
+        nonlocal used
+        used += executor.weight(task.step)
+        timeout = task.step.options.timeout
+        deadline = time.monotonic() + timeout + TIMEOUT_GRACE_S if timeout else None
+        try:
+            future = executor.submit(task, runner)
+        except BaseException as e:  # Ctrl-C in a step run in this thread
+            runner.abort(task, e)
+            raise
+        running[future] = (task, deadline)
+
+    def finished(task: StepTask, result: TaskResult) -> None:
+        nonlocal used, failure
+        used -= executor.weight(task.step)
+        try:
+            nxt = runner.finish(task, result)
+        except Exception as e:
+            failure = failure or e
+            return
+        if isinstance(nxt, StepTask):
+            delay = task.step.options.delay_before(nxt.attempt)
+            delayed.append((time.monotonic() + delay, nxt))
+        else:
+            done(task.step, nxt)
+
+    def done(sp: StepPlan, outcome: StepOutcome) -> None:
+        for name, art in outcome.outputs.items():
+            produced[(sp.slot, name)] = art
+
+    try:
+        while True:
+            if failure is None:
+                now = time.monotonic()
+                for item in [d for d in delayed if d[0] <= now]:
+                    delayed.remove(item)
+                    start(item[1])
+                progressed = True
+                while progressed:  # a cache hit may make further steps ready at once
+                    progressed = False
+                    for sp in list(waiting):
+                        inputs = plan.inputs_for(sp, produced)
+                        if inputs is None:
+                            continue
+                        if running and used + executor.weight(sp) > executor.capacity:
+                            break  # keep the plan's order: wait for room
+                        waiting.remove(sp)
+                        prepared = runner.prepare(sp, inputs)
+                        if isinstance(prepared, StepOutcome):
+                            done(sp, prepared)
+                            progressed = True
+                        else:
+                            start(prepared)
+            if not running and (failure is not None or not delayed):
+                break
+            wait_s = _next_wakeup(running.values(), delayed if failure is None else [])
+            ready, _ = cf.wait(running, timeout=wait_s, return_when=cf.FIRST_COMPLETED)
+            for fut in ready:
+                task, _ = running.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as e:  # the worker itself failed (e.g. a Ray worker died)
+                    result = failed_result(executor.describe_failure(e))
+                finished(task, result)
+            now = time.monotonic()
+            for fut, (task, deadline) in list(running.items()):
+                if deadline is not None and now >= deadline and not fut.done():
+                    del running[fut]
+                    executor.stop(task, fut)
+                    finished(task, runner.timed_out(task))
+    except BaseException as e:  # Ctrl-C or an error in here: record what was in flight
+        for task, _ in running.values():
+            runner.abort(task, e)
+        raise
+    if failure is not None:
+        raise failure
+    if waiting:  # only possible with a plan whose inputs are never produced
+        raise AssertionError(f"steps never became ready: {[sp.slot for sp in waiting]}")
+
+
+def _next_wakeup(running: Any, delayed: list[tuple[float, StepTask]]) -> float | None:
+    times = [d for _, d in running if d is not None] + [t for t, _ in delayed]
+    if not times:
+        return None
+    return max(0.0, min(times) - time.monotonic())
+
+
+# -- local ---------------------------------------------------------------------------------
+
+
 class LocalOrchestrator:
     """Runs the steps one after another in this process, in the plan's order."""
 
+    capacity = 1.0
+
     def execute(self, plan: RunPlan, runner: StepRunner) -> None:
-        produced: dict[tuple[str, str], ArtifactRecord] = {}
-        for sp in plan.steps:
-            inputs = {
-                name: produced[(ref.slot, ref.output)] for name, ref in sp.node.inputs.items()
-            }
-            outcome = runner.run_step(sp, inputs)
-            for name, art in outcome.outputs.items():
-                produced[(sp.slot, name)] = art
+        schedule(plan, runner, self)
+
+    def weight(self, sp: StepPlan) -> float:
+        return 1.0
+
+    def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]:
+        future: cf.Future[TaskResult] = cf.Future()
+        future.set_result(execute_task(task, runner.artifact_store, runner.history))
+        return future
+
+    def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
+        pass  # the attempt already ended: it ran in this thread
+
+    def describe_failure(self, exc: BaseException) -> BaseException:
+        return exc
 
     def __repr__(self) -> str:
         return "LocalOrchestrator()"
+
+
+# -- parallel ------------------------------------------------------------------------------
+
+_worker_stores: tuple[Any, Any] | None = None
+
+
+def _init_worker(payload: bytes) -> None:
+    import cloudpickle
+
+    global _worker_stores
+    _worker_stores = cloudpickle.loads(payload)
+
+
+def _run_in_worker(payload: bytes) -> TaskResult:
+    import cloudpickle
+
+    assert _worker_stores is not None
+    task = cloudpickle.loads(payload)
+    return _portable(execute_task(task, *_worker_stores))
+
+
+def _portable(result: TaskResult) -> TaskResult:
+    """The result with its exception dropped if it cannot travel back to the driver."""
+    if result.exception is None:
+        return result
+    import pickle
+
+    try:
+        pickle.dumps(result.exception)
+    except Exception:
+        from dataclasses import replace
+
+        return replace(result, exception=None)
+    return result
+
+
+class ParallelOrchestrator:
+    """Runs every step whose inputs are ready at once, up to ``max_workers``.
+
+    ``mode="process"`` (default) runs steps in worker processes; tasks and the step code
+    travel by cloudpickle, so steps defined in ``__main__`` or a notebook work. ``mode="thread"``
+    runs them in threads of this process. A step's ``resources["cpus"]`` (default 1) is its
+    weight against ``max_workers``.
+    """
+
+    def __init__(self, max_workers: int | None = None, mode: str = "process") -> None:
+        if mode not in ("process", "thread"):
+            raise ValueError(f"mode must be 'process' or 'thread', got {mode!r}.")
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self.mode = mode
+        self.capacity = float(self.max_workers)
+        self._pool: cf.Executor | None = None
+        self._killed = False
+
+    def weight(self, sp: StepPlan) -> float:
+        return min(float(sp.options.resources.get("cpus", 1.0)), self.capacity)
+
+    def execute(self, plan: RunPlan, runner: StepRunner) -> None:
+        if self.mode == "thread":
+            pool: cf.Executor = cf.ThreadPoolExecutor(self.max_workers, "runstack-step")
+        else:
+            import multiprocessing
+
+            import cloudpickle
+
+            payload = cloudpickle.dumps((runner.artifact_store, runner.history))
+            # forkserver/spawn: no copy of this process's threads and locks in the workers.
+            method = (
+                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            )
+            pool = cf.ProcessPoolExecutor(
+                self.max_workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_init_worker,
+                initargs=(payload,),
+            )
+        self._pool, self._killed = pool, False
+        try:
+            schedule(plan, runner, self)
+        finally:
+            self._pool = None
+            pool.shutdown(wait=not self._killed, cancel_futures=True)
+
+    def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]:
+        assert self._pool is not None
+        if self.mode == "thread":
+            return self._pool.submit(execute_task, task, runner.artifact_store, runner.history)
+        import cloudpickle
+
+        return self._pool.submit(_run_in_worker, cloudpickle.dumps(task))
+
+    def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
+        future.cancel()
+        self._killed = True  # don't wait for it when the run ends
+        if self.mode == "process" and self._pool is not None:
+            # A worker stuck past its limit (in C code) cannot be interrupted; end the workers.
+            # Steps running beside it then fail as their workers die, and the run fails.
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.kill()
+        # thread mode: a thread cannot be stopped; its late result is ignored (documented).
+
+    def describe_failure(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, cf.process.BrokenProcessPool):
+            return RuntimeError(
+                "the worker process running the step died (killed, out of memory, or a crash "
+                f"in native code): {exc}"
+            )
+        return exc
+
+    def __repr__(self) -> str:
+        return f"ParallelOrchestrator(max_workers={self.max_workers}, mode={self.mode!r})"

@@ -5,15 +5,18 @@ Everything that can be wrong with a pipeline is found here, before the first ste
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import DefinitionError
 from runstack.materializers import BaseMaterializer, registry
 from runstack.pipelines._graph import StepNode
+from runstack.steps._options import DEFAULT_OPTIONS, ExecutionOptions
 from runstack.steps._signature import concrete_class, type_name
 
 if TYPE_CHECKING:
+    from runstack.models import ArtifactRecord
     from runstack.pipelines import BasePipeline
     from runstack.steps import BaseStepConfig
 
@@ -27,6 +30,7 @@ class StepPlan:
     # None means "choose by the type of the value at run time" (for Any / Union outputs).
     materializers: dict[str, type[BaseMaterializer] | None]
     cache_enabled: bool
+    options: ExecutionOptions = DEFAULT_OPTIONS
 
     @property
     def slot(self) -> str:
@@ -41,6 +45,16 @@ class StepPlan:
 class RunPlan:
     pipeline_name: str
     steps: tuple[StepPlan, ...]
+
+    def inputs_for(
+        self, sp: StepPlan, produced: Mapping[tuple[str, str], ArtifactRecord]
+    ) -> dict[str, ArtifactRecord] | None:
+        """The artifacts ``sp`` takes as inputs, from the outputs produced so far by
+        ``(slot, output)``; None while any of them is still missing."""
+        try:
+            return {name: produced[(ref.slot, ref.output)] for name, ref in sp.node.inputs.items()}
+        except KeyError:
+            return None
 
 
 def make_plan(pipeline: BasePipeline) -> RunPlan:
@@ -77,6 +91,7 @@ def make_plan(pipeline: BasePipeline) -> RunPlan:
                 parameters=config.model_dump(mode="json") if config is not None else {},
                 materializers=materializers,
                 cache_enabled=pipeline.ENABLE_CACHE and step.caching_requested,
+                options=pipeline.options_of(node.slot),
             )
         )
     return RunPlan(pipeline.NAME, tuple(plans))

@@ -116,6 +116,8 @@ class ProgressListener:
         row = self._row(event)
         if event.kind == "step_started":
             row.status, row.started, row.duration = "running", time.monotonic(), None
+        elif event.kind == "step_retrying":
+            row.status, row.detail = "running", event.detail
         else:
             row.status = {"step_completed": "done", "step_cached": "cached"}.get(
                 event.kind, "failed"

@@ -22,8 +22,9 @@ from runstack.metadata_stores._engine import ATTEMPTS
 
 T = TypeVar("T")
 
-# insert(table, row) -> the new row's id; insert(table, [rows]) -> None
-Insert = Callable[[sa.Table, Any], Any]
+# insert(table, row) -> the new row's id; insert(table, [rows]) -> None;
+# insert(table, None, delete=row_id) deletes that row instead.
+Insert = Callable[..., Any]
 
 _TABLES = (t.steps, t.artifacts, t.step_parameters, t.step_outputs, t.step_inputs)
 _CORE_INSERTS = {table.name: table.insert() for table in _TABLES}
@@ -32,7 +33,10 @@ _CORE_INSERTS = {table.name: table.insert() for table in _TABLES}
 def core_insert(conn: sa.Connection) -> Insert:
     """INSERTs through SQLAlchemy Core on ``conn`` (every backend)."""
 
-    def insert(table: sa.Table, rows: Any) -> Any:
+    def insert(table: sa.Table, rows: Any, delete: int | None = None) -> Any:
+        if delete is not None:
+            conn.execute(table.delete().where(table.c.id == delete))
+            return None
         result = conn.execute(_CORE_INSERTS[table.name], rows)
         return result.inserted_primary_key[0] if isinstance(rows, dict) else None  # type: ignore[index]
 
@@ -59,7 +63,10 @@ class SQLiteInserts:
     def bind(self, raw: sqlite3.Connection) -> Insert:
         prepared = self._prepared
 
-        def insert(table: sa.Table, rows: Any) -> Any:
+        def insert(table: sa.Table, rows: Any, delete: int | None = None) -> Any:
+            if delete is not None:
+                raw.execute(f"DELETE FROM {table.name} WHERE id = ?", (delete,))
+                return None
             sql, binders = prepared[table.name]
 
             def values(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -56,13 +56,14 @@ STEP_COLUMNS = (
     t.steps.c.role,
     t.steps.c.cache_components,
     t.steps.c.logs_uri,
+    t.steps.c.execution,
 )
 # Listings (many steps at once) leave out what is big and rarely read, the traceback and the
 # cache components (StepView loads them on use), and take the small JSON columns as text,
 # decoded through a memo: they repeat across runs, and json.loads per row dominated scans.
 LISTED_STEP_COLUMNS = tuple(
     sa.null().label(c.name)
-    if c.name in ("traceback", "cache_components")
+    if c.name in ("traceback", "cache_components", "execution")
     else sa.type_coerce(c, sa.Text).label(c.name)
     if c.name in ("parameters", "parent_step_names")
     else c
@@ -131,6 +132,7 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
         row[15],
         row[16],
         complete,
+        _json(row[17]) if row[17] is not None else None,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -88,6 +88,8 @@ steps = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("traceback", sa.Text),
     sa.Column("logs_uri", URI),
+    # {"options": {retries, timeout, resources...}, "attempts": [{attempt, start, end, error}]}
+    sa.Column("execution", sa.JSON),
     sa.UniqueConstraint("run_id", "name"),
     # Cache lookups ask for the newest COMPLETED rows of a key; with an index on cache_key alone
     # SQLite reads every row of the key (cached re-uses included): O(runs) per lookup.

@@ -98,6 +98,11 @@ class SQLMetadataStore:
                 "user and password (settings or environment variables) are right."
             ) from e
 
+    def __reduce__(self) -> Any:
+        # Worker processes (parallel, Ray) reopen the store from its URL; an engine and its
+        # connections cannot travel.
+        return (type(self), (self.url.render_as_string(hide_password=False),))
+
     @property
     def display_url(self) -> str:
         """The URL with any password hidden, for messages and listings."""
@@ -213,38 +218,55 @@ class SQLMetadataStore:
         )
         self._transact(lambda conn: conn.execute(update))
 
+    def start_step(self, result: StepResult) -> int:
+        """Record a step as ``running`` (``result`` says which; its end is not used yet), so a
+        live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
+        row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
+        if self._sqlite_inserts is not None:
+            return self._sqlite_inserts.transact(
+                self._engine, lambda insert: insert(t.steps, row)
+            )
+        return self._transact(lambda conn: core_insert(conn)(t.steps, row))
+
     def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
-        """Record one finished step, its new artifacts and its input/output links, atomically."""
+        """Record one finished step, its new artifacts and its input/output links, atomically.
+
+        A ``running`` row recorded by ``start_step`` (``result.running_step_id``) is replaced
+        in the same transaction."""
         if self._sqlite_inserts is not None:
             return self._sqlite_inserts.transact(
                 self._engine, lambda insert: self._record_step(insert, result)
             )
         return self._transact(lambda conn: self._record_step(core_insert(conn), result))
 
+    @staticmethod
+    def _step_row(result: StepResult) -> dict[str, Any]:
+        return {
+            "run_id": result.run_id,
+            "name": result.name,
+            "entrypoint_name": result.entrypoint_name,
+            "position": result.position,
+            "role": result.role,
+            "status": result.status.value,
+            "parameters": result.parameters,
+            "parent_step_names": list(result.parent_step_names),
+            "cache_key": result.cache_key,
+            "cache_components": result.cache_components,
+            "cached_from_step_id": result.cached_from_step_id,
+            "start_time": naive(result.start_time),
+            "end_time": naive(result.end_time),
+            "error": result.error,
+            "traceback": result.traceback,
+            "logs_uri": result.logs_uri,
+            "execution": result.execution,
+        }
+
     def _record_step(
         self, insert: Insert, result: StepResult
     ) -> tuple[int, dict[str, ArtifactRecord]]:
-        step_id = insert(
-            t.steps,
-            {
-                "run_id": result.run_id,
-                "name": result.name,
-                "entrypoint_name": result.entrypoint_name,
-                "position": result.position,
-                "role": result.role,
-                "status": result.status.value,
-                "parameters": result.parameters,
-                "parent_step_names": list(result.parent_step_names),
-                "cache_key": result.cache_key,
-                "cache_components": result.cache_components,
-                "cached_from_step_id": result.cached_from_step_id,
-                "start_time": naive(result.start_time),
-                "end_time": naive(result.end_time),
-                "error": result.error,
-                "traceback": result.traceback,
-                "logs_uri": result.logs_uri,
-            },
-        )
+        if result.running_step_id is not None:
+            insert(t.steps, None, delete=result.running_step_id)
+        step_id = insert(t.steps, self._step_row(result))
         if result.parameters:
             insert(
                 t.step_parameters,

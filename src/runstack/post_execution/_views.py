@@ -201,6 +201,18 @@ class StepView:
     end_time = property(lambda self: self._record.end_time)
     error = property(lambda self: self._record.error)
     traceback = property(lambda self: self._full().traceback)
+
+    @property
+    def attempts(self) -> list[dict[str, Any]]:
+        """Each attempt at this step (retries): ``attempt``, ``start_time``, ``end_time``,
+        ``error`` and ``logs_uri``; the last one counts. Empty for cached steps."""
+        return list((self._full().execution or {}).get("attempts", []))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The execution options the step ran with: retries, timeout, resources..."""
+        return dict((self._full().execution or {}).get("options", {}))
+
     cache_key = property(lambda self: self._record.cache_key)
     role = property(
         lambda self: self._record.role,

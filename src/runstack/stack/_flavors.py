@@ -66,6 +66,22 @@ class LocalOrchestratorFlavor(Flavor):
         return LocalOrchestrator()
 
 
+class ParallelOrchestratorFlavor(Flavor):
+    """Runs every step whose inputs are ready at once, in worker processes or threads."""
+
+    max_workers: int | None = None  # default: the CPU count
+    mode: str = "process"  # or "thread"
+
+    def build(self, base_dir: Path) -> Any:
+        from runstack.execution import ParallelOrchestrator
+
+        if self.mode not in ("process", "thread"):
+            raise ConfigError(
+                f"mode of the parallel orchestrator is 'process' or 'thread', got {self.mode!r}."
+            )
+        return ParallelOrchestrator(self.max_workers, self.mode)
+
+
 _stores: dict[tuple[int, str], Any] = {}
 
 
@@ -174,7 +190,10 @@ class FsspecArtifactStoreFlavor(Flavor):
 
 
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
-    "orchestrator": {"local": "runstack.stack._flavors:LocalOrchestratorFlavor"},
+    "orchestrator": {
+        "local": "runstack.stack._flavors:LocalOrchestratorFlavor",
+        "parallel": "runstack.stack._flavors:ParallelOrchestratorFlavor",
+    },
     "metadata_store": {
         "sqlite": "runstack.stack._flavors:SQLiteFlavor",
         "postgresql": "runstack.stack._flavors:PostgreSQLFlavor",

@@ -1,0 +1,191 @@
+"""Beyond one process: the portable step task, the parallel orchestrator, retries, timeouts."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import cloudpickle
+import pytest
+
+from runstack.exceptions import DefinitionError, StepExecutionError, StepTimeoutError
+from runstack.execution import make_plan
+from runstack.pipelines import pipeline
+from runstack.repository import Repository
+from runstack.steps import BaseStep, Output, step
+
+
+def use_parallel(repo: Repository, mode: str, workers: int = 4) -> None:
+    repo.register_component(
+        "orchestrator", f"par-{mode}", "parallel", {"max_workers": workers, "mode": mode}
+    )
+    repo.register_stack(
+        f"par-{mode}",
+        orchestrator=f"par-{mode}",
+        metadata_store="local",
+        artifact_store="local",
+        activate=True,
+    )
+
+
+@step
+def source() -> int:
+    return 1
+
+
+@step(enable_cache=False)
+def sleeper_a(x: int) -> int:
+    print("from a")
+    time.sleep(0.6)
+    return x + 10
+
+
+@step(enable_cache=False)
+def sleeper_b(x: int) -> int:
+    print("from b")
+    time.sleep(0.6)
+    return x + 20
+
+
+@step
+def join(a: int, b: int) -> int:
+    return a + b
+
+
+@pipeline
+def fan(source, a, b, join):
+    x = source()
+    join(a(x), b(x))
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_parallel_runs_independent_steps_at_once_with_separate_logs(repo, mode):
+    use_parallel(repo, mode)
+    started = time.monotonic()
+    run = fan(source=source(), a=sleeper_a(), b=sleeper_b(), join=join()).run()
+    elapsed = time.monotonic() - started
+    assert run.get_step("join").outputs["output"].read() == 32
+    a, b = run.get_step("a"), run.get_step("b")
+    # Both sleeps overlapped: each started before the other ended.
+    assert a.start_time < b.end_time and b.start_time < a.end_time
+    assert elapsed < 5
+    assert "from a" in a.logs and "from b" not in a.logs
+    assert "from b" in b.logs and "from a" not in b.logs
+
+
+def test_parallel_records_and_cache_keys_match_a_sequential_run(repo):
+    seq = fan(source=source(), a=sleeper_a(), b=sleeper_b(), join=join()).run(run_name="seq")
+    use_parallel(Repository(), "process")
+    # Another stack has its own store; compare keys by re-planning on the same store instead.
+    par = fan(source=source(), a=sleeper_a(), b=sleeper_b(), join=join()).run(run_name="par")
+    assert [s.name for s in par.steps] == [s.name for s in seq.steps]
+    assert par.get_step("source").cache_key == seq.get_step("source").cache_key
+
+
+@step(enable_cache=False)
+def broken(x: int) -> int:
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_parallel_failure_lets_running_steps_finish_and_names_the_step(repo, mode):
+    use_parallel(repo, mode)
+    with pytest.raises(StepExecutionError, match="'b'") as info:
+        fan(source=source(), a=sleeper_a(), b=broken(), join=join()).run(run_name="bad")
+    assert isinstance(info.value.__cause__, ValueError)
+    run = Repository().get_pipeline("fan").get_run("bad")
+    assert run.status == "failed"
+    assert run.get_step("a").status == "completed"  # ran beside the failure, recorded
+    assert run.get_step("b").status == "failed"
+    assert "join" not in [s.name for s in run.steps]  # never started
+
+
+_calls = {"n": 0}
+
+
+@step(retries=2, retry_delay=0.01, retry_backoff=2, enable_cache=False)
+def flaky() -> int:
+    _calls["n"] += 1
+    if _calls["n"] < 3:
+        raise RuntimeError(f"flake {_calls['n']}")
+    return _calls["n"]
+
+
+@pipeline
+def retrying(flaky):
+    flaky()
+
+
+def test_retries_record_every_attempt_and_the_last_counts(repo):
+    _calls["n"] = 0
+    run = retrying(flaky=flaky()).run()
+    s = run.get_step("flaky")
+    assert s.status == "completed" and s.outputs["output"].read() == 3
+    assert [a["attempt"] for a in s.attempts] == [1, 2, 3]
+    assert [a["error"] for a in s.attempts] == [
+        "RuntimeError: flake 1",
+        "RuntimeError: flake 2",
+        None,
+    ]
+    assert s.options["retries"] == 2
+
+
+def test_retries_exhausted_fail_the_step(repo):
+    _calls["n"] = -10
+    with pytest.raises(StepExecutionError, match="flake"):
+        retrying(flaky=flaky()).run(run_name="r")
+    s = Repository().get_pipeline("retrying").get_run("r").get_step("flaky")
+    assert s.status == "failed" and len(s.attempts) == 3
+
+
+@step(timeout=0.3, enable_cache=False)
+def slow() -> int:
+    time.sleep(5)
+    return 1
+
+
+@pipeline
+def timing(slow):
+    slow()
+
+
+@pytest.mark.parametrize("mode", [None, "thread", "process"])
+def test_timeout_fails_the_step_naming_the_limit(repo, mode):
+    if mode:
+        use_parallel(repo, mode)
+    started = time.monotonic()
+    with pytest.raises(StepTimeoutError, match=r"timeout of 0\.3 s"):
+        timing(slow=slow()).run(run_name="t")
+    assert time.monotonic() - started < 4.5
+    s = Repository().get_pipeline("timing").get_run("t").get_step("slow")
+    assert s.status == "failed" and "StepTimeoutError" in s.error
+
+
+def test_options_from_yaml_config_and_bad_options_are_definition_errors(repo, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps:\n  flaky:\n    retries: 5\n    resources: {cpus: 2, memory: 1GiB}\n")
+    plan = make_plan(retrying(flaky=flaky()).with_config(str(cfg)))
+    opts = plan.steps[0].options
+    assert opts.retries == 5 and opts.resources == {"cpus": 2.0, "memory": 2**30}
+    with pytest.raises(DefinitionError, match="retries must be an int"):
+        step(retries=-1)(lambda: 1)
+    with pytest.raises(DefinitionError, match="did you mean 'gpus'"):
+        step(resources={"gpu": 1})(lambda: 1)
+    with pytest.raises(DefinitionError, match="memory must be a positive size"):
+        step(resources={"memory": "lots"})(lambda: 1)
+
+
+def test_definitions_errors_and_plans_survive_cloudpickle(repo):
+    class Klass(BaseStep):
+        def entrypoint(self, x: int) -> Output(y=int):
+            return x
+
+    again = cloudpickle.loads(cloudpickle.dumps(Klass))
+    assert again.SIGNATURE.outputs.keys() == {"y"}
+    plan = make_plan(fan(source=source(), a=sleeper_a(), b=sleeper_b(), join=join()))
+    assert [sp.slot for sp in cloudpickle.loads(cloudpickle.dumps(plan)).steps] == [
+        sp.slot for sp in plan.steps
+    ]
+    err = StepExecutionError("m", pipeline="p", run="r", step="s")
+    back = pickle.loads(pickle.dumps(err))
+    assert (str(back), back.pipeline_name, back.run_name, back.step_name) == ("m", "p", "r", "s")
