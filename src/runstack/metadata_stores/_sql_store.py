@@ -223,9 +223,7 @@ class SQLMetadataStore:
         live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
         row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
         if self._sqlite_inserts is not None:
-            return self._sqlite_inserts.transact(
-                self._engine, lambda insert: insert(t.steps, row)
-            )
+            return self._sqlite_inserts.transact(self._engine, lambda insert: insert(t.steps, row))
         return self._transact(lambda conn: core_insert(conn)(t.steps, row))
 
     def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
