@@ -24,6 +24,7 @@ def test_public_names_are_locked() -> None:
         "BaseStep",
         "BaseStepConfig",
         "BaseTrainerStep",
+        "ExecutionOptions",
         "Output",
         "StepContext",
         "evaluator",

@@ -374,7 +374,8 @@ def test_step_context_sees_the_current_run_and_its_outputs(repo: Repository) -> 
     run = simple(source(), inspect_history()).run()
     assert seen["step_name"] == "second"
     assert seen["run_status"] is ExecutionStatus.RUNNING
-    assert seen["steps_so_far"] == ["first"]
+    # Finished steps, and the step itself recorded as running while it runs.
+    assert seen["steps_so_far"] == ["first", "second"]
     assert seen["first_output"] == 21
     assert seen["uri"] == seen["uri_named"] == run.get_step("second").output.uri
     assert seen["materializer"] is BuiltInMaterializer
