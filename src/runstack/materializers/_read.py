@@ -16,10 +16,13 @@ def load_path(path: str) -> Any:
     return import_path(path)
 
 
-def read_artifact(art: ArtifactRecord, materializer: type[BaseMaterializer], data_type: Any) -> Any:
-    """Read one recorded artifact; a missing or broken file is a clear error."""
+def read_artifact(
+    art: ArtifactRecord, materializer: type[BaseMaterializer], data_type: Any, fs: Any = None
+) -> Any:
+    """Read one recorded artifact through ``fs`` (the artifact store's filesystem, which the
+    caller has checked the URI against); a missing or broken file is a clear error."""
     try:
-        return materializer(Artifact(art.uri)).handle_input(data_type)
+        return materializer(Artifact(art.uri, fs)).handle_input(data_type)
     except FileNotFoundError as e:
         raise ArtifactNotFoundError(
             f"Artifact #{art.id} at {art.uri} is missing from the artifact store "
