@@ -11,7 +11,9 @@
     ├── ArtifactNotFoundError      an artifact's files are missing or unreadable
     ├── StoreError                 the metadata store cannot be used as asked
     │   ├── DuplicateRunNameError  a run name is already taken in this store
-    │   └── SchemaVersionError     the store's schema is newer than this runstack
+    │   ├── SchemaVersionError     the store's schema is newer than this runstack
+    │   └── StoreUnusableError     the store was found but cannot be used as it is (corrupted,
+    │                              not a database, read-only, its history missing)
     ├── AmbiguousOutputError       ``step.output`` on a step with several outputs
     ├── ConfigError                a repository or stack configuration is invalid
     └── NotFoundError (KeyError)   a name looked up in the history does not exist
@@ -86,6 +88,10 @@ class DuplicateRunNameError(StoreError, ValueError):
 
 class SchemaVersionError(StoreError):
     """The metadata store was written by a newer runstack than the one installed."""
+
+
+class StoreUnusableError(StoreError):
+    """The metadata store is there but cannot be used as it is; it needs the user's repair."""
 
 
 class AmbiguousOutputError(RunstackError, ValueError):

@@ -39,6 +39,10 @@ class RunRecord:
     error: str | None = None
     owner_host: str | None = None
     owner_pid: int | None = None
+    # When the owner process last said it was alive, and where its pid is meaningful
+    # ("<boot id>:<pid namespace inode>"): what crash detection decides by.
+    heartbeat_at: datetime | None = None
+    owner_ns: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from datetime import datetime, timezone
 from typing import Any
 
 from runstack.artifact_stores import ArtifactStore
-from runstack.exceptions import DuplicateRunNameError, RunstackError
+from runstack.exceptions import DuplicateRunNameError, RunstackError, StoreError
 from runstack.execution import _heartbeat
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._orchestrator import Orchestrator
 from runstack.execution._plan import RunPlan
+from runstack.execution._signals import sigterm_as_interrupt
 from runstack.execution._step_runner import StepRunner
-from runstack.metadata_stores import SQLMetadataStore
+from runstack.metadata_stores import SQLMetadataStore, _liveness
+from runstack.metadata_stores._names import check_name, fit_name
 from runstack.models import ExecutionStatus, RunRecord
 
 
-def default_run_name(pipeline_name: str, now: datetime) -> str:
-    """``<pipeline>-<UTC timestamp>``: unique enough and sorts by time."""
-    return f"{pipeline_name}-{now.strftime('%Y_%m_%d-%H_%M_%S_%f')}"
+def default_run_name(pipeline_name: str, now: datetime, suffix: str = "") -> str:
+    """``<pipeline>-<UTC timestamp>``: unique enough and sorts by time (a long pipeline name
+    is shortened so the name fits the store)."""
+    return fit_name(pipeline_name, f"-{now.strftime('%Y_%m_%d-%H_%M_%S_%f')}{suffix}")
+
+
+def check_names(plan: RunPlan, run_name: str | None) -> None:
+    """Every name the run will record fits the store, checked before anything runs."""
+    check_name("pipeline", plan.pipeline_name)
+    if run_name is not None:
+        check_name("run", run_name)
+    for sp in plan.steps:
+        check_name("step", sp.slot)
+        check_name("step", sp.step.NAME)
+        where = f"step {sp.slot!r}"
+        for kind, names in (
+            (f"output of {where}", sp.step.SIGNATURE.outputs),
+            (f"input of {where}", sp.node.inputs),
+            (f"parameter of {where}", sp.parameters),
+        ):
+            for n in names:
+                check_name(kind, n)
 
 
 def launch(
@@ -36,7 +58,10 @@ def launch(
     start = datetime.now(timezone.utc)
     if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
         raise RunstackError(f"run_name must be a non-empty string, got {run_name!r}.")
+    check_names(plan, run_name)
     name = run_name or default_run_name(plan.pipeline_name, start)
+    # Runs whose process died are recorded failed here (views only show them so).
+    _liveness.reconcile(metadata_store)
     for attempt in range(1, 6):
         try:
             run = metadata_store.create_run(
@@ -45,6 +70,7 @@ def launch(
                 start,
                 owner_host=socket.gethostname(),
                 owner_pid=os.getpid(),
+                owner_ns=_liveness.this_namespace(),
             )
             break
         except DuplicateRunNameError:
@@ -52,18 +78,36 @@ def launch(
             # a name the user chose is theirs to change.
             if run_name is not None or attempt == 5:
                 raise
-            name = f"{default_run_name(plan.pipeline_name, start)}-{os.getpid()}-{attempt}"
+            name = default_run_name(plan.pipeline_name, start, f"-{os.getpid()}-{attempt}")
     listener(RunEvent("run_started", plan.pipeline_name, run.name))
     _heartbeat.watch(metadata_store, run.id)
     runner = StepRunner(plan, run, metadata_store, artifact_store, history, listener)
     try:
-        orchestrator.execute(plan, runner)
+        with sigterm_as_interrupt():
+            orchestrator.execute(plan, runner)
     except BaseException as e:
-        metadata_store.finish_run(
-            run.id, ExecutionStatus.FAILED, datetime.now(timezone.utc), f"{type(e).__name__}: {e}"
-        )
+        _record_failure(metadata_store, run, e)
         listener(RunEvent("run_failed", plan.pipeline_name, run.name, detail=str(e)))
         raise
     metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, datetime.now(timezone.utc))
     listener(RunEvent("run_completed", plan.pipeline_name, run.name))
     return run
+
+
+def _record_failure(metadata_store: SQLMetadataStore, run: RunRecord, e: BaseException) -> None:
+    """Record the run failed if the store still takes a write; the original error is the one
+    the caller sees either way (with a note when even this write failed)."""
+    try:
+        metadata_store.finish_run(
+            run.id, ExecutionStatus.FAILED, datetime.now(timezone.utc), f"{type(e).__name__}: {e}"
+        )
+    except StoreError as failed:
+        note = (
+            f"The run's failure could not be recorded either ({failed}). It shows as failed "
+            "once its process has ended; `runstack run reconcile` records it."
+        )
+        add_note = getattr(e, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(note)
+        else:
+            logging.getLogger("runstack").error(note)

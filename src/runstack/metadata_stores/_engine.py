@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,19 +12,57 @@ from sqlalchemy import event
 from runstack.exceptions import StoreError
 
 ATTEMPTS = 6  # tries of one write transaction
+# How long an SQLite writer waits for another connection's write lock before giving up (read
+# when a connection opens). A write that waited this long is not retried: the lock is held.
+BUSY_TIMEOUT_S = 60.0
 # Errors after which the whole transaction may simply be run again.
 _RETRY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock
 _RETRY_MYSQL_CODES = {1213, 1205}  # MySQL: deadlock, lock wait timeout
 
 
-def is_retryable(e: sa.exc.DBAPIError) -> bool:
-    orig = e.orig
+def is_retryable(e: BaseException) -> bool:
+    """Whether a transaction that failed with ``e`` (a SQLAlchemy or a raw sqlite3 error) may
+    simply be run again."""
+    orig = getattr(e, "orig", None) or e
     if getattr(orig, "sqlstate", None) in _RETRY_SQLSTATES:
         return True
     args = getattr(orig, "args", ())
     if args and args[0] in _RETRY_MYSQL_CODES:
         return True
     return "database is locked" in str(orig)  # SQLite, past busy_timeout
+
+
+# JSON has no NaN or infinity; PostgreSQL and MySQL refuse Python's ``NaN``/``Infinity`` tokens
+# in JSON columns. Such floats are stored as ``{"$float": "inf"}`` (``"-inf"``, ``"nan"``) on every
+# backend and read back as floats, so a config field ``max_grad_norm = float("inf")`` is kept.
+_FLOAT_TAG = "$float"
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _tagged(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_FLOAT_TAG: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {k: _tagged(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tagged(v) for v in value]
+    return value
+
+
+def json_dumps(value: Any) -> str:
+    """The text stored in JSON columns: standard JSON, non-finite floats tagged."""
+    return json.dumps(_tagged(value), allow_nan=False)
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and _FLOAT_TAG in obj and obj[_FLOAT_TAG] in _NON_FINITE:
+        return _NON_FINITE[obj[_FLOAT_TAG]]
+    return obj
+
+
+def json_loads(text: str | bytes) -> Any:
+    """A JSON column's value (older SQLite rows may hold bare ``NaN``/``Infinity``: accepted)."""
+    return json.loads(text, object_hook=_untag)
 
 
 _DRIVERS = {
@@ -55,7 +95,7 @@ def setup_sqlite(engine: sa.Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

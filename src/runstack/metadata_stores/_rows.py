@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 
 from runstack.exceptions import StoreError
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._engine import json_loads
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
 
 UTC = timezone.utc
@@ -37,6 +37,8 @@ RUN_COLUMNS = (
     t.runs.c.error,
     t.runs.c.owner_host,
     t.runs.c.owner_pid,
+    t.runs.c.heartbeat_at,
+    t.runs.c.owner_ns,
 )
 STEP_COLUMNS = (
     t.steps.c.id,
@@ -73,7 +75,7 @@ LISTED_STEP_COLUMNS = tuple(
 
 @functools.lru_cache(maxsize=4096)
 def _decoded(text: str) -> Any:
-    return json.loads(text)
+    return json_loads(text)
 
 
 def _json(value: Any) -> Any:
@@ -96,7 +98,7 @@ _STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slo
 
 def run_record(row: Any) -> RunRecord:
     # Called per row of listings of thousands of runs: no helper calls where an expression does.
-    end = row[6]
+    end, beat = row[6], row[10]
     return RunRecord(
         row[0],
         row[1],
@@ -108,6 +110,8 @@ def run_record(row: Any) -> RunRecord:
         row[7],
         row[8],
         row[9],
+        None if beat is None else beat.replace(tzinfo=UTC),
+        row[11],
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -59,6 +59,9 @@ runs = sa.Table(
     sa.Column("owner_host", sa.String(255)),
     sa.Column("owner_pid", sa.Integer),
     sa.Column("heartbeat_at", TIME),
+    # 0005: "<boot id>:<pid namespace inode>" of the owner, so its pid is only looked up where
+    # it means the same process (see _liveness.py).
+    sa.Column("owner_ns", sa.String(100)),
     sa.Index(None, "pipeline_id", "start_time"),
     sa.Index(None, "status"),
     # 0002: latest_successful_run and status filters within a pipeline, newest first.

@@ -9,16 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from runstack.exceptions import DuplicateRunNameError, StoreError
+from runstack.metadata_stores import _engine as _eng
 from runstack.metadata_stores import _schema as t
-from runstack.metadata_stores._engine import ATTEMPTS, is_retryable, normalize_url, setup_sqlite
+from runstack.metadata_stores import _sqlite_file
+from runstack.metadata_stores._engine import (
+    ATTEMPTS,
+    is_retryable,
+    json_dumps,
+    json_loads,
+    normalize_url,
+    setup_sqlite,
+)
+from runstack.metadata_stores._errors import store_error
 from runstack.metadata_stores._inserts import Insert, SQLiteInserts, core_insert
 from runstack.metadata_stores._migrate import ensure_schema
 from runstack.metadata_stores._params import encode_value, parameter_rows
@@ -47,6 +60,25 @@ from runstack.models import (
 T = TypeVar("T")
 
 
+def _orig(e: BaseException) -> BaseException:
+    return getattr(e, "orig", None) or e
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    """The file of an SQLite URL; None for other backends and in-memory databases."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(db).expanduser().resolve()
+
+
+def _close_sqlite(engine: sa.Engine, path: Path) -> None:
+    engine.dispose()
+    _sqlite_file.checkpoint(path)
+
+
 def _driver_problem(url: sa.URL, e: Exception) -> str:
     extra = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(
         url.get_backend_name()
@@ -70,6 +102,8 @@ class SQLMetadataStore:
     def __init__(self, url: str | sa.URL, **engine_kwargs: Any) -> None:
         self.url = normalize_url(url)
         backend = self.url.get_backend_name()
+        engine_kwargs.setdefault("json_serializer", json_dumps)
+        engine_kwargs.setdefault("json_deserializer", json_loads)
         if backend == "sqlite":
             engine_kwargs.setdefault("connect_args", {}).setdefault("timeout", 60)
         else:
@@ -78,25 +112,58 @@ class SQLMetadataStore:
             # Fewer gap locks than REPEATABLE READ: concurrent writers of runs rarely deadlock.
             engine_kwargs.setdefault("isolation_level", "READ COMMITTED")
             engine_kwargs.setdefault("pool_recycle", 3600)
-        try:
-            self._engine = sa.create_engine(self.url, **engine_kwargs)
-        except (ImportError, sa.exc.NoSuchModuleError) as e:
-            raise StoreError(_driver_problem(self.url, e)) from None
+        self._sqlite_path = _sqlite_path(self.url)
+        if self._sqlite_path is not None:
+            _sqlite_file.check(self._sqlite_path)
+            if not self._sqlite_path.exists():
+                aside = lambda tmp: self._open(self.url.set(database=str(tmp)), engine_kwargs)  # noqa: E731
+                _sqlite_file.create(self._sqlite_path, lambda tmp: aside(tmp).dispose())
+        self._engine = self._open(self.url, engine_kwargs)
         self._sqlite_inserts: SQLiteInserts | None = None
-        if backend == "sqlite":
-            setup_sqlite(self._engine)
+        if self._sqlite_path is not None:
             self._sqlite_inserts = SQLiteInserts(self._engine.dialect)
+            # Each process leaves the store as one self-contained file when done with it.
+            weakref.finalize(self, _close_sqlite, self._engine, self._sqlite_path)
+
+    def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
+        """An engine on ``url`` whose schema is current."""
         try:
-            ensure_schema(self._engine, self.display_url)
+            engine = sa.create_engine(url, **engine_kwargs)
+        except (ImportError, sa.exc.NoSuchModuleError) as e:
+            raise StoreError(_driver_problem(url, e)) from None
+        if url.get_backend_name() == "sqlite":
+            setup_sqlite(engine)
+        try:
+            ensure_schema(engine, self.display_url)
         except BaseException as e:
-            self._engine.dispose()  # no pooled connection left behind for the garbage collector
-            if not isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            engine.dispose()  # no pooled connection left behind for the garbage collector
+            if isinstance(e, StoreError) or not isinstance(e, (sa.exc.DBAPIError, sqlite3.Error)):
                 raise
-            raise StoreError(
-                f"Cannot open the metadata store at {self.display_url}: {e.orig}. Check that the "
-                "database server is running and reachable, that the database exists, and the "
-                "user and password (settings or environment variables) are right."
-            ) from e
+            if self._sqlite_path is None and isinstance(
+                e, (sa.exc.OperationalError, sa.exc.InterfaceError)
+            ):
+                raise StoreError(
+                    f"Cannot open the metadata store at {self.display_url}: {_orig(e)}. Check "
+                    "that the database server is running and reachable, that the database "
+                    "exists, and the user and password (settings or environment variables) "
+                    "are right."
+                ) from e
+            raise self._error(e) from e
+        return engine
+
+    def _error(self, e: BaseException) -> StoreError:
+        return store_error(e, self.display_url, self._sqlite_path, _eng.BUSY_TIMEOUT_S)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver errors as StoreErrors that say what to do (IntegrityError passes: callers
+        decide what a taken name means)."""
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.DBAPIError, sqlite3.Error) as e:
+            raise self._error(e) from e
 
     def __reduce__(self) -> Any:
         # Worker processes (parallel, Ray) reopen the store from its URL; an engine and its
@@ -113,7 +180,21 @@ class SQLMetadataStore:
         return self._engine
 
     def dispose(self) -> None:
+        """Close the store's connections (SQLite: after moving its history out of the -wal)."""
         self._engine.dispose()
+        if self._sqlite_path is not None:
+            _sqlite_file.checkpoint(self._sqlite_path)
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy an SQLite store, consistently even while runs write to it, into file ``dest``."""
+        if self._sqlite_path is None:
+            raise StoreError(
+                f"The metadata store {self.display_url} is a database server's; back it up with "
+                "the server's tools (pg_dump for PostgreSQL, mysqldump or mariadb-dump for MySQL)."
+            )
+        target = Path(dest).expanduser().resolve()
+        _sqlite_file.backup(self._sqlite_path, target)
+        return target
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -130,18 +211,29 @@ class SQLMetadataStore:
         serialization failure, lock wait timeout); the whole transaction is then run again.
         """
         for attempt in range(ATTEMPTS):
+            began = time.monotonic()
             try:
                 with self._write() as conn:
                     return work(conn)
-            except sa.exc.DBAPIError as e:
-                if attempt == ATTEMPTS - 1 or not is_retryable(e):
-                    raise
+            except sa.exc.IntegrityError:
+                raise
+            except (sa.exc.DBAPIError, sqlite3.Error) as e:
+                # (SQLite's BEGIN IMMEDIATE goes straight to the driver: a raw sqlite3 error.)
+                if attempt == ATTEMPTS - 1 or not is_retryable(e) or self._waited_out(began):
+                    raise self._error(e) from e
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
         raise AssertionError("unreachable")
 
+    def _waited_out(self, began: float) -> bool:
+        """Whether an SQLite write waited (nearly) its whole busy timeout: the lock is held,
+        not contended, and another try would only wait as long again."""
+        return (
+            self._sqlite_path is not None and time.monotonic() - began >= _eng.BUSY_TIMEOUT_S * 0.8
+        )
+
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn:
+        with self._errors(), self._engine.connect() as conn:
             yield conn
 
     # -- writes --------------------------------------------------------------------------
@@ -154,6 +246,7 @@ class SQLMetadataStore:
         *,
         owner_host: str | None = None,
         owner_pid: int | None = None,
+        owner_ns: str | None = None,
     ) -> RunRecord:
         """Record a new running run, creating the pipeline on its first run."""
         start = naive(start_time)
@@ -174,6 +267,7 @@ class SQLMetadataStore:
                     start_time=start,
                     owner_host=owner_host,
                     owner_pid=owner_pid,
+                    owner_ns=owner_ns,
                     heartbeat_at=start,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
@@ -205,6 +299,8 @@ class SQLMetadataStore:
                 None,
                 owner_host,
                 owner_pid,
+                start_time,
+                owner_ns,
             )
         raise StoreError(f"Could not record run {run_name!r} in {self.display_url}; retry.")
 
@@ -232,9 +328,10 @@ class SQLMetadataStore:
         A ``running`` row recorded by ``start_step`` (``result.running_step_id``) is replaced
         in the same transaction."""
         if self._sqlite_inserts is not None:
-            return self._sqlite_inserts.transact(
-                self._engine, lambda insert: self._record_step(insert, result)
-            )
+            with self._errors():
+                return self._sqlite_inserts.transact(
+                    self._engine, lambda insert: self._record_step(insert, result)
+                )
         return self._transact(lambda conn: self._record_step(core_insert(conn), result))
 
     @staticmethod
@@ -521,13 +618,29 @@ class SQLMetadataStore:
         )
         return bool(self._transact(lambda conn: conn.execute(update).rowcount))
 
-    def mark_run_crashed(self, run_id: int, end_time: datetime, error: str) -> bool:
-        """Mark a run failed if it is still recorded as running; True if this call changed it."""
+    def mark_run_crashed(
+        self,
+        run_id: int,
+        end_time: datetime,
+        error: str,
+        *,
+        seen_heartbeat: datetime | None = None,
+    ) -> bool:
+        """Mark a run failed if it is still recorded as running (and, given ``seen_heartbeat``,
+        has not beaten since); True if this call changed it."""
         update = (
             t.runs.update()
             .where(t.runs.c.id == run_id, t.runs.c.status == ExecutionStatus.RUNNING.value)
             .values(status=ExecutionStatus.FAILED.value, end_time=naive(end_time), error=error)
         )
+        if seen_heartbeat is not None:
+            # Decided on a stale heartbeat: a beat that arrived meanwhile proves it alive.
+            update = update.where(
+                sa.or_(
+                    t.runs.c.heartbeat_at.is_(None),
+                    t.runs.c.heartbeat_at <= naive(seen_heartbeat),
+                )
+            )
         return bool(self._transact(lambda conn: conn.execute(update).rowcount))
 
     def running_runs(self) -> list[tuple[int, str, str | None, int | None, datetime | None]]:

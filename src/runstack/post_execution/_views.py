@@ -334,14 +334,13 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
-    __slots__ = ("_alive", "_group", "_record", "_steps", "_store")
+    __slots__ = ("_group", "_record", "_steps", "_store")
 
     def __init__(self, store: SQLMetadataStore, record: RunRecord, group: RunGroup | None) -> None:
         self._store = store
         self._record = record
         self._group = group
         self._steps: list[StepView] | None = None
-        self._alive = False
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -349,24 +348,13 @@ class RunView:
     start_time = property(lambda self: self._record.start_time)
 
     def _reconciled(self) -> RunRecord:
-        """The record, after marking the run failed if it is "running" but its process died."""
-        if self._record.status is ExecutionStatus.RUNNING and not self._alive:
-            from runstack.post_execution import _crashes
+        """The record as it stands; a run left "running" by a dead process reads as failed,
+        ending when last seen alive. Derived only: views never write (read-only credentials
+        browse), ``launch`` and ``runstack run reconcile`` record it."""
+        if self._record.status is ExecutionStatus.RUNNING:
+            from runstack.post_execution._crashes import as_seen
 
-            reason = _crashes.crash_reason(
-                self._record.owner_host,
-                self._record.owner_pid,
-                None,
-                self._record.start_time,
-            )
-            if reason is None and self._record.owner_host != _crashes.this_host():
-                beat = {r[0]: r[4] for r in self._store.running_runs()}.get(self.id)
-                reason = _crashes.crash_reason(self._record.owner_host, None, beat, None)
-            if reason is not None:
-                _crashes.mark(self._store, self.id, reason)
-                self._record = self._store.get_run_by_id(self.id) or self._record
-            elif self._record.owner_host != _crashes.this_host():
-                self._alive = True  # one heartbeat query per view is enough
+            self._record = as_seen(self._record)
         return self._record
 
     status = property(lambda self: self._reconciled().status)
