@@ -1,98 +1,276 @@
-"""The artifact store: hands out a fresh URI per step output and publishes it atomically."""
+"""The artifact store: owns the filesystem, hands out URIs, publishes and checks artifacts.
+
+Everything that touches an artifact's bytes goes through one of these: the runner writes into
+``staged(uri)``, readers open files through ``fs``, the cache asks ``exists`` and hashes
+``files``. So the store is the one place that knows whether its filesystem is the local disk
+(rename-based publishing) or an object store (no folders, no rename), and the one place that
+refuses URIs outside its root.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import posixpath
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runstack.exceptions import ArtifactNotFoundError, StoreError
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PREFIX_LEN = 60
+LOGS_FOLDER = "_logs"
 
 
 def _safe(part: str) -> str:
-    return _UNSAFE.sub("_", part)[:80] or "_"
+    return _UNSAFE.sub("_", part)[:_PREFIX_LEN] or "_"
+
+
+def _folder(name: str) -> str:
+    """A folder name that no other name maps to: a readable prefix plus a hash of the exact name.
+
+    The prefix alone is lossy (``ä`` and ``ö`` are both ``_``; long names share a cut), so the
+    hash decides; every folder made here ends in ``-`` and 10 hex digits, which keeps the
+    store's own names (``_logs``, staging folders) out of their way.
+    """
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=5).hexdigest()
+    return f"{_safe(name)}-{digest}"
 
 
 class ArtifactStore:
     """Artifacts under a root path or URL, served by fsspec (local disk by default).
 
-    Each output gets its own URI; it is written under a staging name and renamed into place
-    once the materializer is done, so a reader never sees a half-written artifact.
+    ``storage_options`` go to the fsspec filesystem (``endpoint_url``, ``key``, ``secret``,
+    ``client_kwargs``...). The store pickles as its settings, so a worker process or a Ray
+    node rebuilds its own filesystem (and credentials) rather than receiving a live client.
+
+    Publishing: on the local disk an output is written under a staging name and renamed into
+    place, so a half-written folder never appears under its URI. Object stores have no rename:
+    there the materializer writes in place and the metadata record is the commit point; a
+    failed write removes what it wrote, and files left by a crash are under a URI no record
+    points to, so neither the views nor the cache ever take them for an artifact.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path.rstrip("/") or "/"
-        self.is_local = "://" not in path or path.startswith("file://")
-        if self.is_local:
+    def __init__(self, path: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.storage_options: dict[str, Any] = dict(storage_options or {})
+        self._local = "://" not in path or path.startswith("file://")
+        if self._local:
             self.path = os.path.abspath(path.removeprefix("file://"))
             os.makedirs(self.path, exist_ok=True)
+        else:
+            self.path = path.rstrip("/")
         self._fs: Any = None
         self._run_parts: dict[tuple[str, str], str] = {}
 
+    # -- pickling: by settings, never the live filesystem --------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.storage_options))
+
     @property
     def fs(self) -> Any:
+        """The fsspec filesystem serving this store, built once with its storage options."""
         if self._fs is None:
-            from fsspec.core import url_to_fs
+            if self._local:
+                from fsspec.implementations.local import LocalFileSystem
 
-            self._fs, _ = url_to_fs(self.path)
+                self._fs = LocalFileSystem()
+            else:
+                from fsspec.core import url_to_fs
+
+                try:
+                    self._fs, _ = url_to_fs(self.path, **self.storage_options)
+                except ImportError as e:
+                    protocol = self.path.split("://", 1)[0]
+                    extra = {"s3": "s3", "s3a": "s3"}.get(protocol)
+                    hint = f"pip install runstack[{extra}]" if extra else f"install {e.name}"
+                    raise StoreError(
+                        f"The artifact store {self.path!r} needs the fsspec backend for "
+                        f"{protocol}://, which is not installed ({e}). Run `{hint}`."
+                    ) from e
         return self._fs
 
-    def new_uri(self, pipeline: str, run: str, step: str, output: str) -> str:
-        """A fresh URI ``<root>/<pipeline>/<run>-<random>/<step>/<output>``.
+    # -- URIs ------------------------------------------------------------------------------
 
-        The random part keeps runs apart when stores share a root, or when two run names
-        sanitize to the same folder name; it is drawn once per run, so a run's outputs share
-        one folder (and its parents are created once).
+    def new_uri(self, pipeline: str, run: str, step: str, output: str) -> str:
+        """A fresh URI ``<root>/<pipeline>/<run>-<random>/<step>/<output>``, one per output.
+
+        Each part is a readable prefix plus a hash of the exact name, so two outputs (or
+        steps) never share a folder whatever their names. The random part keeps runs apart
+        when stores share a root; it is drawn once per run, so a run's outputs share a folder.
         """
+        return posixpath.join(self._step_uri(pipeline, run, step), _folder(output))
+
+    def logs_uri(self, pipeline: str, run: str, step: str) -> str:
+        """Where the captured log of one step attempt is written; never an output's folder."""
+        return posixpath.join(self._step_uri(pipeline, run, step), LOGS_FOLDER)
+
+    def _step_uri(self, pipeline: str, run: str, step: str) -> str:
         key = (pipeline, run)
         run_part = self._run_parts.get(key)
         if run_part is None:
             run_part = self._run_parts[key] = f"{_safe(run)}-{uuid.uuid4().hex[:8]}"
-        return posixpath.join(self.path, _safe(pipeline), run_part, _safe(step), _safe(output))
+        return posixpath.join(self.path, _folder(pipeline), run_part, _folder(step))
 
-    def logs_uri(self, pipeline: str, run: str, step: str) -> str:
-        """Where the captured log of one step attempt is written."""
-        return self.new_uri(pipeline, run, step, "_logs")
+    def check(self, uri: str, what: str | None = None) -> str:
+        """``uri`` if it lies inside this store's root; else an ``ArtifactNotFoundError``.
+
+        URIs come back from the metadata store, which may have been edited or may belong to
+        another store: never read, reuse or delete anything outside the root.
+        """
+        inside = self._relative(uri)
+        if inside is None:
+            raise ArtifactNotFoundError(
+                f"{what or 'The artifact'} at {uri!r} is outside the artifact store's root "
+                f"{self.path!r}, so it is not read, reused or removed. Its record points "
+                "elsewhere (edited, or written by another stack's artifact store); read it "
+                "with the stack whose artifact store holds it, or re-run the step."
+            )
+        return uri
+
+    def _relative(self, uri: str) -> str | None:
+        """The path of ``uri`` below the root ('/'-separated), or None when not inside it."""
+        if not isinstance(uri, str) or not uri:
+            return None
+        if self._local:
+            if "://" in uri and not uri.startswith("file://"):
+                return None
+            path, root = uri.removeprefix("file://"), self.path
+            if not os.path.isabs(path):
+                return None
+            rel = path[len(root) :] if path.startswith(root + os.sep) else None
+            if os.sep != "/" and rel is not None:
+                rel = rel.replace(os.sep, "/")
+        else:
+            protocol, sep, rest = uri.partition("://")
+            root_protocol, _, root_rest = self.path.partition("://")
+            if not sep or protocol != root_protocol:
+                return None
+            root = root_rest.rstrip("/")
+            rel = rest[len(root) :] if rest.startswith(root + "/") else None
+        if rel is None:
+            return None
+        parts = rel.strip("/").split("/")
+        if not rel.strip("/") or any(p in ("", ".", "..") for p in parts):
+            return None
+        return "/".join(parts)
+
+    # -- publishing ------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def staged(self, uri: str) -> Iterator[str]:
-        """Yield a staging URI to write into; publish it as ``uri`` if the block succeeds."""
-        staging = f"{uri}.partial-{uuid.uuid4().hex[:8]}"
-        if self.is_local:
-            os.makedirs(staging)
-        else:
-            self.fs.makedirs(staging, exist_ok=True)
+        """Yield the URI to write ``uri``'s files into; publish them if the block succeeds.
+
+        A URI is written once: publishing onto one that already holds files is an error,
+        never a merge. On an exception everything written is removed.
+        """
+        self.check(uri)
+        if self.exists(uri):
+            raise StoreError(
+                f"Artifact folder {uri!r} already exists; an output is written once, by the "
+                "runner. (A step that writes into its own output URI, e.g. through "
+                "context.get_output_materializer(), should return the value instead.)"
+            )
+        if not self._local:
+            # No rename on object stores: write in place; the metadata record commits it.
+            try:
+                yield uri
+            except BaseException:
+                self._remove(uri)
+                raise
+            return
+        # Ends in ".tmp": never the shape of a folder new_uri hands out.
+        staging = f"{uri}.partial-{uuid.uuid4().hex[:8]}.tmp"
+        os.makedirs(staging)
         try:
             yield staging
         except BaseException:
-            self.remove(staging)
+            shutil.rmtree(staging, ignore_errors=True)
             raise
-        if self.is_local:
-            if os.path.isdir(uri):  # the step wrote into its output URI itself: merge
-                for name in os.listdir(staging):
-                    os.replace(os.path.join(staging, name), os.path.join(uri, name))
-                os.rmdir(staging)
-            else:
-                os.rename(staging, uri)
-        else:
-            self.fs.mv(staging, uri, recursive=True)
+        try:
+            if os.path.lexists(uri):  # appeared while we wrote: refuse rather than merge
+                raise StoreError(f"Artifact folder {uri!r} appeared while it was written.")
+            os.rename(staging, uri)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    # -- presence, content, removal --------------------------------------------------------
+
+    def _fs_path(self, uri: str) -> str:
+        return uri.removeprefix("file://") if self._local else uri
 
     def exists(self, uri: str) -> bool:
-        if self.is_local:
-            return os.path.isdir(uri)
-        return bool(self.fs.exists(uri))
+        """Whether ``uri`` holds at least one file (a folder with something in it)."""
+        self.check(uri)
+        if self._local:
+            try:
+                with os.scandir(self._fs_path(uri)) as entries:
+                    return any(True for _ in entries)
+            except OSError:  # gone, or not a folder
+                return False
+        fs = self.fs
+        with contextlib.suppress(AttributeError):
+            fs.invalidate_cache(uri)  # another process may have written it since we looked
+        try:
+            return bool(fs.find(uri, maxdepth=None, withdirs=False))
+        except FileNotFoundError:
+            return False
+
+    def files(self, uri: str) -> list[tuple[str, int]]:
+        """``(name relative to uri, size)`` of every file under ``uri``, in a stable order
+        (depth first, by name), the same on every filesystem."""
+        self.check(uri)
+        if self._local:
+            return [(rel, size) for rel, size, _ in _local_files(self._fs_path(uri), "")]
+        fs = self.fs
+        with contextlib.suppress(AttributeError):
+            fs.invalidate_cache(uri)
+        found = fs.find(uri, detail=True)
+        root = fs._strip_protocol(uri).rstrip("/")
+        out = [
+            (path[len(root) :].lstrip("/"), int(info.get("size") or 0))
+            for path, info in found.items()
+        ]
+        return sorted(out, key=lambda f: f[0].split("/"))
+
+    def open(self, uri: str, name: str, mode: str = "rb") -> Any:
+        """Open the file ``name`` of the artifact at ``uri`` (unbuffered on the local disk)."""
+        self.check(uri)
+        if self._local:
+            return open(os.path.join(self._fs_path(uri), name), mode, buffering=0)
+        return self.fs.open(posixpath.join(uri, name), mode)
 
     def remove(self, uri: str) -> None:
-        if self.is_local:
-            shutil.rmtree(uri, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm(uri, recursive=True)
+        """Delete the artifact at ``uri`` (nothing if it is gone); refuses URIs outside the root."""
+        self.check(uri)
+        self._remove(uri)
+
+    def _remove(self, uri: str) -> None:
+        if self._local:
+            shutil.rmtree(self._fs_path(uri), ignore_errors=True)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(uri, recursive=True)
+        with contextlib.suppress(AttributeError):
+            self.fs.invalidate_cache(uri)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.path!r})"
+
+
+def _local_files(folder: str, prefix: str) -> list[tuple[str, int, str]]:
+    """(relative name, size, path) of every file under ``folder``, depth first by name."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                found.extend(_local_files(entry.path, rel + "/"))
+            else:
+                found.append((rel, entry.stat().st_size, entry.path))
+    return found

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from runstack.exceptions import ArtifactNotFoundError
 from runstack.execution._fingerprint import code_components
 from runstack.materializers._base import type_path
 
@@ -74,14 +76,16 @@ def disabled_decision(sp: StepPlan) -> dict[str, Any]:
 
 
 def artifact_present(store: ArtifactStore, uri: str) -> bool:
-    """Whether an artifact can be reused: its folder exists and is not empty."""
-    if not store.is_local:
-        return store.exists(uri)
+    """Whether an artifact can be reused: it lies inside the store and holds files.
+
+    A URI outside the store's root (an edited record, another stack's store) is never reused.
+    """
     try:
-        with os.scandir(uri) as entries:
-            return any(True for _ in entries)
-    except OSError:  # gone, or not a folder any more
+        store.check(uri)
+    except ArtifactNotFoundError as e:
+        logging.getLogger("runstack").warning("Not reusing a cached artifact: %s", e)
         return False
+    return store.exists(uri)
 
 
 def _hash_limit() -> int:
@@ -90,19 +94,6 @@ def _hash_limit() -> int:
         return int(raw) if raw else DEFAULT_HASH_LIMIT
     except ValueError:
         return DEFAULT_HASH_LIMIT
-
-
-def _local_files(folder: str, prefix: str) -> list[tuple[str, int, str]]:
-    """(relative name, size, path) of every file under ``folder``, in a stable order."""
-    found = []
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            rel = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                found.extend(_local_files(entry.path, rel + "/"))
-            else:
-                found.append((rel, entry.stat().st_size, entry.path))
-    return found
 
 
 def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: str) -> str | None:
@@ -116,28 +107,15 @@ def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: s
     import xxhash
 
     limit = _hash_limit()
-    h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
-    if store.is_local:
-        files = _local_files(uri, "")
-        if sum(size for _, size, _ in files) > limit:
-            return None
-        buffer = bytearray(min(_BLOCK, max((size for _, size, _ in files), default=1) or 1))
-        view = memoryview(buffer)
-        for rel, size, path in files:
-            h.update(f"{rel}\0{size}\0".encode())
-            with open(path, "rb", buffering=0) as f:
-                while n := f.readinto(buffer):
-                    h.update(view[:n])
-        return h.hexdigest()
-    fs = store.fs
-    found = fs.find(uri, detail=True)
-    if sum(int(info.get("size") or 0) for info in found.values()) > limit:
+    files = store.files(uri)
+    if sum(size for _, size in files) > limit:
         return None
-    root = fs._strip_protocol(uri).rstrip("/")
-    for path in sorted(found):
-        rel = path[len(root) :].lstrip("/")
-        h.update(f"{rel}\0{found[path].get('size')}\0".encode())
-        with fs.open(path, "rb") as f:
-            while block := f.read(_BLOCK):
-                h.update(block)
+    h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
+    buffer = bytearray(min(_BLOCK, max((size for _, size in files), default=1) or 1))
+    view = memoryview(buffer)
+    for rel, size in files:
+        h.update(f"{rel}\0{size}\0".encode())
+        with store.open(uri, rel, "rb") as f:
+            while n := f.readinto(buffer):
+                h.update(view[:n])
     return h.hexdigest()

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runstack.exceptions import PipelineNotFoundError, RunNotFoundError, did_you_mean
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.post_execution._views import PipelineView, RunView
 
+if TYPE_CHECKING:
+    from runstack.artifact_stores import ArtifactStore
+
 
 class History:
-    """``get_pipelines()`` / ``get_pipeline(name)`` over one metadata store."""
+    """``get_pipelines()`` / ``get_pipeline(name)`` over one metadata store.
 
-    def __init__(self, store: SQLMetadataStore) -> None:
+    Artifacts and logs are read through ``artifact_store`` (the stack's), which also refuses
+    recorded URIs outside its root.
+    """
+
+    def __init__(
+        self, store: SQLMetadataStore, artifact_store: ArtifactStore | None = None
+    ) -> None:
         self.store = store
+        self.artifact_store = artifact_store
 
     def get_pipelines(self) -> list[PipelineView]:
         """Pipelines with at least one run, by time of first run (oldest first)."""
-        return [PipelineView(self.store, r) for r in self.store.list_pipelines()]
+        return [
+            PipelineView(self.store, r, self.artifact_store) for r in self.store.list_pipelines()
+        ]
 
     def get_pipeline(
         self, pipeline_name: str | None = None, *, name: str | None = None
@@ -30,14 +44,14 @@ class History:
                 f"No pipeline named {pipeline_name!r} has run on this stack. "
                 + did_you_mean(pipeline_name, known, "pipelines")
             )
-        return PipelineView(self.store, record)
+        return PipelineView(self.store, record, self.artifact_store)
 
     def get_run(self, run_name: str) -> RunView:
         """A run by its name, whatever its pipeline."""
         record = self.store.get_run(run_name)
         if record is None:
             raise RunNotFoundError(f"No run named {run_name!r} in {self.store.display_url}.")
-        return RunView(self.store, record, None)
+        return RunView(self.store, record, None, self.artifact_store)
 
     def __repr__(self) -> str:
         return f"History({self.store.display_url!r})"

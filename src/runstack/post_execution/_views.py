@@ -14,6 +14,7 @@ from runstack.exceptions import (
     OutputNotFoundError,
     RunNotFoundError,
     StepNotFoundError,
+    StoreError,
     did_you_mean,
 )
 from runstack.materializers import BaseMaterializer
@@ -30,18 +31,35 @@ from runstack.models import (
 from runstack.post_execution._loader import RunGroup, StepGroup
 
 if TYPE_CHECKING:
+    from runstack.artifact_stores import ArtifactStore
     from runstack.post_execution._explain import CacheExplanation
+
+
+def artifact_store_of(artifacts: ArtifactStore | None) -> ArtifactStore:
+    """The artifact store views read through; views made without one cannot read."""
+    if artifacts is None:
+        raise StoreError(
+            "These views were made without an artifact store, so they cannot read artifacts "
+            "or logs. Browse through Repository() or a stack's `history`, which know it."
+        )
+    return artifacts
 
 
 class ArtifactView:
     """One stored artifact; ``read()`` loads its value."""
 
-    __slots__ = ("_consumer_step_id", "_record", "_store", "name")
+    __slots__ = ("_artifacts", "_consumer_step_id", "_record", "_store", "name")
 
     def __init__(
-        self, store: SQLMetadataStore, record: ArtifactRecord, name: str, consumer_step_id: int
+        self,
+        store: SQLMetadataStore,
+        record: ArtifactRecord,
+        name: str,
+        consumer_step_id: int,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._record = record
         self.name = name
         self._consumer_step_id = consumer_step_id
@@ -78,7 +96,7 @@ class ArtifactView:
         """The step execution that wrote the artifact (for a cached one, the earlier step)."""
         record = self._store.get_step_by_id(self._record.producer_step_id)
         assert record is not None  # foreign key guarantees it
-        return StepView(self._store, record, None)
+        return StepView(self._store, record, None, artifacts=self._artifacts)
 
     def read(
         self,
@@ -95,7 +113,9 @@ class ArtifactView:
             except (ImportError, AttributeError):
                 output_data_type = object  # the type's module is gone; let the materializer decide
         try:
-            return read_artifact(self._record, mat, output_data_type)
+            artifacts = artifact_store_of(self._artifacts)
+            artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
+            return read_artifact(self._record, mat, output_data_type, artifacts.fs)
         except (ArtifactNotFoundError, MaterializerError) as e:
             producer = self._store.get_step_by_id(self._record.producer_step_id)
             run = self._store.run_names_of_steps([self._record.producer_step_id])
@@ -123,8 +143,10 @@ class StepArtifacts(Mapping[str, ArtifactView]):
         step_name: str,
         kind: str,
         links: list[ArtifactLink],
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._step_id = step_id
         self._step = step_name
         self._kind = kind
@@ -136,7 +158,7 @@ class StepArtifacts(Mapping[str, ArtifactView]):
         if view is None:
             link = self._links[name]
             view = self._views[name] = ArtifactView(
-                self._store, link.artifact, link.name, self._step_id
+                self._store, link.artifact, link.name, self._step_id, self._artifacts
             )
         return view
 
@@ -175,7 +197,7 @@ class StepView:
     """One step execution within a run."""
 
     # Slots: a history scan creates one per run, and instance dicts double the allocations.
-    __slots__ = ("_group", "_inputs", "_outputs", "_record", "_run", "_store")
+    __slots__ = ("_artifacts", "_group", "_inputs", "_outputs", "_record", "_run", "_store")
 
     def __init__(
         self,
@@ -183,8 +205,10 @@ class StepView:
         record: StepRecord,
         run: RunView | None,
         group: StepGroup | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._record = record
         self._run = run
         self._group = group
@@ -247,7 +271,7 @@ class StepView:
         if self._run is None:
             record = self._store.get_run_by_id(self._record.run_id)
             assert record is not None
-            self._run = RunView(self._store, record, None)
+            self._run = RunView(self._store, record, None, artifacts=self._artifacts)
         return self._run
 
     def _links(self, kind: str) -> list[ArtifactLink]:
@@ -265,7 +289,7 @@ class StepView:
         """Outputs in the order of ``Output(...)``; index by name or position."""
         if self._outputs is None:
             self._outputs = StepArtifacts(
-                self._store, self.id, self.name, "output", self._links("output")
+                self._store, self.id, self.name, "output", self._links("output"), self._artifacts
             )
         return self._outputs
 
@@ -273,7 +297,7 @@ class StepView:
     def inputs(self) -> StepArtifacts:
         if self._inputs is None:
             self._inputs = StepArtifacts(
-                self._store, self.id, self.name, "input", self._links("input")
+                self._store, self.id, self.name, "input", self._links("input"), self._artifacts
             )
         return self._inputs
 
@@ -311,7 +335,7 @@ class StepView:
         """What the step printed to stdout/stderr and logged while it ran ("" if nothing)."""
         from runstack.post_execution._step_logs import read_logs
 
-        return read_logs(self._record.logs_uri, self.name, self.run.name)
+        return read_logs(self._record.logs_uri, self.name, self.run.name, self._artifacts)
 
     def __repr__(self) -> str:
         return (
@@ -334,10 +358,17 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
-    __slots__ = ("_group", "_record", "_steps", "_store")
+    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store")
 
-    def __init__(self, store: SQLMetadataStore, record: RunRecord, group: RunGroup | None) -> None:
+    def __init__(
+        self,
+        store: SQLMetadataStore,
+        record: RunRecord,
+        group: RunGroup | None,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._record = record
         self._group = group
         self._steps: list[StepView] | None = None
@@ -369,7 +400,7 @@ class RunView:
                 self._group = RunGroup(self._store, [self.id], None)
             records = self._group.steps_of(self.id)
             sg = self._group.step_group
-            self._steps = [StepView(self._store, r, self, sg) for r in records]
+            self._steps = [StepView(self._store, r, self, sg, self._artifacts) for r in records]
         return self._steps
 
     def get_step_names(self) -> list[str]:
@@ -387,7 +418,7 @@ class RunView:
                 records, group = found
                 slot = [r for r in records if r.name == name]
                 if slot or len(records) == 1:
-                    return StepView(self._store, (slot or records)[0], self, group)
+                    return StepView(self._store, (slot or records)[0], self, group, self._artifacts)
         steps = self.steps
         for s in steps:
             if s.name == name:
@@ -412,8 +443,14 @@ class RunView:
 class PipelineView:
     """A pipeline and its runs."""
 
-    def __init__(self, store: SQLMetadataStore, record: PipelineRecord) -> None:
+    def __init__(
+        self,
+        store: SQLMetadataStore,
+        record: PipelineRecord,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._record = record
 
     id = property(lambda self: self._record.id)
@@ -422,7 +459,7 @@ class PipelineView:
 
     def _views(self, records: list[RunRecord], whole: bool) -> list[RunView]:
         group = RunGroup(self._store, (r.id for r in records), self.id if whole else None)
-        return [RunView(self._store, r, group) for r in records]
+        return [RunView(self._store, r, group, self._artifacts) for r in records]
 
     @property
     def runs(self) -> list[RunView]:
@@ -476,7 +513,7 @@ class PipelineView:
                 f"Pipeline {self.name!r} has no run {name!r}. "
                 + did_you_mean(name, self.get_run_names()[-50:], "runs (latest 50)")
             )
-        return RunView(self._store, record, None)
+        return RunView(self._store, record, None, self._artifacts)
 
     @property
     def latest_run(self) -> RunView:
@@ -493,7 +530,7 @@ class PipelineView:
         if not records:
             what = "runs" if status is None else f"{status.value} runs"
             raise RunNotFoundError(f"Pipeline {self.name!r} has no {what}.")
-        return RunView(self._store, records[0], None)
+        return RunView(self._store, records[0], None, self._artifacts)
 
     def __repr__(self) -> str:
         return f"PipelineView(name={self.name!r})"

@@ -7,12 +7,13 @@ under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flav
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from runstack.exceptions import ConfigError
 from runstack.materializers._base import import_path
@@ -179,14 +180,71 @@ class LocalArtifactStoreFlavor(Flavor):
 
 
 class FsspecArtifactStoreFlavor(Flavor):
-    """Any fsspec URL (``s3://bucket/prefix``, ``memory://x``...); needs that fsspec backend."""
+    """Any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://x``...); needs that
+    fsspec backend (``pip install runstack[s3]`` for S3 and MinIO).
+
+    ``storage_options`` go to the filesystem as given (``endpoint_url``, ``key``, ``secret``,
+    ``client_kwargs``...); every string in them may be ``${ENV}``, expanded when the store is
+    built, and credentials among them are masked when settings are printed.
+    """
+
+    # Keys inside storage_options that hold credentials (besides the generic secret-name rule).
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
+        "storage_options.key",
+        "storage_options.secret",
+        "storage_options.token",
+        "storage_options.password",
+        "storage_options.account_key",
+        "storage_options.sas_token",
+        "storage_options.connection_string",
+    )
 
     url: str
+    storage_options: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_command_line(cls, data: Any) -> Any:
+        # The CLI gives strings: `storage_options='{"endpoint_url": ...}'` (JSON) or one
+        # `storage_options.endpoint_url=...` per option.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        options = data.get("storage_options")
+        if isinstance(options, str):
+            try:
+                options = json.loads(options)
+            except ValueError:
+                raise ValueError(
+                    "storage_options is a JSON object, e.g. "
+                    '\'{"endpoint_url": "http://127.0.0.1:9000", "key": "${AWS_KEY}"}\''
+                ) from None
+        dotted = [k for k in data if isinstance(k, str) and k.startswith("storage_options.")]
+        if dotted:
+            options = dict(options or {})
+            for k in dotted:
+                options[k.removeprefix("storage_options.")] = data.pop(k)
+        if options is not None:
+            data["storage_options"] = options
+        return data
 
     def build(self, base_dir: Path) -> Any:
         from runstack.artifact_stores import ArtifactStore
 
-        return ArtifactStore(expand_env(self.url, "url", "the fsspec artifact store"))
+        owner = "the fsspec artifact store"
+
+        def expand(value: Any, field: str) -> Any:
+            if isinstance(value, str):
+                return expand_env(value, field, owner)
+            if isinstance(value, dict):
+                return {k: expand(v, f"{field}.{k}") for k, v in value.items()}
+            if isinstance(value, list):
+                return [expand(v, field) for v in value]
+            return value
+
+        return ArtifactStore(
+            expand_env(self.url, "url", owner), expand(self.storage_options, "storage_options")
+        )
 
 
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
@@ -285,7 +343,9 @@ def check_name(name: str, what: str) -> None:
 
 
 # Setting names that hold secrets whatever the flavor says (third-party flavors may forget).
-_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api_?key|credential", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"pass(word|wd)?|secret|token|api_?key|access_?key|credential", re.IGNORECASE
+)
 _URL_PASSWORD = re.compile(
     r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?!\$\{?\w+\}?@)[^@\s]+(?P<at>@)"
 )
@@ -308,11 +368,20 @@ def masked_settings(component_type: str, flavor: str, settings: dict[str, Any]) 
     # An uninstalled flavor cannot say which fields are secret: the name rule below still holds.
     with contextlib.suppress(ConfigError):
         secret.update(flavor_class(component_type, flavor).SECRET_FIELDS)
+    return _masked(settings, secret, "")
+
+
+def _masked(settings: dict[str, Any], secret: set[str], prefix: str) -> dict[str, Any]:
+    # Nested settings (an artifact store's storage_options) are masked by the same rules;
+    # a flavor names nested secrets by dotted path ("storage_options.key").
     shown: dict[str, Any] = {}
     for key, value in settings.items():
         is_ref = isinstance(value, str) and re.fullmatch(r"\$\{?\w+\}?", value) is not None
-        if (key in secret or _SECRET_NAME.search(key)) and value is not None and not is_ref:
+        named = f"{prefix}{key}" in secret or _SECRET_NAME.search(str(key))
+        if named and value is not None and not is_ref:
             shown[key] = MASK
+        elif isinstance(value, dict):
+            shown[key] = _masked(value, secret, f"{prefix}{key}.")
         else:
             shown[key] = mask_secret_value(value)
     return shown

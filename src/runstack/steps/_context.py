@@ -26,8 +26,11 @@ class StepContext:
         outputs: dict[str, tuple[str, type[BaseMaterializer]]],
         run_name: str | None = None,
         pipeline_name: str | None = None,
+        artifact_store: Any = None,
     ) -> None:
         self.step_name = step_name
+        # The history knows the stack's artifact store; the runner may also pass it directly.
+        self._artifact_store = artifact_store or getattr(metadata_store, "artifact_store", None)
         self.run_name = run_name
         self.pipeline_name = pipeline_name
         self.metadata_store = metadata_store
@@ -63,4 +66,5 @@ class StepContext:
         from runstack.materializers import Artifact
 
         uri, materializer = self._output(output_name)
-        return (custom_materializer_class or materializer)(Artifact(uri))
+        fs = self._artifact_store.fs if self._artifact_store is not None else None
+        return (custom_materializer_class or materializer)(Artifact(uri, fs))
