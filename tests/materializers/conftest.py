@@ -29,7 +29,9 @@ def roundtrip(tmp_path: Path) -> Callable[..., Any]:
         mat = materializer or registry.get(type(value))
         path = tmp_path / f"artifact-{next(_counter)}"
         path.mkdir()
-        mat(Artifact(str(path))).handle_return(value)
-        return mat(Artifact(str(path))).handle_input(data_type or type(value))
+        writer, reader = mat(Artifact(str(path))), mat(Artifact(str(path)))
+        writer.handle_return(value)
+        reader.recorded_format = writer.storage_format  # what the metadata store records
+        return reader.handle_input(data_type or type(value))
 
     return run

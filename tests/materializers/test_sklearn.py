@@ -100,11 +100,14 @@ def test_unfitted_estimators_round_trip(roundtrip: Callable[..., Any]) -> None:
 
 def test_pickle_is_the_logged_fallback(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     art = Artifact(str(tmp_path))
+    writer, reader = SklearnMaterializer(art), SklearnMaterializer(art)
     with caplog.at_level("WARNING", logger="runstack"):
-        SklearnMaterializer(art).handle_return(Opaque().fit(X))
+        writer.handle_return(Opaque().fit(X))
     assert "storing it with pickle" in caplog.text
     assert json.loads((tmp_path / "meta.json").read_text())["format"] == "pickle"
-    back = SklearnMaterializer(art).handle_input(Opaque)
+    assert writer.storage_format == "pickle"
+    reader.recorded_format = "pickle"
+    back = reader.handle_input(Opaque)
     assert isinstance(back, Opaque) and back.phase_ == Opaque().fit(X).phase_
 
 

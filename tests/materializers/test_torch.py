@@ -74,8 +74,11 @@ def read_back(tmp_path: Path, value: Any, reader: Any = None) -> Any:
     art = Artifact(str(tmp_path))
     writer = PyTorchTensorMaterializer if isinstance(value, torch.Tensor) else None
     writer = writer or PyTorchModuleMaterializer
-    writer(art).handle_return(value)
-    return (reader or writer)(art).handle_input(type(value))
+    written = writer(art)
+    written.handle_return(value)
+    read = (reader or writer)(art)
+    read.recorded_format = written.storage_format  # what the metadata store records
+    return read.handle_input(type(value))
 
 
 TENSORS = {

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import posixpath
 from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
 from runstack.exceptions import MaterializerError
+
+logger = logging.getLogger("runstack")
+_PICKLE_WARNED: set[str] = set()
 
 
 class Artifact:
@@ -76,21 +80,51 @@ class BaseMaterializer:
 
     A materializer handles its associated types and their subclasses. The one that wrote an
     artifact is recorded with it, so reading uses the same one unless another is asked for.
+
+    A format whose reading runs code from the files (pickle, ``torch.save``) must be declared:
+    ``handle_return`` sets ``self.storage_format = "pickle"``, which is recorded with the
+    artifact, and ``handle_input`` calls :meth:`check_pickle_recorded` before unpickling, so
+    files replaced after the write cannot make ``read()`` run code the record did not allow.
     """
 
     ASSOCIATED_TYPES: ClassVar[tuple[type, ...]] = ()
+    #: Set by ``handle_return`` to ``"pickle"`` when reading the files back runs code.
+    storage_format: str | None = None
+    #: The ``storage_format`` recorded with the artifact being read (set by the reader).
+    recorded_format: str | None = None
 
     def __init__(self, artifact: Any) -> None:
         self.artifact = artifact if isinstance(artifact, Artifact) else Artifact(artifact.uri)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        registry.remember(cls)
         for t in cls.ASSOCIATED_TYPES:
             if not isinstance(t, type):
                 raise MaterializerError(
                     f"{cls.__name__}.ASSOCIATED_TYPES must hold classes, got {t!r}."
                 )
             registry.register(t, cls)
+
+    def check_pickle_recorded(self) -> None:
+        """Call before unpickling: refuse unless the artifact was recorded as pickle-based when
+        it was written, and warn (once per artifact) that reading it runs code from its files."""
+        uri = self.artifact.uri
+        if self.recorded_format != "pickle":
+            raise MaterializerError(
+                f"The files at {uri} say they are a pickle, but the metadata store recorded "
+                f"artifact {uri} as {self.recorded_format or 'not pickle-based'} when it was "
+                "written, so it is not unpickled: unpickling runs code from the files, which "
+                "may have been replaced. If you trust them, re-run the step that wrote it "
+                "(with caching off) to write and record it again."
+            )
+        if uri not in _PICKLE_WARNED:
+            _PICKLE_WARNED.add(uri)
+            logger.warning(
+                "Reading %s: a pickle-based artifact; unpickling runs code from its files. "
+                "Read it only from an artifact store you trust.",
+                uri,
+            )
 
     def handle_input(self, data_type: type) -> Any:
         """Read the artifact and return it as ``data_type``."""
@@ -155,6 +189,17 @@ class MaterializerRegistry:
 
     def __init__(self) -> None:
         self._by_type: dict[type, type[BaseMaterializer]] = {}
+        # Every materializer class defined in this process, by its dotted path: what a
+        # recorded materializer name resolves to without importing anything.
+        self._by_path: dict[str, type[BaseMaterializer]] = {}
+
+    def remember(self, materializer: type[BaseMaterializer]) -> None:
+        """Note a materializer class by its dotted path (every subclass, on definition)."""
+        self._by_path[type_path(materializer)] = materializer
+
+    def by_path(self, path: str) -> type[BaseMaterializer] | None:
+        """The materializer class defined in this process under ``path``, if any."""
+        return self._by_path.get(path.replace(":", "."))
 
     def register(self, data_type: type, materializer: type[BaseMaterializer]) -> None:
         # Later registrations win, so a user's materializer replaces a built-in for its type.
@@ -183,7 +228,6 @@ class MaterializerRegistry:
                 "step.with_return_materializers({'<output name>': YourMaterializer})."
             )
         return found
-
 
 
 registry = MaterializerRegistry()

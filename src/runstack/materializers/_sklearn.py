@@ -30,9 +30,12 @@ class SklearnMaterializer(BaseMaterializer):
     a file that asks for anything else is refused. Add module prefixes to
     ``TRUSTED_MODULES`` in a subclass to allow more.
 
-    Only when skops cannot serialize the object at all does this fall back to ``pickle``
-    (logged as a warning, recorded as ``"format": "pickle"``): reading such an artifact runs
-    code from it, like any pickle, so read it only from an artifact store you trust.
+    Every write is loaded back before it counts: when skops cannot serialize the object, or
+    what it wrote cannot be loaded (a ``FunctionTransformer(lambda x: x * 2)``: skops stores
+    functions by name), this falls back to ``pickle`` (logged as a warning, recorded as
+    pickle-based in the metadata store; reading such an artifact runs code from it, like any
+    pickle, so read it only from an artifact store you trust). When pickle cannot store or
+    load it either, the step fails with both reasons, and nothing unreadable is recorded.
     """
 
     ASSOCIATED_TYPES = (BaseEstimator,)
@@ -42,17 +45,16 @@ class SklearnMaterializer(BaseMaterializer):
         try:
             payload = sio.dumps(data)
             needs = sorted(sio.get_untrusted_types(data=payload))
+            sio.loads(payload, trusted=needs)  # prove it loads back before recording it
         except Exception as e:  # skops raises assorted errors for objects it cannot walk
             logger.warning(
-                "skops cannot serialize %s (%s: %s); storing it with pickle, which runs code "
-                "when loaded.",
+                "skops cannot store %s so that it loads back (%s: %s); storing it with pickle "
+                "instead, which runs code when loaded.",
                 type(data).__name__,
                 type(e).__name__,
                 e,
             )
-            with self.artifact.open(_PICKLE, "wb") as f:
-                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-            self._write_meta({"format": "pickle", "class": _path(type(data))})
+            self._write_pickle(data, f"skops: {type(e).__name__}: {e}")
             return
         with self.artifact.open(_SKOPS, "wb") as f:
             f.write(payload)
@@ -64,10 +66,27 @@ class SklearnMaterializer(BaseMaterializer):
             }
         )
 
+    def _write_pickle(self, data: Any, skops_problem: str) -> None:
+        try:
+            payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(payload)
+        except Exception as e:
+            raise MaterializerError(
+                f"{type(data).__name__} cannot be stored so that it can be read back "
+                f"({skops_problem}; pickle: {type(e).__name__}: {e}). Replace lambdas and "
+                "nested functions in it (e.g. FunctionTransformer(func=...)) with functions "
+                "defined at module level in an importable module."
+            ) from e
+        with self.artifact.open(_PICKLE, "wb") as f:
+            f.write(payload)
+        self._write_meta({"format": "pickle", "class": _path(type(data))})
+        self.storage_format = "pickle"
+
     def handle_input(self, data_type: type) -> Any:
         with self.artifact.open(_META, "rb") as f:
             meta = json.loads(f.read())
         if meta["format"] == "pickle":
+            self.check_pickle_recorded()
             with self.artifact.open(_PICKLE, "rb") as f:
                 return pickle.load(f)  # only for objects skops refused (documented)
         with self.artifact.open(_SKOPS, "rb") as f:

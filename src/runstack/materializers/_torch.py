@@ -162,10 +162,15 @@ class PyTorchModuleMaterializer(_TorchMaterializer):
       arguments) is stored as that config plus its ``state_dict`` in safetensors, and rebuilt
       on read as ``cls.from_config(config)`` (or ``cls(**config)``) followed by
       ``load_state_dict``: no pickle, and the class must be importable where it is read.
-    - Any other module is stored whole with ``torch.save`` (pickle); reading it runs code from
-      the file (``torch.load(weights_only=False)``), so read it only from a store you trust.
+    - Any other module is stored whole with ``torch.save`` (pickle), logged as a warning and
+      recorded as pickle-based; reading it runs code from the file
+      (``torch.load(weights_only=False)``), so read it only from a store you trust. An
+      artifact not recorded as pickle-based is never unpickled, whatever its files say.
 
-    Train/eval mode is kept. A module is read onto one device (see the module docstring).
+    Either way the module is loaded back when it is written, so a module that cannot be
+    rebuilt (a ``get_config()`` missing an argument, a class that cannot be unpickled) fails
+    the step instead of being recorded. Train/eval mode is kept. A module is read onto one
+    device (see the module docstring).
     """
 
     ASSOCIATED_TYPES = (nn.Module,)
@@ -178,9 +183,17 @@ class PyTorchModuleMaterializer(_TorchMaterializer):
         }
         config = data.get_config() if callable(getattr(data, "get_config", None)) else None
         if config is None:
+            logger.warning(
+                "%s has no get_config(); storing it whole with torch.save (pickle), which runs "
+                "code when loaded. Define get_config() returning its constructor arguments to "
+                "store only its weights (safetensors).",
+                type(data).__name__,
+            )
             with self.artifact.open(_MODULE, "wb") as f:
                 torch.save(data, f)
             self._write_meta({**meta, "format": "pickle"})
+            self.storage_format = "pickle"
+            self._prove_round_trip(data)
             return
         try:
             json.dumps(config)
@@ -192,16 +205,41 @@ class PyTorchModuleMaterializer(_TorchMaterializer):
         with path_to_write(self.artifact, _WEIGHTS) as path:
             st.save_model(data, path)  # handles tied (shared) weights
         self._write_meta({**meta, "format": "state_dict", "config": config})
+        self._prove_round_trip(data)
+
+    def _prove_round_trip(self, data: Any) -> None:
+        """Load what was just written, so a module that cannot be read back is never recorded."""
+        try:
+            self._load(type(data), warn=False)
+        except Exception as e:
+            raise MaterializerError(
+                f"{type(data).__name__} was written but cannot be loaded back "
+                f"({type(e).__name__}: {e}), so it is not recorded. Make its class importable "
+                "(defined at module level, not in a function) and, with get_config(), return "
+                "every constructor argument."
+            ) from e
 
     def handle_input(self, data_type: type) -> Any:
+        return self._load(data_type, warn=True)
+
+    def _load(self, data_type: type, *, warn: bool) -> Any:
         meta = self._meta()
         target = self._target(meta["device"])
         if meta["format"] == "pickle":
+            if warn:  # not when proving the round trip of what this very call wrote
+                self.check_pickle_recorded()
             with self.artifact.open(_MODULE, "rb") as f:
                 module = torch.load(f, map_location=target, weights_only=False)
             return module
         try:
-            cls = import_path(meta["class"])
+            # The type recorded in the metadata store is the class when it is already loaded;
+            # only otherwise is the class named in meta.json imported, and it must be a Module.
+            if isinstance(data_type, type) and type_path(data_type) == meta["class"]:
+                cls = data_type
+            else:
+                cls = import_path(meta["class"])
+            if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+                raise ImportError(f"{meta['class']} is not a torch.nn.Module subclass")
         except (ImportError, AttributeError) as e:
             raise MaterializerError(
                 f"Cannot import {meta['class']} to rebuild the module stored at "
