@@ -266,3 +266,34 @@ def test_objects_that_resist_inspection_do_not_fail_the_run(repo: Repository) ->
         s()
 
     assert resisting(uses_it()).run().get_step("s").output.read() == 1
+
+
+def test_attribute_names_are_not_taken_for_globals(code: Code, repo: Repository) -> None:
+    # A script with a module-level `lr` (a loop variable) and a step reading `config.lr`.
+    code.write(
+        "attr_steps",
+        """
+        from runstack.pipelines import pipeline
+        from runstack.steps import BaseStepConfig, step
+
+        class Cfg(BaseStepConfig):
+            lr: float = 0.1
+
+        lr = "a"
+
+        @step
+        def train(config: Cfg) -> float:
+            return config.lr * 2
+
+        @pipeline
+        def attr_pipe(t):
+            t()
+        """,
+    )
+    mod = code.load("attr_steps")
+    mod.attr_pipe(mod.train()).run()
+    code.edit("attr_steps", 'lr = "a"', 'lr = "b"')
+    mod = code.load("attr_steps")
+    assert "attr_steps:lr" not in code_components(mod.train)["constants"]
+    again = mod.attr_pipe(mod.train()).run()
+    assert statuses(again) == {"t": "cached"}, reasons(again, "t")

@@ -1,7 +1,8 @@
 """Fingerprints of step code for cache keys: the step and the user code it reaches.
 
 Starting at the step's entrypoint (or every method of a class-based step), the walk follows
-the names its bytecode uses through the function's globals and closure cells:
+the names its bytecode loads as globals (``LOAD_GLOBAL``; an attribute name such as the
+``lr`` of ``config.lr`` is not one) through the function's globals, and its closure cells:
 
 * functions and classes defined in the user's own modules (not the standard library, not
   site-packages, not runstack) are hashed by source (bytecode where no source exists, as in
@@ -18,6 +19,7 @@ closure variable the walk looked up has been rebound (a re-run notebook cell, a 
 from __future__ import annotations
 
 import contextlib
+import dis
 import enum
 import functools
 import hashlib
@@ -153,12 +155,30 @@ def _code_bytes(code: types.CodeType) -> bytes:
     return b"\0".join(parts)
 
 
-def _names(code: types.CodeType) -> set[str]:
-    found = set(code.co_names)
+# ``co_names`` mixes globals with attribute names (``config.lr`` lists ``lr``); only these
+# opcodes look a name up in the function's globals (IMPORT_NAME: a module imported inside it).
+_GLOBAL_OPS = frozenset(
+    {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL", "IMPORT_NAME"}
+)
+_ATTR_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM"})
+
+
+def _names(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """The names ``code`` (nested code too) loads as globals, and those it loads as
+    attributes (which pick what is used of a module the code refers to)."""
+    globals_: set[str] = set()
+    attrs: set[str] = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname in _GLOBAL_OPS:
+            globals_.add(ins.argval)
+        elif ins.opname in _ATTR_OPS:
+            attrs.add(ins.argval)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            found |= _names(const)
-    return found
+            inner_globals, inner_attrs = _names(const)
+            globals_ |= inner_globals
+            attrs |= inner_attrs
+    return globals_, attrs
 
 
 def _source_hash(obj: Any) -> str:
@@ -204,10 +224,10 @@ class _Walk:
             return
         self.seen.add(id(func))
         code = func.__code__
-        names = _names(code)
+        globals_, names = _names(code)
         module = func.__module__
         namespace = func.__globals__
-        for name in sorted(names):
+        for name in sorted(globals_):
             if name in namespace:
                 self.looked_up.append((namespace, name, namespace[name]))
                 self.value(namespace[name], name, module, names)
