@@ -107,3 +107,23 @@ def test_the_gpu_check_skips_cleanly_without_a_gpu(isolated: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("skipped: no CUDA")
+
+
+def test_a_device_this_machine_lacks_is_a_clear_error_before_anything_runs(
+    isolated: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",  # no GPU visible, even on a machine with one
+        "XDG_DATA_HOME": str(isolated / "xdg-data"),
+    }
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "ml" / "run.py"), "--device", "cuda"],
+        cwd=isolated,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "device 'cuda' is not available here" in out.stderr and "--device cpu" in out.stderr
+    assert "Traceback" not in out.stderr and "Running pipeline" not in out.stderr

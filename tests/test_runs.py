@@ -387,3 +387,42 @@ def test_run_name_must_be_text(repo: Repository) -> None:
 
     with pytest.raises(RunstackError, match="run_name must be a non-empty string"):
         simple(source(), double()).run(run_name="  ")
+
+
+def test_numpy_scalars_are_stored_as_the_declared_builtin(repo: Repository) -> None:
+    import numpy as np
+
+    @step
+    def scalars() -> Output(count=int, mean=float, whole=float, ok=bool):
+        return np.int64(3), np.float32(0.5), np.int32(2), np.bool_(True)
+
+    @step
+    def total(count: int, mean: float, whole: float, ok: bool) -> float:
+        assert type(count) is int and type(mean) is float and type(ok) is bool
+        return count + mean + whole
+
+    @pipeline
+    def numeric(s, t):
+        t(*s())
+
+    run = numeric(scalars(), total()).run()
+    outputs = run.get_step("s").outputs
+    assert [outputs[n].read() for n in ("count", "mean", "whole", "ok")] == [3, 0.5, 2.0, True]
+    assert [type(outputs[n].read()) for n in ("count", "mean", "ok")] == [int, float, bool]
+    assert outputs["count"].data_type == "builtins.int"
+    assert run.get_step("t").output.read() == 5.5
+
+
+def test_numpy_scalars_of_another_kind_are_still_refused(repo: Repository) -> None:
+    import numpy as np
+
+    @step
+    def wrong() -> int:
+        return np.float64(2.5)  # type: ignore[return-value]
+
+    @pipeline
+    def single(s):
+        s()
+
+    with pytest.raises(StepOutputError, match="returned float64 for output 'output'"):
+        single(wrong()).run()

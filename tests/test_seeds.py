@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
 from pathlib import Path
@@ -12,15 +13,44 @@ import pytest
 from runstack.repository import Repository
 
 SEEDS = Path(__file__).parent / "seeds"
-SHARED_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_shared_seeds(root: Path = ROOT, env: dict[str, str] | None = None) -> Path | None:
+    """The product documents: ``$RUNSTACK_SEEDS``, else ``shared/seeds`` inside the checkout
+    or beside it (how CI and the workspace lay them out); None when there are none."""
+    env = os.environ if env is None else env
+    if env.get("RUNSTACK_SEEDS"):
+        return Path(env["RUNSTACK_SEEDS"])
+    for candidate in (root / "shared" / "seeds", root.parent / "shared" / "seeds"):
+        if (candidate / "fetching-historic-runs.md").is_file():
+            return candidate
+    return None
+
+
+SHARED_SEEDS = find_shared_seeds()
 
 
 def _python_blocks(markdown: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown.read_text(), re.S)
 
 
-@pytest.mark.skipif(not SHARED_SEEDS.is_dir(), reason="shared/seeds is not beside this checkout")
+def test_the_seeds_are_found_inside_beside_or_from_the_environment(tmp_path: Path) -> None:
+    for place in (tmp_path / "a" / "main" / "shared", tmp_path / "b" / "shared"):
+        (place / "seeds").mkdir(parents=True)
+        (place / "seeds" / "fetching-historic-runs.md").write_text("")
+    assert find_shared_seeds(tmp_path / "a" / "main", {}) == tmp_path / "a/main/shared/seeds"
+    assert find_shared_seeds(tmp_path / "b" / "main", {}) == tmp_path / "b/shared/seeds"
+    assert find_shared_seeds(tmp_path / "c", {"RUNSTACK_SEEDS": "/x"}) == Path("/x")
+    assert find_shared_seeds(tmp_path / "c", {}) is None
+
+
+@pytest.mark.skipif(
+    SHARED_SEEDS is None,
+    reason="no product documents: set RUNSTACK_SEEDS, or put shared/seeds in or beside the repo",
+)
 def test_seed_copies_are_verbatim() -> None:
+    assert SHARED_SEEDS is not None
     blocks = _python_blocks(SHARED_SEEDS / "fetching-historic-runs.md")
     assert (SEEDS / "historic_runs_third_step.py").read_text() == blocks[0].replace(
         "zenml", "runstack"

@@ -188,8 +188,31 @@ def ml_pipeline(
     decide(logistic_accuracy, mlp_accuracy)
 
 
+def check_device(device: str) -> None:
+    """Refuse a torch device this machine does not have, before anything runs."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"{device!r} is not a torch device ({e}); use cpu, cuda or mps.") from e
+    if dev.type == "cuda" and not (
+        torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()
+    ):
+        why = (
+            "this PyTorch is built without CUDA"
+            if torch.version.cuda is None
+            else f"torch.cuda.device_count() is {torch.cuda.device_count()}"
+        )
+        raise ValueError(
+            f"device {device!r} is not available here ({why}). Run with --device cpu, or on a "
+            "machine with an NVIDIA GPU and a CUDA build of PyTorch."
+        )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' is not available here; run with --device cpu.")
+
+
 def build(*, C: float = 1.0, epochs: int = 150, hidden: int = 16, device: str = "cpu") -> Any:
-    """The pipeline with its steps configured."""
+    """The pipeline with its steps configured; an unavailable ``device`` is a ValueError."""
+    check_device(device)
     return ml_pipeline(
         load=load_data(),
         divide=split(),

@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=16, help="hidden units (MLP)")
     parser.add_argument("--device", default="cpu", help="torch device for the MLP")
     args = parser.parse_args(argv)
-
-    build(C=args.C, epochs=args.epochs, hidden=args.hidden, device=args.device).run()
+    try:
+        configured = build(C=args.C, epochs=args.epochs, hidden=args.hidden, device=args.device)
+    except ValueError as e:
+        parser.error(f"--device: {e}")
+    configured.run()
 
     print(f"\nRecorded runs of {PIPELINE!r} (oldest first):")
     for run in Repository().get_pipeline(PIPELINE).runs:

@@ -78,6 +78,9 @@ class ArtifactRecord:
     materializer: str
     producer_step_id: int
     content_hash: str | None = None
+    # "pickle" when reading it runs code from its files (torch.save, pickle); None otherwise.
+    # Recorded at write time, so replacing the files cannot turn a safe artifact into one.
+    storage_format: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class NewArtifact:
     data_type: str
     materializer: str
     content_hash: str | None = None
+    storage_format: str | None = None  # the materializer's ``storage_format`` after writing
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,3 +107,29 @@ def test_a_keras_model_flows_out_of_a_trainer_and_reads_back(repo: Repository) -
     assert output.materializer.endswith("KerasModelMaterializer")
     model = output.read(materializer=KerasModelMaterializer)  # as the seed page reads it
     assert isinstance(model, keras.Model) and model.predict(X[:2], verbose=0).shape == (2, 1)
+
+
+def test_runstack_picks_the_torch_backend_when_keras_backend_is_unset() -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    code = (
+        "import os\n"
+        "from runstack.materializers import KerasModelMaterializer\n"
+        "import keras\n"
+        "print(os.environ['KERAS_BACKEND'], keras.backend.backend())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["torch", "torch"]
+
+
+def test_a_model_that_cannot_be_loaded_back_fails_when_written(tmp_path: Path) -> None:
+    from runstack.exceptions import MaterializerError
+
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    with pytest.raises(MaterializerError, match="cannot be loaded back.*Lambda"):
+        KerasModelMaterializer(Artifact(str(tmp_path))).handle_return(model)

@@ -229,3 +229,15 @@ def test_a_trainer_step_returns_a_module_that_reads_back(repo: Repository) -> No
     assert loss < step_view.outputs["loss"].read()  # one more step of training lowered it
     on_cpu = step_view.outputs["model"].read(materializer=PyTorchModuleMaterializer.on("cpu"))
     assert torch.equal(on_cpu(x), model(x))
+
+
+def test_the_documented_mlp_runs_and_round_trips_without_pickle(tmp_path: Path) -> None:
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "materializers.md"
+    block = next(b for b in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S) if "MLP" in b)
+    namespace: dict[str, Any] = {"__name__": "runstack_docs_mlp"}
+    exec(compile(block, str(doc), "exec"), namespace)
+    mlp = namespace["MLP"](4)
+    assert mlp(torch.ones(3, 4)).shape == (3, 2)  # it has a forward()
+    assert mlp.get_config() == {"n_features": 4, "hidden": 16}

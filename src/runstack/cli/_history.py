@@ -27,14 +27,16 @@ if TYPE_CHECKING:
 def histories(stack_key: str | None) -> Iterator[tuple[str, History]]:
     """(stack, history) for each stack to read; an unreachable store is skipped with a warning
     unless it was asked for by name."""
-    from runstack.exceptions import RunstackError
+    from runstack.exceptions import RunstackError, StoreUnusableError
 
     repo = get_repo()
     for key in repo.history_stack_keys(stack_key):
         try:
             yield key, repo.get_stack(key).history
         except RunstackError as e:
-            if stack_key is not None:
+            # A store that is there but broken (corrupted, read-only, not a database) is an
+            # error: skipping it would print "No runs yet." over a history that exists.
+            if stack_key is not None or isinstance(e, StoreUnusableError):
                 raise
             warn(f"Skipping stack {key!r}: {e}")
 

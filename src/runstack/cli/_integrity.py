@@ -44,11 +44,12 @@ def step_explain(run_name: str, step_name: str, stack_key: str | None, as_json: 
 @click.option("--dry-run", is_flag=True, help="Only list crashed runs; change nothing.")
 @json_option
 def run_reconcile(stack_key: str | None, dry_run: bool, as_json: bool) -> None:
-    """Mark runs whose process died (kill -9, crash, lost host) as failed.
+    """Record runs whose process died (kill -9, crash, lost host) as failed.
 
-    A run stays "running" in the store when its process is killed. A run started on this
-    machine is crashed when its process is gone; one started elsewhere when it has sent no
-    heartbeat for 5 minutes. Views mark such runs on sight; this command sweeps them all.
+    A run stays "running" in the store when its process is killed. A run started by this
+    machine (same boot and PID namespace) is crashed when its process is gone; any other when
+    it has sent no heartbeat for 5 minutes. It ends when it was last seen alive. Views only
+    show such runs as failed (they never write); starting a run and this command record it.
     """
     from runstack.post_execution._crashes import reconcile
 
@@ -65,6 +66,31 @@ def run_reconcile(stack_key: str | None, dry_run: bool, as_json: bool) -> None:
     verb = "Would mark" if dry_run else "Marked"
     for row in found:
         click.echo(f"{verb} run {row['run']!r} (stack {row['stack']}) failed: {row['reason']}")
+
+
+@click.command("backup")
+@click.argument("dest", metavar="DEST", type=click.Path(dir_okay=False))
+@click.option(
+    "--stack",
+    "-s",
+    "stack_key",
+    metavar="STACK",
+    help="Back up this stack's store (default: active).",
+)
+def metadata_store_backup(dest: str, stack_key: str | None) -> None:
+    """Copy the stack's SQLite metadata store into the new file DEST, safely while runs write.
+
+    Copying metadata.db alone can miss recent runs (they may still be in metadata.db-wal);
+    this uses SQLite's online backup, and DEST is one self-contained file. Artifacts are not
+    copied: copy the artifact store's folder as well to move a whole store. For PostgreSQL or
+    MySQL use pg_dump or mysqldump.
+    """
+    from runstack.cli._common import get_repo
+
+    repo = get_repo()
+    stack = repo.get_stack(stack_key) if stack_key else repo.active_stack
+    target = stack.metadata_store.backup(dest)
+    click.echo(f"Backed up {stack.metadata_store.display_url} to {target}")
 
 
 @click.command("logs")

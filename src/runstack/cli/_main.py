@@ -93,12 +93,19 @@ def version() -> None:
 def _register_commands() -> None:
     from runstack.cli._artifacts import artifact
     from runstack.cli._history import pipeline_group, run_group, step_group
-    from runstack.cli._integrity import run_reconcile, step_explain, step_logs
+    from runstack.cli._integrity import (
+        metadata_store_backup,
+        run_reconcile,
+        step_explain,
+        step_logs,
+    )
     from runstack.cli._pipeline_run import pipeline_run
     from runstack.cli._stacks import component_groups, stack
 
     main.add_command(stack)
     for group in component_groups():
+        if group.name == "metadata-store":
+            group.add_command(metadata_store_backup)
         main.add_command(group)
     pipeline_group.add_command(pipeline_run)
     run_group.add_command(run_reconcile)

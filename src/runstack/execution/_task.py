@@ -30,11 +30,10 @@ from runstack.execution import _cache, _logs
 from runstack.execution._plan import StepPlan
 from runstack.materializers import Artifact, BaseMaterializer, registry
 from runstack.materializers._base import type_path
-from runstack.materializers._read import load_path as _load
-from runstack.materializers._read import read_artifact
+from runstack.materializers._read import load_data_type, load_materializer, read_artifact
 from runstack.models import ArtifactRecord, NewArtifact, RunRecord
 from runstack.steps import StepContext
-from runstack.steps._signature import concrete_class, matches_type, type_name
+from runstack.steps._signature import coerce_output, concrete_class, matches_type, type_name
 
 
 def _now() -> datetime:
@@ -187,8 +186,10 @@ def _load_inputs(task: StepTask, artifact_store: Any) -> dict[str, Any]:
     for name, declared in task.step.step.SIGNATURE.inputs.items():
         art = task.inputs[name]
         try:
-            data_type = concrete_class(declared) or _load(art.data_type)
-            kwargs[name] = read_artifact(art, _load(art.materializer), data_type)
+            artifact_store.check(art.uri, f"Artifact #{art.id}")
+            materializer = load_materializer(art.materializer)  # checked before any import
+            data_type = concrete_class(declared) or load_data_type(art.data_type)
+            kwargs[name] = read_artifact(art, materializer, data_type, artifact_store.fs)
         except (ArtifactNotFoundError, MaterializerError) as e:
             raise type(e)(f"Cannot load input {name!r} of {task.where}: {e}") from e
         except (ImportError, AttributeError) as e:
@@ -261,6 +262,7 @@ def _split_outputs(task: StepTask, returned: Any) -> dict[str, Any]:
                 f"{type_name(declared[name])}. Return a {type_name(declared[name])} or change "
                 "the annotation."
             )
+        values[name] = coerce_output(value, declared[name])  # np.int64 for `-> int`: an int
     return values
 
 
@@ -281,7 +283,8 @@ def _write_outputs(
         uri = task.output_uris[name]
         try:
             with artifact_store.staged(uri) as staging:
-                materializer(Artifact(staging, artifact_store.fs)).handle_return(value)
+                writer = materializer(Artifact(staging, artifact_store.fs))
+                writer.handle_return(value)
         except RunstackError as e:
             raise MaterializerError(f"Cannot write output {name!r} of {task.where}: {e}") from e
         except Exception as e:
@@ -291,7 +294,7 @@ def _write_outputs(
             ) from e
         data_type, mat_path = type_path(type(value)), type_path(materializer)
         digest = _cache.content_hash(artifact_store, uri, data_type, mat_path)
-        written.append(NewArtifact(name, uri, data_type, mat_path, digest))
+        written.append(NewArtifact(name, uri, data_type, mat_path, digest, writer.storage_format))
     return tuple(written)
 
 

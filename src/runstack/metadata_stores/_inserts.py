@@ -98,7 +98,8 @@ class SQLiteInserts:
                     try:
                         out = work(self.bind(raw))
                     except BaseException:
-                        raw.execute("ROLLBACK")
+                        if raw.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                            raw.execute("ROLLBACK")
                         raise
                     raw.execute("COMMIT")
                     return out

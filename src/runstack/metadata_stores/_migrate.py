@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -73,7 +74,24 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, url_for_messages: str 
                     raise _too_new(found, url_for_messages)
                 if found != target:
                     cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, revision)
+                    if found is not None:
+                        print(
+                            f"runstack: upgrading the metadata store at {url_for_messages} from "
+                            f"schema revision {found} to {target}; if this is interrupted, "
+                            "opening the store again finishes it.",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                    try:
+                        command.upgrade(cfg, revision)
+                    except sa.exc.DBAPIError as e:
+                        raise StoreError(
+                            f"Upgrading the metadata store at {url_for_messages} from schema "
+                            f"revision {found or '(none)'} to {target} failed: {e.orig}. Nothing "
+                            "recorded was lost, and every migration step may be run again: "
+                            "open the store again to retry. If it fails the same way, report "
+                            "this message."
+                        ) from e
         finally:
             if dialect in ("mysql", "mariadb"):
                 conn.execute(sa.text("SELECT RELEASE_LOCK('runstack_migrate')"))

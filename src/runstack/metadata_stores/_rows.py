@@ -90,6 +90,7 @@ ARTIFACT_COLUMNS = (
     t.artifacts.c.materializer,
     t.artifacts.c.producer_step_id,
     t.artifacts.c.content_hash,
+    t.artifacts.c.storage_format,
 )
 
 
@@ -150,4 +151,4 @@ def status_value(status: ExecutionStatus | str) -> str:
 
 
 def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
-    return ArtifactRecord(*row[offset : offset + 6])
+    return ArtifactRecord(*row[offset : offset + 7])

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -110,6 +110,8 @@ artifacts = sa.Table(
     sa.Column("producer_step_id", sa.Integer, sa.ForeignKey("steps.id"), nullable=False),
     sa.Column("content_hash", sa.String(64)),
     sa.Column("created_at", TIME, nullable=False),
+    # 0006: "pickle" when reading runs code from the files; read() requires it recorded so.
+    sa.Column("storage_format", sa.String(32)),
     sa.Index(None, "producer_step_id"),
     **MYSQL,
 )

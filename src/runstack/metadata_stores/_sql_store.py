@@ -319,7 +319,10 @@ class SQLMetadataStore:
         live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
         row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
         if self._sqlite_inserts is not None:
-            return self._sqlite_inserts.transact(self._engine, lambda insert: insert(t.steps, row))
+            with self._errors():
+                return self._sqlite_inserts.transact(
+                    self._engine, lambda insert: insert(t.steps, row)
+                )
         return self._transact(lambda conn: core_insert(conn)(t.steps, row))
 
     def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
@@ -378,10 +381,17 @@ class SQLMetadataStore:
                     "producer_step_id": step_id,
                     "content_hash": a.content_hash,
                     "created_at": naive(result.end_time),
+                    "storage_format": a.storage_format,
                 },
             )
             outputs[a.name] = ArtifactRecord(
-                art_id, a.uri, a.data_type, a.materializer, step_id, a.content_hash
+                art_id,
+                a.uri,
+                a.data_type,
+                a.materializer,
+                step_id,
+                a.content_hash,
+                a.storage_format,
             )
         outputs.update(result.reused_outputs)
         order = result.output_order or tuple(outputs)

@@ -18,7 +18,12 @@ from runstack.exceptions import (
     did_you_mean,
 )
 from runstack.materializers import BaseMaterializer
-from runstack.materializers._read import load_path, read_artifact
+from runstack.materializers._read import (
+    check_materializer,
+    load_data_type,
+    load_materializer,
+    read_artifact,
+)
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.models import (
     ArtifactLink,
@@ -105,14 +110,19 @@ class ArtifactView:
         *,
         materializer_class: type[BaseMaterializer] | None = None,
     ) -> Any:
-        """Load the value; with the materializer that wrote it unless another is given."""
-        mat = materializer or materializer_class or load_path(self._record.materializer)
-        if output_data_type is None:
-            try:
-                output_data_type = load_path(self._record.data_type)
-            except (ImportError, AttributeError):
-                output_data_type = object  # the type's module is gone; let the materializer decide
+        """Load the value; with the materializer that wrote it unless another is given.
+
+        The recorded materializer and type are resolved without running code they name (see
+        ``runstack.materializers._read``); a pickle-based artifact is read only if it was
+        recorded as one when written, with a warning logged.
+        """
+        chosen = materializer or materializer_class
+        if chosen is not None:
+            check_materializer(chosen, "read(materializer=...)")
         try:
+            mat = chosen or load_materializer(self._record.materializer)
+            if output_data_type is None:
+                output_data_type = load_data_type(self._record.data_type)
             artifacts = artifact_store_of(self._artifacts)
             artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
             return read_artifact(self._record, mat, output_data_type, artifacts.fs)

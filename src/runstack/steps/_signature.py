@@ -119,13 +119,45 @@ def _origin_class(declared: Any) -> Any:
 
 
 def matches_type(value: Any, declared: Any) -> bool:
-    """Whether ``value`` fits the declared annotation (containers checked shallowly)."""
+    """Whether ``value`` fits the declared annotation (containers checked shallowly).
+
+    NumPy scalars fit the built-in they stand for: ``np.int64`` an ``int``, ``np.float32``
+    (or any NumPy integer) a ``float``, ``np.bool_`` a ``bool``; :func:`coerce_output` then
+    stores them as that built-in.
+    """
     klass = _origin_class(declared)
     if klass is None:
         return True
     if klass is float and isinstance(value, int) and not isinstance(value, bool):
         return True  # PEP 484 numeric tower: an int is acceptable where a float is declared
+    if klass in _NUMPY_KINDS and _numpy_kind(value) in _NUMPY_KINDS[klass]:
+        return True
     return isinstance(value, klass)
+
+
+# Which kinds of NumPy scalar stand for each built-in (the numeric tower, as for int/float).
+_NUMPY_KINDS: dict[type, tuple[str, ...]] = {
+    int: ("integer",),
+    float: ("integer", "floating"),
+    bool: ("bool",),
+}
+
+
+def _numpy_kind(value: Any) -> str | None:
+    """The kind ("integer", "floating", "bool") of a NumPy scalar, without importing NumPy."""
+    if type(value).__module__ != "numpy" or not hasattr(value, "dtype"):
+        return None
+    return {"i": "integer", "u": "integer", "f": "floating", "b": "bool"}.get(value.dtype.kind)
+
+
+def coerce_output(value: Any, declared: Any) -> Any:
+    """``value`` as it is stored for the declared annotation: a NumPy scalar returned for
+    ``int``, ``float`` or ``bool`` becomes that built-in (``np.int64(3)`` -> ``3``), so it is
+    stored as JSON and reads back as the declared type; anything else is returned unchanged."""
+    klass = _origin_class(declared)
+    if klass in _NUMPY_KINDS and _numpy_kind(value) is not None:
+        return klass(value.item())
+    return value
 
 
 def concrete_class(declared: Any) -> type | None:

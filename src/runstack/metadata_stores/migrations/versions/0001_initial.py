@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from runstack.metadata_stores.migrations import _ops
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -23,7 +25,9 @@ MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def upgrade() -> None:
-    op.create_table(
+    # Each table and index only if missing: safe to re-run after a partial apply (MySQL DDL is
+    # not transactional).
+    _ops.create_table(
         "pipelines",
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("name", NAME, nullable=False),
@@ -32,7 +36,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_pipelines_name"),
         **MYSQL,
     )
-    op.create_table(
+    _ops.create_table(
         "runs",
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("pipeline_id", sa.Integer, nullable=False),
@@ -51,9 +55,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_runs_name"),
         **MYSQL,
     )
-    op.create_index("ix_runs_pipeline_id_start_time", "runs", ["pipeline_id", "start_time"])
-    op.create_index("ix_runs_status", "runs", ["status"])
-    op.create_table(
+    _ops.create_index("ix_runs_pipeline_id_start_time", "runs", ["pipeline_id", "start_time"])
+    _ops.create_index("ix_runs_status", "runs", ["status"])
+    _ops.create_table(
         "steps",
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("run_id", sa.Integer, nullable=False),
@@ -80,8 +84,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "name", name="uq_steps_run_id_name"),
         **MYSQL,
     )
-    op.create_index("ix_steps_cache_key", "steps", ["cache_key"])
-    op.create_table(
+    _ops.create_index("ix_steps_cache_key", "steps", ["cache_key"])
+    _ops.create_table(
         "artifacts",
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("uri", sa.String(2048), nullable=False),
@@ -96,9 +100,9 @@ def upgrade() -> None:
         ),
         **MYSQL,
     )
-    op.create_index("ix_artifacts_producer_step_id", "artifacts", ["producer_step_id"])
+    _ops.create_index("ix_artifacts_producer_step_id", "artifacts", ["producer_step_id"])
     for table in ("step_inputs", "step_outputs"):
-        op.create_table(
+        _ops.create_table(
             table,
             sa.Column("step_id", sa.Integer, nullable=False),
             sa.Column("name", NAME, nullable=False),
@@ -111,7 +115,7 @@ def upgrade() -> None:
             ),
             **MYSQL,
         )
-        op.create_index(f"ix_{table}_artifact_id", table, ["artifact_id"])
+        _ops.create_index(f"ix_{table}_artifact_id", table, ["artifact_id"])
 
 
 def downgrade() -> None:

@@ -15,6 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 from runstack.metadata_stores._params import parameter_rows
+from runstack.metadata_stores.migrations import _ops
 
 revision = "0002"
 down_revision = "0001"
@@ -28,11 +29,13 @@ _BATCH = 1000
 
 
 def upgrade() -> None:
-    op.create_index(
+    # Every operation only if not done yet, and the back-fill resumes after the last step it
+    # wrote: safe to re-run after a partial apply (MySQL DDL is not transactional).
+    _ops.create_index(
         "ix_runs_pipeline_id_status_start_time", "runs", ["pipeline_id", "status", "start_time"]
     )
-    op.create_index("ix_runs_start_time", "runs", ["start_time"])
-    table = op.create_table(
+    _ops.create_index("ix_runs_start_time", "runs", ["start_time"])
+    _ops.create_table(
         "step_parameters",
         sa.Column("step_id", sa.Integer, nullable=False),
         sa.Column("name", NAME, nullable=False),
@@ -44,13 +47,21 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_step_parameters_run_id_runs"),
         **MYSQL,
     )
-    op.create_index(
+    _ops.create_index(
         "ix_step_parameters_step_name_name_value_run_id",
         "step_parameters",
         ["step_name", "name", "value", "run_id"],
     )
-    op.create_index("ix_step_parameters_run_id", "step_parameters", ["run_id"])
+    _ops.create_index("ix_step_parameters_run_id", "step_parameters", ["run_id"])
 
+    table = sa.table(
+        "step_parameters",
+        sa.column("step_id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("run_id", sa.Integer),
+        sa.column("step_name", sa.String),
+        sa.column("value", sa.String),
+    )
     steps = sa.table(
         "steps",
         sa.column("id", sa.Integer),
@@ -59,7 +70,14 @@ def upgrade() -> None:
         sa.column("parameters", sa.JSON),
     )
     conn = op.get_bind()
-    last = 0
+    # Each batch is one INSERT statement (atomic), so every step up to the last one written
+    # has all its rows.
+    last = conn.execute(sa.select(sa.func.max(table.c.step_id))).scalar() or 0
+    total = conn.execute(sa.select(sa.func.count()).where(steps.c.id > last)).scalar() or 0
+    done = 0
+    report_every = max(_BATCH, total // 10)
+    if total > _ops.LARGE_STORE_STEPS:
+        _ops.progress(f"back-filling step parameters of {total:,} steps (0002)...")
     while True:  # in batches by id, so a large store is back-filled in bounded memory
         rows = conn.execute(
             sa.select(steps.c.id, steps.c.run_id, steps.c.name, steps.c.parameters)
@@ -73,6 +91,11 @@ def upgrade() -> None:
         if values:
             conn.execute(table.insert(), values)
         last = rows[-1][0]
+        before, done = done, done + len(rows)
+        if total > _ops.LARGE_STORE_STEPS and done // report_every > before // report_every:
+            _ops.progress(f"  {done:,} of {total:,} steps")
+    if total > _ops.LARGE_STORE_STEPS and done % report_every:
+        _ops.progress(f"  {done:,} of {total:,} steps")
 
 
 def downgrade() -> None:

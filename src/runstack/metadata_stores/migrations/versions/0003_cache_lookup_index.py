@@ -6,6 +6,8 @@ Revises: 0002
 
 from alembic import op
 
+from runstack.metadata_stores.migrations import _ops
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -13,8 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_steps_cache_key_status", "steps", ["cache_key", "status"])
-    op.drop_index("ix_steps_cache_key", "steps")
+    # Safe to re-run after a partial apply (MySQL DDL is not transactional).
+    _ops.create_index("ix_steps_cache_key_status", "steps", ["cache_key", "status"])
+    _ops.drop_index("ix_steps_cache_key", "steps")
 
 
 def downgrade() -> None:
