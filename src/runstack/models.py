@@ -133,3 +133,19 @@ class StepResult:
     # The ``running`` row recorded when the step started, which this result replaces.
     running_step_id: int | None = None
     execution: dict[str, Any] | None = None
+
+
+# Shared by the run progress display and the CLI's listings (which must not import execution).
+def format_duration(seconds: float | None) -> str:
+    """``0.04s``, ``12.3s``, ``4m05s``, ``2h03m``; empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -32,7 +32,7 @@ def histories(stack_key: str | None) -> Iterator[tuple[str, History]]:
     repo = get_repo()
     for key in repo.history_stack_keys(stack_key):
         try:
-            yield key, repo.get_stack(key).history
+            yield key, repo.get_history(key)
         except RunstackError as e:
             # A store that is there but broken (corrupted, read-only, not a database) is an
             # error: skipping it would print "No runs yet." over a history that exists.
