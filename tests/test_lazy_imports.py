@@ -1,5 +1,6 @@
-"""What a command loads: browsing history never imports the pipeline runner, and commands that
-only read the config never import SQLAlchemy (issue 15: a CLI that answers at once).
+"""What a program loads (issue 15): browsing history never imports the pipeline runner,
+commands that only read the config never import SQLAlchemy, and defining steps without a
+config never imports pydantic.
 
 Each check runs the command in a new interpreter and looks at ``sys.modules`` afterwards; a
 module imported by the command itself, not by the test, is what counts.
@@ -141,3 +142,48 @@ def test_every_command_in_the_table_loads_and_is_listed():
         if rest:
             assert isinstance(command, click.Group)
             assert rest[0] in command.commands, path
+
+
+def test_defining_steps_without_a_config_does_not_import_pydantic(tmp_path: Path):
+    found = loaded(
+        """
+        from runstack.pipelines import pipeline
+        from runstack.steps import step
+
+        @step
+        def one() -> int:
+            return 1
+
+        @pipeline
+        def p(one):
+            one()
+        """,
+        tmp_path,
+    )
+    assert not found["pydantic"] and not found["sqlalchemy"] and not found["runstack.execution"]
+
+
+def test_a_config_class_still_validates_once_used(tmp_path: Path):
+    found = loaded(
+        """
+        from runstack.exceptions import DefinitionError
+        from runstack.steps import BaseStepConfig, step
+
+        class Config(BaseStepConfig):
+            lr: float = 0.1
+
+        @step
+        def train(config: Config) -> float:
+            return config.lr
+
+        assert train(lr=0.5).resolve_config().lr == 0.5
+        try:
+            train(lr="fast")
+        except DefinitionError as e:
+            assert "lr" in str(e)
+        else:
+            raise AssertionError("a bad config value was accepted")
+        """,
+        tmp_path,
+    )
+    assert found["pydantic"] and not found["sqlalchemy"]
