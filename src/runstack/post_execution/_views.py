@@ -24,7 +24,7 @@ from runstack.materializers._read import (
     load_materializer,
     read_artifact,
 )
-from runstack.metadata_stores import SQLMetadataStore
+from runstack.metadata_stores import RunFilter, SQLMetadataStore
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -478,6 +478,7 @@ class PipelineView:
 
     def get_runs(
         self,
+        where: RunFilter | None = None,
         *,
         status: ExecutionStatus | str | None = None,
         name_prefix: str | None = None,
@@ -493,10 +494,10 @@ class PipelineView:
         All filters must hold: ``status`` (e.g. ``"failed"``), ``name_prefix``, a start-time
         window ``started_after <= start < started_before`` (aware datetimes; naive means UTC),
         and ``parameters`` mapping ``"<step>.<parameter>"`` to a value, e.g.
-        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``.
+        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``. The same
+        filter as a value: ``get_runs(RunFilter(status="failed", limit=10))`` (not both).
         """
-        records = self._store.list_runs(
-            self.id,
+        given = RunFilter(
             status=status,
             name_prefix=name_prefix,
             started_after=started_after,
@@ -506,9 +507,15 @@ class PipelineView:
             offset=offset,
             newest_first=newest_first,
         )
+        if where is not None and given != RunFilter():
+            raise TypeError(
+                "get_runs() takes a RunFilter or filter keywords, not both; put every "
+                "condition in the RunFilter, e.g. dataclasses.replace(where, status='failed')."
+            )
+        where = where or given
+        records = self._store.list_runs(self.id, where)
         # Steps of a whole pipeline's history may be loaded by pipeline instead of by id list.
-        whole = not (status or name_prefix or started_after or started_before or parameters)
-        return self._views(records, whole and limit is None and not offset)
+        return self._views(records, not where.narrows)
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)
@@ -536,7 +543,9 @@ class PipelineView:
         return self._latest(ExecutionStatus.COMPLETED)
 
     def _latest(self, status: ExecutionStatus | None) -> RunView:
-        records = self._store.list_runs(self.id, status=status, limit=1, newest_first=True)
+        records = self._store.list_runs(
+            self.id, RunFilter(status=status, limit=1, newest_first=True)
+        )
         if not records:
             what = "runs" if status is None else f"{status.value} runs"
             raise RunNotFoundError(f"Pipeline {self.name!r} has no {what}.")
