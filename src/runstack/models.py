@@ -70,6 +70,10 @@ class StepRecord:
     execution: dict[str, Any] | None = None
 
 
+#: The name of the one file of an artifact kept inline in the metadata store.
+INLINE_FILE = "data.json"
+
+
 @dataclass(frozen=True, slots=True)
 class ArtifactRecord:
     id: int
@@ -81,6 +85,15 @@ class ArtifactRecord:
     # "pickle" when reading it runs code from its files (torch.save, pickle); None otherwise.
     # Recorded at write time, so replacing the files cannot turn a safe artifact into one.
     storage_format: str | None = None
+    # The bytes of the artifact's one file (INLINE_FILE) when it is small enough to be kept in
+    # the metadata store instead of the artifact store; None for artifacts stored as files.
+    # Read it through ArtifactStore.holds / artifact_files / open_artifact_file (or a
+    # materializer's Artifact.of), which treat both kinds alike.
+    inline: bytes | None = None
+
+    @property
+    def is_inline(self) -> bool:
+        return self.inline is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,7 @@ class NewArtifact:
     materializer: str
     content_hash: str | None = None
     storage_format: str | None = None  # the materializer's ``storage_format`` after writing
+    inline: bytes | None = None  # the one file's bytes, kept in the metadata store
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,7 @@ class RunRecording(SQLConnection):
                     "content_hash": a.content_hash,
                     "created_at": naive(result.end_time),
                     "storage_format": a.storage_format,
+                    "inline_data": a.inline,
                 },
             )
             outputs[a.name] = ArtifactRecord(
@@ -177,6 +178,7 @@ class RunRecording(SQLConnection):
                 step_id,
                 a.content_hash,
                 a.storage_format,
+                a.inline,
             )
         outputs.update(result.reused_outputs)
         order = result.output_order or tuple(outputs)

@@ -91,6 +91,7 @@ ARTIFACT_COLUMNS = (
     t.artifacts.c.producer_step_id,
     t.artifacts.c.content_hash,
     t.artifacts.c.storage_format,
+    t.artifacts.c.inline_data,
 )
 
 
@@ -142,7 +143,12 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
 
 
 def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
-    return ArtifactRecord(*row[offset : offset + 7])
+    r = row[offset : offset + 8]
+    inline = r[7]
+    # Drivers hand BLOBs back as bytes, memoryview (psycopg) or bytearray: make them bytes.
+    return ArtifactRecord(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], inline if inline is None else bytes(inline)
+    )
 
 
 def artifact_links(

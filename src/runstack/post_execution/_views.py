@@ -92,6 +92,12 @@ class ArtifactView:
         return self._record.content_hash
 
     @property
+    def is_inline(self) -> bool:
+        """True for a small value kept with its record in the metadata store (no files at
+        ``uri``); ``read()``, the cache, exports and garbage collection treat both alike."""
+        return self._record.inline is not None
+
+    @property
     def is_cached(self) -> bool:
         """True when this step reused the artifact from an earlier execution."""
         return self._record.producer_step_id != self._consumer_step_id
