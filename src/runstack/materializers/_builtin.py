@@ -67,7 +67,8 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    return _decode(json.loads(data))
+    # Decoded first: json.loads(bytes) sniffs the encoding, and we always write UTF-8.
+    return _decode(json.loads(data.decode("utf-8")))
 
 
 class BuiltInMaterializer(BaseMaterializer):

@@ -125,13 +125,16 @@ class ArtifactView:
         chosen = materializer or materializer_class
         if chosen is not None:
             check_materializer(chosen, "read(materializer=...)")
+        record = self._record
         try:
-            mat = chosen or load_materializer(self._record.materializer)
+            mat = chosen or load_materializer(record.materializer)
             if output_data_type is None:
-                output_data_type = load_data_type(self._record.data_type)
+                output_data_type = load_data_type(record.data_type)
+            if record.inline is not None:  # kept in the record: no file, nothing to confine
+                return read_artifact(record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
-            artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
-            return read_artifact(self._record, mat, output_data_type, artifacts.fs)
+            artifacts.check(record.uri, f"Artifact #{record.id}")
+            return read_artifact(record, mat, output_data_type, artifacts.fs)
         except (ArtifactNotFoundError, MaterializerError) as e:
             producer = self._store.get_step_by_id(self._record.producer_step_id)
             run = self._store.run_names_of_steps([self._record.producer_step_id])
