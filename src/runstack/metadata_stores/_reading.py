@@ -83,6 +83,11 @@ class HistoryReading(SQLConnection):
                     )
                 )
             )
+        rt = t.run_tags
+        for key, value in (f.tags or {}).items():
+            q = q.where(
+                t.runs.c.id.in_(sa.select(rt.c.run_id).where(rt.c.key == key, rt.c.value == value))
+            )
         if f.name_prefix:
             escaped = f.name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             q = q.where(t.runs.c.name.like(escaped + "%", escape="\\"))
@@ -100,6 +105,20 @@ class HistoryReading(SQLConnection):
             q = q.offset(f.offset)
         with self._read() as conn:
             return [run_record(r) for r in conn.execute(q).all()]
+
+    def tags_of_runs(self, run_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """Each run's tags (runs without any are left out), keys in sorted order."""
+        rt = t.run_tags
+        q = (
+            sa.select(rt.c.run_id, rt.c.key, rt.c.value)
+            .where(rt.c.run_id.in_(list(run_ids)))
+            .order_by(rt.c.run_id, rt.c.key)
+        )
+        out: dict[int, dict[str, str]] = {}
+        with self._read() as conn:
+            for run_id, key, value in conn.execute(q):
+                out.setdefault(run_id, {})[key] = value
+        return out
 
     def get_run(self, name: str, pipeline_id: int | None = None) -> RunRecord | None:
         q = self._runs_query().where(t.runs.c.name == name)

@@ -398,6 +398,17 @@ class RunView:
             self._record = as_seen(self._record)
         return self._record
 
+    note = property(
+        lambda self: self._record.note, doc="Free text about the run (`runstack run note`)."
+    )
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's ``key -> value`` labels as recorded now (a listing loads all at once)."""
+        if self._group is None:
+            self._group = RunGroup(self._store, [self.id], None)
+        return dict(self._group.tags_of(self.id))
+
     status = property(lambda self: self._reconciled().status)
     end_time = property(lambda self: self._reconciled().end_time)
     error = property(lambda self: self._reconciled().error)
@@ -488,13 +499,15 @@ class PipelineView:
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> list[RunView]:
         """Runs filtered, ordered and paged in the database (oldest first unless ``newest_first``).
 
         All filters must hold: ``status`` (e.g. ``"failed"``), ``name_prefix``, a start-time
         window ``started_after <= start < started_before`` (aware datetimes; naive means UTC),
         and ``parameters`` mapping ``"<step>.<parameter>"`` to a value, e.g.
-        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``. The same
+        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``, and
+        ``tags`` the run carries, e.g. ``get_runs(tags={"exp": "lr-sweep"})``. The same
         filter as a value: ``get_runs(RunFilter(status="failed", limit=10))`` (not both).
         """
         given = RunFilter(
@@ -503,6 +516,7 @@ class PipelineView:
             started_after=started_after,
             started_before=started_before,
             parameters=parameters,
+            tags=tags,
             limit=limit,
             offset=offset,
             newest_first=newest_first,
