@@ -99,7 +99,7 @@ def _register_commands() -> None:
         step_explain,
         step_logs,
     )
-    from runstack.cli._lifecycle import run_note, run_tag
+    from runstack.cli._lifecycle import artifact_lineage, run_note, run_tag
     from runstack.cli._pipeline_run import pipeline_run
     from runstack.cli._stacks import component_groups, stack
 
@@ -117,6 +117,7 @@ def _register_commands() -> None:
     main.add_command(pipeline_group)
     main.add_command(run_group)
     main.add_command(step_group)
+    artifact.add_command(artifact_lineage)
     main.add_command(artifact)
 
 

@@ -103,6 +103,32 @@ class ArtifactView:
         assert record is not None  # foreign key guarantees it
         return StepView(self._store, record, None, artifacts=self._artifacts)
 
+    @property
+    def consumers(self) -> list[StepView]:
+        """Every step, in any run, that took this artifact as an input (steps that were
+        themselves reused from the cache included), oldest first; two queries."""
+        from runstack.post_execution._lineage import linked_steps
+
+        return [s for _, s in linked_steps(self._store, "input", self._record, self._artifacts)]
+
+    @property
+    def reused_by(self) -> list[StepView]:
+        """Steps in later runs that reused this artifact as their own output (cache hits)."""
+        from runstack.post_execution._lineage import linked_steps
+
+        linked = linked_steps(self._store, "output", self._record, self._artifacts)
+        return [s for _, s in linked if s.id != self._record.producer_step_id]
+
+    def lineage(self) -> dict[str, Any]:
+        """Both ways as plain data: ``upstream`` (producer and, recursively, its inputs) and
+        ``downstream`` (consumers in any run, what they made, and cache reuses)."""
+        from runstack.post_execution._lineage import downstream, upstream
+
+        return {
+            "upstream": upstream(self._store, self._record),
+            "downstream": downstream(self._store, self._record),
+        }
+
     def read(
         self,
         output_data_type: type | None = None,
@@ -423,6 +449,15 @@ class RunView:
             sg = self._group.step_group
             self._steps = [StepView(self._store, r, self, sg, self._artifacts) for r in records]
         return self._steps
+
+    @property
+    def upstream_runs(self) -> list[RunView]:
+        """Other runs whose artifacts this run consumed or reused from the cache, oldest
+        first; one query."""
+        from runstack.post_execution._lineage import run_views
+
+        records = self._store.upstream_runs(self.id)
+        return list(run_views(self._store, records, self._artifacts).values())
 
     def get_step_names(self) -> list[str]:
         return [s.name for s in self.steps]
