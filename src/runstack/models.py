@@ -43,6 +43,7 @@ class RunRecord:
     # ("<boot id>:<pid namespace inode>"): what crash detection decides by.
     heartbeat_at: datetime | None = None
     owner_ns: str | None = None
+    note: str | None = None  # free text, editable after the run (`runstack run note`)
 
 
 @dataclass(frozen=True, slots=True)

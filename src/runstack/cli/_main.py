@@ -124,10 +124,13 @@ COMMANDS: dict[str, str] = {
     "pipeline run": "runstack.cli._pipeline_run:pipeline_run",
     "run": "runstack.cli._history:run_group",
     "run reconcile": "runstack.cli._integrity:run_reconcile",
+    "run tag": "runstack.cli._lifecycle:run_tag",
+    "run note": "runstack.cli._lifecycle:run_note",
     "step": "runstack.cli._history:step_group",
     "step explain": "runstack.cli._integrity:step_explain",
     "step logs": "runstack.cli._integrity:step_logs",
     "artifact": "runstack.cli._artifacts:artifact",
+    "artifact lineage": "runstack.cli._lifecycle:artifact_lineage",
 }
 
 

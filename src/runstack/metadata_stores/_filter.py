@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from runstack.exceptions import StoreError
+from runstack.metadata_stores._tags import check_tags
 from runstack.models import ExecutionStatus
 
 
@@ -19,7 +20,8 @@ class RunFilter:
     ``status`` (e.g. ``"failed"``), ``name_prefix``, a start-time window ``started_after <=
     start < started_before`` (aware datetimes; naive means UTC), and ``parameters`` mapping
     ``"<step>.<parameter>"`` to the value that parameter had, e.g. ``{"trainer.lr": 0.1}``
-    (values compare as JSON: ``1`` matches ``1.0``). Runs come oldest first unless
+    (values compare as JSON: ``1`` matches ``1.0``), and ``tags`` the run carries now, e.g.
+    ``{"exp": "lr-sweep"}``. Runs come oldest first unless
     ``newest_first``; ``limit`` and ``offset`` page them.
     """
 
@@ -28,6 +30,7 @@ class RunFilter:
     started_after: datetime | None = None
     started_before: datetime | None = None
     parameters: Mapping[str, Any] | None = None
+    tags: Mapping[str, str] | None = None
     limit: int | None = None
     offset: int = 0
     newest_first: bool = False
@@ -42,6 +45,8 @@ class RunFilter:
                     f"Unknown status {self.status!r}; expected one of "
                     f"{[s.value for s in ExecutionStatus]}."
                 ) from None
+        if self.tags is not None:
+            object.__setattr__(self, "tags", check_tags(self.tags))
         for key in self.parameters or {}:
             step_name, dot, name = str(key).partition(".")
             if not (isinstance(key, str) and dot and step_name and name):
@@ -59,6 +64,7 @@ class RunFilter:
             or self.started_after
             or self.started_before
             or self.parameters
+            or self.tags
             or self.limit is not None
             or self.offset
         )

@@ -17,10 +17,12 @@ from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._filter import RunFilter
 from runstack.metadata_stores._params import encode_value
 from runstack.metadata_stores._rows import (
+    ARTIFACT_COLUMNS,
     LISTED_STEP_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
     artifact_links,
+    artifact_record,
     aware,
     naive,
     run_record,
@@ -83,6 +85,11 @@ class HistoryReading(SQLConnection):
                     )
                 )
             )
+        rt = t.run_tags
+        for key, value in (f.tags or {}).items():
+            q = q.where(
+                t.runs.c.id.in_(sa.select(rt.c.run_id).where(rt.c.key == key, rt.c.value == value))
+            )
         if f.name_prefix:
             escaped = f.name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             q = q.where(t.runs.c.name.like(escaped + "%", escape="\\"))
@@ -100,6 +107,20 @@ class HistoryReading(SQLConnection):
             q = q.offset(f.offset)
         with self._read() as conn:
             return [run_record(r) for r in conn.execute(q).all()]
+
+    def tags_of_runs(self, run_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """Each run's tags (runs without any are left out), keys in sorted order."""
+        rt = t.run_tags
+        q = (
+            sa.select(rt.c.run_id, rt.c.key, rt.c.value)
+            .where(rt.c.run_id.in_(list(run_ids)))
+            .order_by(rt.c.run_id, rt.c.key)
+        )
+        out: dict[int, dict[str, str]] = {}
+        with self._read() as conn:
+            for run_id, key, value in conn.execute(q):
+                out.setdefault(run_id, {})[key] = value
+        return out
 
     def get_run(self, name: str, pipeline_id: int | None = None) -> RunRecord | None:
         q = self._runs_query().where(t.runs.c.name == name)
@@ -220,3 +241,79 @@ class HistoryReading(SQLConnection):
                 .order_by(t.steps.c.id.desc())
                 .limit(1)
             ).scalar()
+
+    # -- lineage: a constant number of queries per artifact level, whatever the history ---
+
+    def steps_linked(
+        self, kind: str, artifact_ids: Sequence[int]
+    ) -> list[tuple[int, str, StepRecord]]:
+        """``(artifact id, input or output name, step)`` for every step, in any run, that took
+        one of the artifacts as an input (``kind="input"``) or has it among its outputs
+        (``"output"``: its producer, and steps that reused it from the cache); oldest first."""
+        link = t.step_inputs if kind == "input" else t.step_outputs
+        q = (
+            sa.select(*LISTED_STEP_COLUMNS, link.c.artifact_id, link.c.name)
+            .join(link, link.c.step_id == t.steps.c.id)
+            .where(link.c.artifact_id.in_(list(artifact_ids)))
+            .order_by(t.steps.c.id, link.c.position)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [(r[18], r[19], step_record(r, complete=False)) for r in rows]
+
+    def runs_of_linked_steps(self, kind: str, artifact_ids: Sequence[int]) -> list[RunRecord]:
+        """The runs of the steps ``steps_linked(kind, artifact_ids)`` returns, in one query."""
+        link = t.step_inputs if kind == "input" else t.step_outputs
+        run_ids = (
+            sa.select(t.steps.c.run_id)
+            .join(link, link.c.step_id == t.steps.c.id)
+            .where(link.c.artifact_id.in_(list(artifact_ids)))
+        )
+        with self._read() as conn:
+            rows = conn.execute(self._runs_query().where(t.runs.c.id.in_(run_ids))).all()
+        return [run_record(r) for r in rows]
+
+    def outputs_of_consumers(self, artifact_ids: Sequence[int]) -> list[ArtifactLink]:
+        """Output links of every step that took one of the artifacts as an input."""
+        consumers = sa.select(t.step_inputs.c.step_id).where(
+            t.step_inputs.c.artifact_id.in_(list(artifact_ids))
+        )
+        so = t.step_outputs
+        q = (
+            sa.select(so.c.step_id, so.c.name, so.c.position, *ARTIFACT_COLUMNS)
+            .join(t.artifacts, t.artifacts.c.id == so.c.artifact_id)
+            .where(so.c.step_id.in_(consumers))
+            .order_by(so.c.step_id, so.c.position)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in rows]
+
+    def steps_by_ids(self, step_ids: Sequence[int]) -> list[StepRecord]:
+        q = sa.select(*LISTED_STEP_COLUMNS).where(t.steps.c.id.in_(list(step_ids)))
+        with self._read() as conn:
+            return [step_record(r, complete=False) for r in conn.execute(q.order_by(t.steps.c.id))]
+
+    def runs_by_ids(self, run_ids: Sequence[int]) -> list[RunRecord]:
+        q = self._runs_query().where(t.runs.c.id.in_(list(run_ids))).order_by(t.runs.c.id)
+        with self._read() as conn:
+            return [run_record(r) for r in conn.execute(q).all()]
+
+    def upstream_runs(self, run_id: int) -> list[RunRecord]:
+        """Other runs that produced an artifact a step of this run consumed or reused from the
+        cache, oldest first; one query."""
+        producer = t.steps.alias("producer")
+        mine = t.steps.alias("mine")
+        producer_runs = [
+            sa.select(producer.c.run_id)
+            .select_from(link)
+            .join(mine, mine.c.id == link.c.step_id)
+            .join(t.artifacts, t.artifacts.c.id == link.c.artifact_id)
+            .join(producer, producer.c.id == t.artifacts.c.producer_step_id)
+            .where(mine.c.run_id == run_id, producer.c.run_id != run_id)
+            for link in (t.step_inputs, t.step_outputs)
+        ]
+        q = self._runs_query().where(t.runs.c.id.in_(sa.union(*producer_runs)))
+        q = q.order_by(t.runs.c.start_time, t.runs.c.id)
+        with self._read() as conn:
+            return [run_record(r) for r in conn.execute(q).all()]

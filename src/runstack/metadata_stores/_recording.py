@@ -5,6 +5,7 @@ The driver is the one writer of run and step records; each write is one transact
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
 from runstack.metadata_stores._params import parameter_rows
 from runstack.metadata_stores._rows import artifact_links, naive
+from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
 
@@ -32,9 +34,12 @@ class RunRecording(SQLConnection):
         owner_host: str | None = None,
         owner_pid: int | None = None,
         owner_ns: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> RunRecord:
-        """Record a new running run, creating the pipeline on its first run."""
+        """Record a new running run (with its ``tags``, checked), creating the pipeline on its
+        first run."""
         start = naive(start_time)
+        tags = check_tags(tags)
 
         def insert(conn: sa.Connection) -> tuple[int, int]:
             pid = conn.execute(
@@ -56,6 +61,11 @@ class RunRecording(SQLConnection):
                     heartbeat_at=start,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
+            if tags:
+                conn.execute(
+                    t.run_tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                )
             return pid, run_id
 
         for _attempt in range(3):

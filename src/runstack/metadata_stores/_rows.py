@@ -39,6 +39,7 @@ RUN_COLUMNS = (
     t.runs.c.owner_pid,
     t.runs.c.heartbeat_at,
     t.runs.c.owner_ns,
+    t.runs.c.note,
 )
 STEP_COLUMNS = (
     t.steps.c.id,
@@ -114,6 +115,7 @@ def run_record(row: Any) -> RunRecord:
         row[9],
         None if beat is None else beat.replace(tzinfo=UTC),
         row[11],
+        row[12],
     )
 
 

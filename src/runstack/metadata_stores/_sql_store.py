@@ -1,15 +1,17 @@
 """The metadata store: records runs, steps and artifacts in a SQL database via SQLAlchemy Core.
 
-Two halves over one connection: ``RunRecording`` is what the runner needs (record runs and
+Three parts over one connection: ``RunRecording`` is what the runner needs (record runs and
 steps, cache lookups, heartbeats), ``HistoryReading`` what readers need (history queries by
-``RunFilter``). Type a parameter with the half it uses.
+``RunFilter``), ``RunCuration`` what people editing history need (tags, notes). Type a
+parameter with the part it uses.
 """
 
 from __future__ import annotations
 
+from runstack.metadata_stores._curating import RunCuration
 from runstack.metadata_stores._reading import HistoryReading
 from runstack.metadata_stores._recording import RunRecording
 
 
-class SQLMetadataStore(RunRecording, HistoryReading):
+class SQLMetadataStore(RunRecording, HistoryReading, RunCuration):
     """Records and queries pipeline history in a SQL database given by a SQLAlchemy URL."""

@@ -109,6 +109,32 @@ class ArtifactView:
         assert record is not None  # foreign key guarantees it
         return StepView(self._store, record, None, artifacts=self._artifacts)
 
+    @property
+    def consumers(self) -> list[StepView]:
+        """Every step, in any run, that took this artifact as an input (steps that were
+        themselves reused from the cache included), oldest first; two queries."""
+        from runstack.post_execution._lineage import linked_steps
+
+        return [s for _, s in linked_steps(self._store, "input", self._record, self._artifacts)]
+
+    @property
+    def reused_by(self) -> list[StepView]:
+        """Steps in later runs that reused this artifact as their own output (cache hits)."""
+        from runstack.post_execution._lineage import linked_steps
+
+        linked = linked_steps(self._store, "output", self._record, self._artifacts)
+        return [s for _, s in linked if s.id != self._record.producer_step_id]
+
+    def lineage(self) -> dict[str, Any]:
+        """Both ways as plain data: ``upstream`` (producer and, recursively, its inputs) and
+        ``downstream`` (consumers in any run, what they made, and cache reuses)."""
+        from runstack.post_execution._lineage import downstream, upstream
+
+        return {
+            "upstream": upstream(self._store, self._record),
+            "downstream": downstream(self._store, self._record),
+        }
+
     def read(
         self,
         output_data_type: type | None = None,
@@ -407,6 +433,17 @@ class RunView:
             self._record = as_seen(self._record)
         return self._record
 
+    note = property(
+        lambda self: self._record.note, doc="Free text about the run (`runstack run note`)."
+    )
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's ``key -> value`` labels as recorded now (a listing loads all at once)."""
+        if self._group is None:
+            self._group = RunGroup(self._store, [self.id], None)
+        return dict(self._group.tags_of(self.id))
+
     status = property(lambda self: self._reconciled().status)
     end_time = property(lambda self: self._reconciled().end_time)
     error = property(lambda self: self._reconciled().error)
@@ -421,6 +458,15 @@ class RunView:
             sg = self._group.step_group
             self._steps = [StepView(self._store, r, self, sg, self._artifacts) for r in records]
         return self._steps
+
+    @property
+    def upstream_runs(self) -> list[RunView]:
+        """Other runs whose artifacts this run consumed or reused from the cache, oldest
+        first; one query."""
+        from runstack.post_execution._lineage import run_views
+
+        records = self._store.upstream_runs(self.id)
+        return list(run_views(self._store, records, self._artifacts).values())
 
     def get_step_names(self) -> list[str]:
         return [s.name for s in self.steps]
@@ -497,13 +543,15 @@ class PipelineView:
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> list[RunView]:
         """Runs filtered, ordered and paged in the database (oldest first unless ``newest_first``).
 
         All filters must hold: ``status`` (e.g. ``"failed"``), ``name_prefix``, a start-time
         window ``started_after <= start < started_before`` (aware datetimes; naive means UTC),
         and ``parameters`` mapping ``"<step>.<parameter>"`` to a value, e.g.
-        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``. The same
+        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``, and
+        ``tags`` the run carries, e.g. ``get_runs(tags={"exp": "lr-sweep"})``. The same
         filter as a value: ``get_runs(RunFilter(status="failed", limit=10))`` (not both).
         """
         given = RunFilter(
@@ -512,6 +560,7 @@ class PipelineView:
             started_after=started_after,
             started_before=started_before,
             parameters=parameters,
+            tags=tags,
             limit=limit,
             offset=offset,
             newest_first=newest_first,

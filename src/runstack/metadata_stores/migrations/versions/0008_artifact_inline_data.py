@@ -5,14 +5,14 @@ stored with its record, so reading it needs no file; larger ones stay files. Art
 before this revision have NULL here and are read from their files, unchanged.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
