@@ -2,7 +2,7 @@
 
 Inline and file artifacts must be interchangeable: the same value reads back the same, has
 the same content hash, and a cache hit crosses the boundary in both directions. A store
-written before inline values existed (schema 0006, every artifact a file) is upgraded in
+written before inline values existed (schema 0007, every artifact a file) is upgraded in
 place and reads unchanged.
 """
 
@@ -106,7 +106,7 @@ def test_a_store_written_before_inline_values_is_upgraded_and_reads_unchanged(
     cfg.set_main_option("script_location", str(_migrate._MIGRATIONS))
     with store.engine.begin() as conn:  # back to the schema before inline values
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0006")
+        command.downgrade(cfg, "0007")
     with store.engine.connect() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("artifacts")}
         assert "inline_data" not in columns
