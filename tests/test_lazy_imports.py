@@ -187,3 +187,41 @@ def test_a_config_class_still_validates_once_used(tmp_path: Path):
         tmp_path,
     )
     assert found["pydantic"] and not found["sqlalchemy"]
+
+
+def _frozen_at_exit(args: list[str], repo: Path) -> int:
+    """gc.get_freeze_count() once the CLI's own atexit hooks have run (this one runs last)."""
+    code = textwrap.dedent(
+        f"""
+        import atexit, gc, os
+        atexit.register(lambda: os.write(1, b"frozen=%d" % gc.get_freeze_count()))
+        from runstack.cli import main
+        try:
+            main({args!r}, prog_name="runstack")
+        except SystemExit as e:
+            assert not e.code, e.code
+        """
+    )
+    env = {**os.environ, "RUNSTACK_REPOSITORY": str(repo), "RUNSTACK_PROGRESS": "off"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.rsplit("frozen=", 1)[1])
+
+
+def test_browsing_commands_skip_the_exit_collection_but_running_pipelines_does_not(
+    recorded: Path,
+):
+    assert _frozen_at_exit(["run", "list"], recorded) > 0
+    assert _frozen_at_exit(["stack", "list"], recorded) > 0
+    # `pipeline run` ran the user's code in this process: its objects are finalized normally.
+    assert _frozen_at_exit(["pipeline", "run", str(recorded / "tiny_def.py")], recorded) == 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pipeline_file(recorded: Path) -> None:
+    (recorded / "tiny_def.py").write_text(
+        PIPELINE.replace('tiny(one=one(), double=double()).run(run_name="only")\n', "")
+        + "\ntiny_pipeline = tiny(one=one(), double=double())\n"
+    )
