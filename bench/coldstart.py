@@ -1,7 +1,10 @@
-"""3. Cold start: importing runstack, and listing runs from the command line, as new processes.
+"""3. Cold start: importing runstack, defining steps, the CLI's browsing commands and the seed
+script, each as a new process.
 
 Each figure is a new Python process timed from outside, minus ``python -c pass`` timed the
-same way (interleaved), so interpreter start-up is not counted against runstack.
+same way (interleaved), so interpreter start-up is not counted against runstack; the seed
+script's figure is its whole process (import, define, run three steps, exit), as a user
+waits for it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,51 @@ from bench import _pipelines as p
 from bench._core import Budget, Figure, Mode, clock, median, scratch, using_repository
 
 IMPORT_BUDGET = Budget("<", 100.0, "ms")
+CLI_BUDGET = Budget("<=", 150.0, "ms")
+DEFINE_BUDGET = Budget("<=", 60.0, "ms")
+SEED_BUDGET = Budget("<=", 250.0, "ms")
+DEFINE = (
+    "import runstack.steps, runstack.pipelines\n"
+    "from runstack.steps import BaseStepConfig, step\n"
+    "class Config(BaseStepConfig):\n"
+    "    multiplier: int = 2\n"
+    "@step\n"
+    "def scale(config: Config, x: int) -> int:\n"
+    "    return config.multiplier * x\n"
+)
+SEED_SCRIPT = """
+from runstack.pipelines import pipeline
+from runstack.steps import BaseStepConfig, Output, step
+
+
+class Config(BaseStepConfig):
+    multiplier: int = 4
+
+
+@step
+def step_1() -> Output(a=int, b=float):
+    return 7, 0.1
+
+
+@step
+def step_2(config: Config, a: int, b: float) -> Output(a=int, b=float):
+    return config.multiplier * a, config.multiplier * b
+
+
+@step(enable_cache=False)
+def step_3(a: int) -> bool:
+    return a > 0
+
+
+@pipeline
+def first_pipeline(step_1, step_2, step_3):
+    a, b = step_1()
+    a, b = step_2(a, b)
+    step_3(a)
+
+
+first_pipeline(step_1=step_1(), step_2=step_2(), step_3=step_3()).run()
+"""
 LIST_EQUIVALENT = (
     "from runstack.repository import Repository\n"
     "for pipe in Repository().get_pipelines():\n"
@@ -35,10 +83,12 @@ def _proc(argv: list[str], env: dict[str, str]) -> float:
     return clock(go)
 
 
-def _import_profile(code: str, env: dict[str, str], top: int = 6) -> str:
+def _import_profile(argv: list[str], env: dict[str, str], top: int = 6) -> str:
     """The slowest imports (cumulative) under ``python -X importtime``: where start-up goes."""
+    if argv[0] != sys.executable:  # the console script: the same command through -m
+        argv = [sys.executable, "-m", "runstack.cli", *argv[1:]]
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True
+        [sys.executable, "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True
     ).stderr
     rows = []
     for line in out.splitlines():
@@ -55,24 +105,41 @@ def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figu
         for _ in range(3):
             p.linear_pipeline(3).run()
         env = dict(os.environ)
-        cli = [*_cli(), "run", "list"]
-        cli_ok = subprocess.run(cli, env=env, capture_output=True).returncode == 0
-        subjects = {
+        seed = tmp / "seed.py"
+        seed.write_text(SEED_SCRIPT)
+        run_name = subprocess.run(
+            [sys.executable, "-c", LIST_EQUIVALENT], env=env, capture_output=True, text=True
+        ).stdout.split()[0]
+        subjects: dict[str, tuple[list[str], Budget | None, str]] = {
             "import runstack": ([sys.executable, "-c", "import runstack"], IMPORT_BUDGET, ""),
             "import runstack.steps, runstack.pipelines": (
                 [sys.executable, "-c", "import runstack.steps, runstack.pipelines"],
                 None,
                 "",
             ),
+            "import + define a step with a BaseStepConfig": (
+                [sys.executable, "-c", DEFINE],
+                DEFINE_BUDGET,
+                "",
+            ),
         }
-        if cli_ok:
-            subjects["runstack run list"] = (cli, None, "3 runs in the store")
-        else:
-            subjects["run list (python equivalent)"] = (
-                [sys.executable, "-c", LIST_EQUIVALENT],
-                None,
-                "`runstack run list` failed here; timed the same listing through Repository()",
-            )
+        for args in (["run", "list"], ["run", "show", run_name], ["pipeline", "list"]):
+            cli = [*_cli(), *args]
+            label = f"runstack {' '.join(args[:2])}"
+            if subprocess.run(cli, env=env, capture_output=True).returncode == 0:
+                subjects[label] = (cli, CLI_BUDGET, "3 runs in the store")
+            else:
+                subjects[label + " (python equivalent)"] = (
+                    [sys.executable, "-c", LIST_EQUIVALENT],
+                    None,
+                    f"`{label}` failed here; timed the same listing through Repository()",
+                )
+        subjects["runstack stack list"] = ([*_cli(), "stack", "list"], CLI_BUDGET, "")
+        subjects["seed script, whole process"] = (
+            [sys.executable, str(seed)],
+            SEED_BUDGET,
+            "import, define, run 3 steps (cache hits after the first), exit; whole process",
+        )
         baseline = [sys.executable, "-c", "pass"]
         times: dict[str, list[float]] = {k: [] for k in subjects}
         base: list[float] = []
@@ -86,15 +153,13 @@ def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figu
         tb = median(base)
         for name, (argv, budget, note) in subjects.items():
             ts = median(times[name])
-            code = argv[-1] if argv[0] == sys.executable else "from runstack.cli import main"
-            slowest = _import_profile(
-                code if "import" in code else "import runstack.repository", env
-            )
+            slowest = _import_profile(argv, env)
+            whole = name.startswith("seed script")
             figures.append(
                 Figure(
                     "coldstart",
                     name,
-                    (ts - tb) * 1e3,
+                    (ts if whole else ts - tb) * 1e3,
                     "ms",
                     f"new process: {name}",
                     ts,

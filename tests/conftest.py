@@ -30,3 +30,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def repo(isolated: Path) -> Repository:
     """A repository with the default local stack in the test's working directory."""
     return Repository.init(isolated)
+
+
+@pytest.fixture
+def file_artifacts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every artifact is written as files, small built-in values too (they are otherwise
+    kept inline in the metadata store): for tests that edit or delete artifact files."""
+    monkeypatch.setenv("RUNSTACK_INLINE_MAX_BYTES", "0")

@@ -79,7 +79,9 @@ def logs_output(s):
     s()
 
 
-def test_an_output_named_logs_never_shares_a_folder_with_the_step_log(repo: Repository) -> None:
+def test_an_output_named_logs_never_shares_a_folder_with_the_step_log(
+    repo: Repository, file_artifacts: None
+) -> None:
     s = logs_output(s=named_logs()).run().get_step("s")
     assert s.output.read() == "the data"
     assert "hello from the step" in s.logs
@@ -141,7 +143,7 @@ def _set_uri(repo: Repository, artifact_id: int, uri: str) -> None:
 
 @pytest.mark.parametrize("where", ["dot-dot", "other root"])
 def test_an_artifact_uri_outside_the_store_is_neither_read_nor_reused(
-    repo: Repository, where: str
+    repo: Repository, where: str, file_artifacts: None
 ) -> None:
     art = single(answer()).run(run_name="r1").get_step("a").output
     root = repo.active_stack.artifact_store.path

@@ -11,9 +11,11 @@ from runstack.exceptions import (
     RunNotFoundError,
     StepExecutionError,
     StepNotFoundError,
+    StoreError,
 )
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
+from runstack.post_execution import RunFilter
 from runstack.repository import Repository
 from runstack.steps import Output, step
 
@@ -110,6 +112,13 @@ def test_get_step_by_entrypoint_name_only_when_unambiguous(repo: Repository) -> 
     assert run.get_step("second_add").inputs["a"].read() == 100
 
 
+def test_bad_run_filters_fail_where_they_are_written() -> None:
+    with pytest.raises(StoreError, match="Unknown status 'done'.*completed"):
+        RunFilter(status="done")
+    with pytest.raises(StoreError, match="'<step>.<parameter>'.*got 'lr'"):
+        RunFilter(parameters={"lr": 0.1})
+
+
 def test_step_views_describe_the_execution(repo: Repository) -> None:
     adder(numbers(), add()).run(run_name="x")
     second = adder(numbers(), add()).run(run_name="y")
@@ -136,6 +145,12 @@ def test_latest_runs_and_filters(repo: Repository) -> None:
     assert [r.name for r in p.get_runs(name_prefix="ok")] == ["ok-1"]
     assert [r.name for r in p.get_runs(newest_first=True, limit=1)] == ["bad-1"]
     assert [r.name for r in p.get_runs(offset=1)] == ["bad-1"]
+    # The same filters as one value; a filter and keywords together would be ambiguous.
+    newest_failed = RunFilter(status="failed", newest_first=True, limit=5)
+    assert [r.name for r in p.get_runs(newest_failed)] == ["bad-1"]
+    assert newest_failed.status is ExecutionStatus.FAILED
+    with pytest.raises(TypeError, match="not both"):
+        p.get_runs(newest_failed, limit=1)
     failed = p.get_run("bad-1")
     assert failed.status is ExecutionStatus.FAILED
     # The seed pattern tolerates failed runs: the failed step has no outputs.

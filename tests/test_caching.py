@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from runstack.execution import RunEvent
-from runstack.models import ExecutionStatus
+from runstack.models import ArtifactRecord, ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
 from runstack.steps import step
@@ -139,7 +139,7 @@ def test_upstream_rerun_with_identical_data_keeps_downstream_cached(etl: Code) -
     assert len(new.content_hash) == 32  # XXH3-128, hex
 
 
-def test_hit_needs_every_artifact_it_reuses(etl: Code) -> None:
+def test_hit_needs_every_artifact_it_reuses(etl: Code, file_artifacts: None) -> None:
     first = run(etl.load("steps_mod"))
     shutil.rmtree(first.get_step("load").output.uri)
     again = run(etl.load("steps_mod"))
@@ -262,4 +262,13 @@ def test_content_hash_follows_bytes_names_and_type(isolated: Path, root: str) ->
     assert digest == content_hash(store, b, "builtins.list", "M") is not None
     assert digest != content_hash(store, c, "builtins.list", "M")
     assert digest != content_hash(store, a, "builtins.tuple", "M")
-    assert artifact_present(store, a) and not artifact_present(store, a + "-gone")
+    # The same bytes kept inline hash as the file would: one hash however a value is stored.
+    inline = store.new_uri("p", "r", "s", "inline")
+    assert content_hash(store, inline, "builtins.list", "M", b"[1,2]") == digest
+    assert content_hash(store, inline, "builtins.list", "M", b"[1,3]") != digest
+
+    def record(uri: str, data: bytes | None = None) -> ArtifactRecord:
+        return ArtifactRecord(1, uri, "builtins.list", "M", 1, inline=data)
+
+    assert artifact_present(store, record(a)) and not artifact_present(store, record(a + "-gone"))
+    assert artifact_present(store, record(inline, b"[1,2]"))  # inline: present, no files

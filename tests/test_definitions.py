@@ -182,7 +182,10 @@ def test_pipeline_decorator_options() -> None:
     [
         (lambda: chain(first=number()), r"missing step slot\(s\) \['second'\]"),
         (lambda: chain(number(), multiply(), third=number()), "has no step slot 'third'"),
-        (lambda: chain(number(), multiply(), number()), r"has 2 step slot\(s\) \['first', 'second'\], but 3 were given"),
+        (
+            lambda: chain(number(), multiply(), number()),
+            r"has 2 step slot\(s\) \['first', 'second'\], but 3 were given",
+        ),
         (lambda: chain(first=number, second=multiply()), "got the step class number"),
         (lambda: chain(first=3, second=multiply()), "must be a step instance, got int"),
     ],

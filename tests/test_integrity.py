@@ -156,7 +156,9 @@ def test_run_killed_mid_step_is_shown_crashed_when_viewed(repo: Repository) -> N
 
 
 @pytest.mark.slow
-def test_artifact_half_written_at_kill_is_never_readable(repo: Repository) -> None:
+def test_artifact_half_written_at_kill_is_never_readable(
+    repo: Repository, file_artifacts: None
+) -> None:
     proc, _ = _start(repo.root, "write", "killed-mid-write")
     _kill(proc)
     staged = [p for p in (repo.config_dir / "artifacts").rglob("*.partial-*") if p.is_dir()]
@@ -374,7 +376,7 @@ def reader(a, b):
     b(a())
 
 
-def test_corrupted_or_deleted_artifact_files(repo: Repository) -> None:
+def test_corrupted_or_deleted_artifact_files(repo: Repository, file_artifacts: None) -> None:
     first = reader(good(), double()).run(run_name="r1")
     art = first.get_step("a").output
     data = Path(art.uri) / "data.json"

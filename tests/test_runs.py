@@ -58,7 +58,8 @@ def test_a_run_is_recorded_with_steps_parameters_and_outputs(repo: Repository) -
     assert second.output.producer_step.name == "second"
     assert second.output.data_type == "builtins.int"
     assert second.output.materializer.endswith("BuiltInMaterializer")
-    assert os.path.isdir(second.output.uri)
+    # A small built-in value is kept with its record: no folder at its URI.
+    assert second.output.is_inline and not os.path.exists(second.output.uri)
 
 
 def test_default_run_names_sort_by_time(repo: Repository) -> None:

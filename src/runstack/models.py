@@ -43,6 +43,7 @@ class RunRecord:
     # ("<boot id>:<pid namespace inode>"): what crash detection decides by.
     heartbeat_at: datetime | None = None
     owner_ns: str | None = None
+    note: str | None = None  # free text, editable after the run (`runstack run note`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,10 @@ class StepRecord:
     execution: dict[str, Any] | None = None
 
 
+#: The name of the one file of an artifact kept inline in the metadata store.
+INLINE_FILE = "data.json"
+
+
 @dataclass(frozen=True, slots=True)
 class ArtifactRecord:
     id: int
@@ -81,6 +86,15 @@ class ArtifactRecord:
     # "pickle" when reading it runs code from its files (torch.save, pickle); None otherwise.
     # Recorded at write time, so replacing the files cannot turn a safe artifact into one.
     storage_format: str | None = None
+    # The bytes of the artifact's one file (INLINE_FILE) when it is small enough to be kept in
+    # the metadata store instead of the artifact store; None for artifacts stored as files.
+    # Read it through ArtifactStore.holds / artifact_files / open_artifact_file (or a
+    # materializer's Artifact.of), which treat both kinds alike.
+    inline: bytes | None = None
+
+    @property
+    def is_inline(self) -> bool:
+        return self.inline is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +117,7 @@ class NewArtifact:
     materializer: str
     content_hash: str | None = None
     storage_format: str | None = None  # the materializer's ``storage_format`` after writing
+    inline: bytes | None = None  # the one file's bytes, kept in the metadata store
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +148,19 @@ class StepResult:
     # The ``running`` row recorded when the step started, which this result replaces.
     running_step_id: int | None = None
     execution: dict[str, Any] | None = None
+
+
+# Shared by the run progress display and the CLI's listings (which must not import execution).
+def format_duration(seconds: float | None) -> str:
+    """``0.04s``, ``12.3s``, ``4m05s``, ``2h03m``; empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -30,7 +30,7 @@ from runstack.stack._flavors import (
 )
 
 if TYPE_CHECKING:
-    from runstack.post_execution import PipelineView
+    from runstack.post_execution import History, PipelineView
 
 REPO_DIR = ".runstack"
 ENV_REPOSITORY = "RUNSTACK_REPOSITORY"
@@ -187,6 +187,20 @@ class Repository:
             artifact_store=self._build("artifact_store", sc.artifact_store),
         )
 
+    def get_history(self, stack_key: str | None = None) -> History:
+        """The recorded runs of a stack (default: the active one), to browse.
+
+        Builds only the stack's metadata store and artifact store: browsing never builds the
+        orchestrator, so it loads no execution code (launch, progress display...).
+        """
+        from runstack.post_execution import History
+
+        sc = self.get_stack_config(stack_key or self.active_stack_key)
+        return History(
+            self._build("metadata_store", sc.metadata_store),
+            self._build("artifact_store", sc.artifact_store),
+        )
+
     def _build(self, component_type: str, name: str) -> Any:
         component = self.get_component(component_type, name)
         flavor = validate_settings(component_type, component.flavor, component.settings)
@@ -333,7 +347,7 @@ class Repository:
         """Pipelines with at least one run, oldest first run first (of all stacks by default)."""
         found: list[PipelineView] = []
         for key in self.history_stack_keys(stack_key):
-            found.extend(self.get_stack(key).history.get_pipelines())
+            found.extend(self.get_history(key).get_pipelines())
         found.sort(key=lambda p: p.created_at)
         return found
 
@@ -350,7 +364,7 @@ class Repository:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")
         known: list[str] = []
         for key in self.history_stack_keys(stack_key):
-            history = self.get_stack(key).history
+            history = self.get_history(key)
             try:
                 return history.get_pipeline(pipeline_name)
             except PipelineNotFoundError:

@@ -48,7 +48,7 @@ def test_run_list_filters_in_the_database(cli, two_runs, monkeypatch):
 
     monkeypatch.setattr(PipelineView, "get_runs", spy)
     cli("run", "list", "training", "--status", "completed", "--last", "1", "--json")
-    assert calls == [{"status": "completed", "limit": 2, "newest_first": True}]
+    assert calls == [{"status": "completed", "tags": None, "limit": 2, "newest_first": True}]
 
 
 def test_run_list_of_an_unknown_pipeline_suggests_the_known_one(cli, two_runs):

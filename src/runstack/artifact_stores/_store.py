@@ -1,8 +1,10 @@
 """The artifact store: owns the filesystem, hands out URIs, publishes and checks artifacts.
 
 Everything that touches an artifact's bytes goes through one of these: the runner writes into
-``staged(uri)``, readers open files through ``fs``, the cache asks ``exists`` and hashes
-``files``. So the store is the one place that knows whether its filesystem is the local disk
+``staged(uri)``, readers open files through ``fs``, the cache asks ``holds`` and hashes
+``files``. A small artifact may be kept inline with its record in the metadata store instead;
+``holds`` / ``artifact_files`` / ``open_artifact_file`` take a record and treat both alike.
+So the store is the one place that knows whether its filesystem is the local disk
 (rename-based publishing) or an object store (no folders, no rename), and the one place that
 refuses URIs outside its root.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -20,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runstack.exceptions import ArtifactNotFoundError, StoreError
+from runstack.models import INLINE_FILE, ArtifactRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PREFIX_LEN = 60
@@ -244,6 +248,30 @@ class ArtifactStore:
         if self._local:
             return open(os.path.join(self._fs_path(uri), name), mode, buffering=0)
         return self.fs.open(posixpath.join(uri, name), mode)
+
+    # -- an artifact by its record, kept inline or as files: one accessor for both -----------
+
+    def holds(self, record: ArtifactRecord) -> bool:
+        """Whether the artifact can be read: kept inline with its record, or files at its URI
+        (inside this store). Cache hits, exports and garbage collection ask this."""
+        if record.inline is not None:
+            return True
+        return self.exists(record.uri)
+
+    def artifact_files(self, record: ArtifactRecord) -> list[tuple[str, int]]:
+        """``(name, size)`` of the artifact's files, as :meth:`files`; an inline artifact has
+        one, ``INLINE_FILE``, and nothing in this store."""
+        if record.inline is not None:
+            return [(INLINE_FILE, len(record.inline))]
+        return self.files(record.uri)
+
+    def open_artifact_file(self, record: ArtifactRecord, name: str) -> Any:
+        """Open one of :meth:`artifact_files` for reading, inline or stored alike."""
+        if record.inline is not None:
+            if name != INLINE_FILE:
+                raise FileNotFoundError(2, "No such file in an inline artifact", name)
+            return io.BytesIO(record.inline)
+        return self.open(record.uri, name)
 
     def remove(self, uri: str) -> None:
         """Delete the artifact at ``uri`` (nothing if it is gone); refuses URIs outside the root."""

@@ -157,7 +157,7 @@ def fmt_time(value: datetime | None) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    from runstack.execution._progress import format_duration
+    from runstack.models import format_duration
 
     return format_duration(seconds)
 

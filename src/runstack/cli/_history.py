@@ -32,7 +32,7 @@ def histories(stack_key: str | None) -> Iterator[tuple[str, History]]:
     repo = get_repo()
     for key in repo.history_stack_keys(stack_key):
         try:
-            yield key, repo.get_stack(key).history
+            yield key, repo.get_history(key)
         except RunstackError as e:
             # A store that is there but broken (corrupted, read-only, not a database) is an
             # error: skipping it would print "No runs yet." over a history that exists.
@@ -129,6 +129,8 @@ def _run_row(run: RunView, stack: str) -> dict[str, Any]:
         "steps": len(steps),
         "cached_steps": sum(1 for s in steps if s.is_cached),
         "error": run.error,
+        "tags": run.tags,
+        "note": run.note,
     }
 
 
@@ -150,6 +152,9 @@ def _run_row(run: RunView, stack: str) -> dict[str, Any]:
     help="Show the N most recent runs.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every run (overrides --last).")
+@click.option(
+    "--tag", "tag_pairs", metavar="KEY=VALUE", multiple=True, help="Only runs with this tag."
+)
 @stack_option
 @json_option
 def run_list(
@@ -157,6 +162,7 @@ def run_list(
     status: str | None,
     last: int,
     show_all: bool,
+    tag_pairs: tuple[str, ...],
     stack_key: str | None,
     as_json: bool,
 ) -> None:
@@ -165,7 +171,9 @@ def run_list(
     Filtering and limiting happen in the metadata store, so this stays quick with many runs.
     """
     from runstack.exceptions import PipelineNotFoundError
+    from runstack.metadata_stores._tags import parse_tag_args
 
+    tags = parse_tag_args(tag_pairs) or None
     limit = None if show_all else last + 1  # one more than shown, to know if there are more
     found: list[tuple[str, RunView]] = []
     for key, history in histories(stack_key):
@@ -178,7 +186,8 @@ def run_list(
             pipelines = history.get_pipelines()
         for p in pipelines:
             found.extend(
-                (key, r) for r in p.get_runs(status=status, limit=limit, newest_first=True)
+                (key, r)
+                for r in p.get_runs(status=status, tags=tags, limit=limit, newest_first=True)
             )
     if pipeline is not None and not found and not _pipeline_exists(pipeline, stack_key):
         get_repo().get_pipeline(pipeline, stack_key)  # raises with the known names
@@ -205,7 +214,7 @@ def run_list(
         ],
         title="Runs (newest first)",
         styles={"status": "status"},
-        empty="No runs match." if status or pipeline else "No runs yet.",
+        empty="No runs match." if status or pipeline or tags else "No runs yet.",
     )
     if more:
         click.secho(f"Showing the latest {last}; use --last N or --all for more.", dim=True)
@@ -261,6 +270,8 @@ def run_show(run_name: str, stack_key: str | None, as_json: bool) -> None:
             ("finished", fmt_time(data["end_time"])),
             ("duration", fmt_duration(data["duration"])),
             ("error", data["error"]),
+            ("tags", ", ".join(f"{k}={v}" for k, v in data["tags"].items())),
+            ("note", data["note"]),
         ],
         title=f"Run {run.name}",
     )

@@ -11,7 +11,8 @@ from runstack.cli._common import CliState, UserError
 
 
 class RunstackGroup(click.Group):
-    """Turns runstack errors into a one-line message and exit status 1, never a traceback.
+    """Loads the commands of :data:`COMMANDS` on use; turns runstack errors into a one-line
+    message and exit status 1, never a traceback.
 
     Errors from runstack itself (``RunstackError``) and refusals of the file system are the
     user's to fix; anything else is a bug and keeps its traceback.
@@ -31,6 +32,43 @@ class RunstackGroup(click.Group):
                 # The file system said no (a read-only folder, a file where a folder goes).
                 raise UserError(f"{e.strerror}: {e.filename}") from None
             raise
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            _skip_collection_at_exit()
+
+    # Commands of other modules come from COMMANDS (below), imported only when used.
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *(p for p in COMMANDS if " " not in p)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(_load(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+
+def _skip_collection_at_exit() -> None:
+    """Let the interpreter exit without collecting the objects imports made (a command that
+    only browsed or edited config).
+
+    At exit CPython runs the cyclic garbage collector over everything SQLAlchemy, pydantic
+    and rich built at import (~100-200 ms of a ~0.5 s command here). ``gc.freeze()`` in an
+    atexit hook moves those objects out of its reach, so they are simply left to the OS. What
+    this skips: ``__del__`` of objects in reference cycles, which Python never promises at
+    exit anyway; atexit callbacks and ``weakref.finalize`` (how the SQLite store checkpoints
+    and closes) still run. Not done once pipelines ran in this process (``pipeline run``):
+    that is the user's code, whose cyclic objects may hold unflushed files.
+    """
+    import sys
+
+    if "runstack.execution" in sys.modules:
+        return
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -90,31 +128,51 @@ def version() -> None:
     click.echo(f"runstack {__version__}")
 
 
-def _register_commands() -> None:
-    from runstack.cli._artifacts import artifact
-    from runstack.cli._history import pipeline_group, run_group, step_group
-    from runstack.cli._integrity import (
-        metadata_store_backup,
-        run_reconcile,
-        step_explain,
-        step_logs,
-    )
-    from runstack.cli._pipeline_run import pipeline_run
-    from runstack.cli._stacks import component_groups, stack
+# -- commands from other modules, loaded on use ---------------------------------------------
+#
+# Every command defined outside this file, by its path -> "module:attribute". Nothing here is
+# imported until that command runs (or `--help` lists it), so `runstack run list` loads the
+# history commands and nothing else: no pipeline runner, no execution package.
+#
+# To add a command, write it in its own module and add ONE entry here:
+#   "run compare": "runstack.cli._compare:run_compare",  # a sub-command of an existing group
+#   "up": "runstack.cli._lifecycle:up",                    # a new top-level command or group
+# The attribute is a click command or group, or a function taking the command's name and
+# returning one (the component groups are made that way). A module imports only click and
+# runstack.cli._common at module level; everything heavier (the repository, SQLAlchemy,
+# pydantic, rich, runstack.execution) is imported inside the command that needs it, since the
+# sibling sub-commands of a group are loaded together to list them.
+COMMANDS: dict[str, str] = {
+    "stack": "runstack.cli._stacks:stack",
+    "orchestrator": "runstack.cli._stacks:component_group",
+    "metadata-store": "runstack.cli._stacks:component_group",
+    "metadata-store backup": "runstack.cli._integrity:metadata_store_backup",
+    "artifact-store": "runstack.cli._stacks:component_group",
+    "pipeline": "runstack.cli._history:pipeline_group",
+    "pipeline run": "runstack.cli._pipeline_run:pipeline_run",
+    "run": "runstack.cli._history:run_group",
+    "run reconcile": "runstack.cli._integrity:run_reconcile",
+    "run tag": "runstack.cli._lifecycle:run_tag",
+    "run note": "runstack.cli._lifecycle:run_note",
+    "step": "runstack.cli._history:step_group",
+    "step explain": "runstack.cli._integrity:step_explain",
+    "step logs": "runstack.cli._integrity:step_logs",
+    "artifact": "runstack.cli._artifacts:artifact",
+    "artifact lineage": "runstack.cli._lifecycle:artifact_lineage",
+}
 
-    main.add_command(stack)
-    for group in component_groups():
-        if group.name == "metadata-store":
-            group.add_command(metadata_store_backup)
-        main.add_command(group)
-    pipeline_group.add_command(pipeline_run)
-    run_group.add_command(run_reconcile)
-    step_group.add_command(step_explain)
-    step_group.add_command(step_logs)
-    main.add_command(pipeline_group)
-    main.add_command(run_group)
-    main.add_command(step_group)
-    main.add_command(artifact)
 
+def _load(name: str) -> click.Command:
+    """The command at ``name`` in :data:`COMMANDS`, with its sub-commands from the table."""
+    import importlib
 
-_register_commands()
+    module, _, attr = COMMANDS[name].partition(":")
+    found = getattr(importlib.import_module(module), attr)
+    command = found if isinstance(found, click.Command) else found(name.rsplit(" ", 1)[-1])
+    if isinstance(command, click.Group):
+        prefix = f"{name} "
+        for path in COMMANDS:
+            sub = path[len(prefix) :]
+            if path.startswith(prefix) and " " not in sub and sub not in command.commands:
+                command.add_command(_load(path), sub)
+    return command

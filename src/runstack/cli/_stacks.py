@@ -321,5 +321,6 @@ def _register_example(cli_name: str) -> str:
     return f"\b\nExample:\n  {examples[cli_name]}"
 
 
-def component_groups() -> list[click.Group]:
-    return [_component_group(cli, ctype) for cli, ctype in COMPONENT_COMMANDS.items()]
+def component_group(cli_name: str) -> click.Group:
+    """The group of commands for one component type, e.g. ``metadata-store``."""
+    return _component_group(cli_name, COMPONENT_COMMANDS[cli_name])

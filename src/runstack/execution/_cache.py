@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from runstack.exceptions import ArtifactNotFoundError
 from runstack.execution._fingerprint import code_components
 from runstack.materializers._base import type_path
+from runstack.models import ArtifactRecord
 
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
     from runstack.execution._plan import StepPlan
-    from runstack.models import ArtifactRecord
 
 # Bump when the components change shape; older keys then simply never match.
 KEY_FORMAT = 1
@@ -75,17 +75,36 @@ def disabled_decision(sp: StepPlan) -> dict[str, Any]:
     return {"outcome": "disabled", "by": by}
 
 
-def artifact_present(store: ArtifactStore, uri: str) -> bool:
-    """Whether an artifact can be reused: it lies inside the store and holds files.
+def artifact_present(store: ArtifactStore, record: ArtifactRecord) -> bool:
+    """Whether an artifact can be reused: it is kept inline with its record, or it lies
+    inside the store and holds files.
 
     A URI outside the store's root (an edited record, another stack's store) is never reused.
     """
     try:
-        store.check(uri)
+        store.check(record.uri)
     except ArtifactNotFoundError as e:
         logging.getLogger("runstack").warning("Not reusing a cached artifact: %s", e)
         return False
-    return store.exists(uri)
+    return store.holds(record)
+
+
+INLINE_LIMIT_ENV = "RUNSTACK_INLINE_MAX_BYTES"
+
+
+def inline_limit(materializer: type) -> int:
+    """Up to how many bytes an output written by ``materializer`` is kept inline in the
+    metadata store (0: never). A materializer opts in by setting ``INLINE_LIMIT`` on its own
+    class (a subclass must opt in again: it may write its files some other way);
+    ``$RUNSTACK_INLINE_MAX_BYTES`` overrides the limit, 0 keeps every artifact a file."""
+    limit = int(materializer.__dict__.get("INLINE_LIMIT", 0))
+    raw = os.environ.get(INLINE_LIMIT_ENV)
+    if limit and raw:
+        try:
+            return max(0, int(raw))
+        except ValueError:
+            return limit
+    return limit
 
 
 def _hash_limit() -> int:
@@ -96,8 +115,13 @@ def _hash_limit() -> int:
         return DEFAULT_HASH_LIMIT
 
 
-def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: str) -> str | None:
+def content_hash(
+    store: ArtifactStore, uri: str, data_type: str, materializer: str, inline: bytes | None = None
+) -> str | None:
     """XXH3-128 over the artifact's files (names and bytes), its type and materializer.
+
+    ``inline``: the bytes of an artifact kept in the metadata store, hashed as the one file
+    ``INLINE_FILE`` it would be on disk, so a value has one hash however it is stored.
 
     A fast non-cryptographic 128-bit hash: artifacts are the user's own data, not adversarial
     input, and SHA-256 cost more than writing a large array did. ``None`` when the files
@@ -107,7 +131,8 @@ def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: s
     import xxhash
 
     limit = _hash_limit()
-    files = store.files(uri)
+    record = ArtifactRecord(0, uri, data_type, materializer, 0, inline=inline)
+    files = store.artifact_files(record)
     if sum(size for _, size in files) > limit:
         return None
     h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
@@ -115,7 +140,7 @@ def content_hash(store: ArtifactStore, uri: str, data_type: str, materializer: s
     view = memoryview(buffer)
     for rel, size in files:
         h.update(f"{rel}\0{size}\0".encode())
-        with store.open(uri, rel, "rb") as f:
+        with store.open_artifact_file(record, rel) as f:
             while n := f.readinto(buffer):
                 h.update(view[:n])
     return h.hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +19,7 @@ from runstack.execution._signals import sigterm_as_interrupt
 from runstack.execution._step_runner import StepRunner
 from runstack.metadata_stores import SQLMetadataStore, _liveness
 from runstack.metadata_stores._names import check_name, fit_name
+from runstack.metadata_stores._tags import check_tags
 from runstack.models import ExecutionStatus, RunRecord
 
 
@@ -54,8 +56,10 @@ def launch(
     history: Any,
     run_name: str | None = None,
     listener: Listener = log_listener,
+    tags: Mapping[str, str] | None = None,
 ) -> RunRecord:
     start = datetime.now(timezone.utc)
+    tags = check_tags(tags)  # before anything is recorded or run
     if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
         raise RunstackError(f"run_name must be a non-empty string, got {run_name!r}.")
     check_names(plan, run_name)
@@ -71,6 +75,7 @@ def launch(
                 owner_host=socket.gethostname(),
                 owner_pid=os.getpid(),
                 owner_ns=_liveness.this_namespace(),
+                tags=tags,
             )
             break
         except DuplicateRunNameError:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from runstack.execution._events import Listener, RunEvent, log_listener
+from runstack.models import format_duration
 
 ENV_PROGRESS = "RUNSTACK_PROGRESS"
 _MODES = ("auto", "live", "plain", "log", "off")
@@ -46,21 +47,6 @@ class _Row:
         if self.started is not None:
             return time.monotonic() - self.started
         return None
-
-
-def format_duration(seconds: float | None) -> str:
-    """``0.04s``, ``12.3s``, ``4m05s``, ``2h03m``; empty when unknown."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 class ProgressListener:

@@ -286,9 +286,7 @@ class StepRunner:
         passed_over = []
         for step_id, outputs in self.metadata_store.cache_candidates(cache_key):
             missing = sorted(
-                n
-                for n, a in outputs.items()
-                if not _cache.artifact_present(self.artifact_store, a.uri)
+                n for n, a in outputs.items() if not _cache.artifact_present(self.artifact_store, a)
             )
             if not missing:
                 run = self.metadata_store.run_names_of_steps([step_id]).get(step_id)

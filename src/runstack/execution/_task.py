@@ -31,7 +31,7 @@ from runstack.execution._plan import StepPlan
 from runstack.materializers import Artifact, BaseMaterializer, registry
 from runstack.materializers._base import type_path
 from runstack.materializers._read import load_data_type, load_materializer, read_artifact
-from runstack.models import ArtifactRecord, NewArtifact, RunRecord
+from runstack.models import INLINE_FILE, ArtifactRecord, NewArtifact, RunRecord
 from runstack.steps import StepContext
 from runstack.steps._signature import coerce_output, concrete_class, matches_type, type_name
 
@@ -281,10 +281,23 @@ def _write_outputs(
                 "step.with_return_materializers(...)."
             )
         uri = task.output_uris[name]
+        inline: bytes | None = None
         try:
-            with artifact_store.staged(uri) as staging:
-                writer = materializer(Artifact(staging, artifact_store.fs))
+            limit = _cache.inline_limit(materializer)
+            if limit:
+                # Written to memory first: a small value is kept with its record (reading it
+                # later opens no file), anything else is published as files as usual.
+                files: dict[str, bytes] = {}
+                writer = materializer(Artifact(uri, None, files))
                 writer.handle_return(value)
+                if list(files) == [INLINE_FILE] and len(files[INLINE_FILE]) <= limit:
+                    inline = files[INLINE_FILE]
+                else:
+                    _publish(artifact_store, uri, files)
+            else:
+                with artifact_store.staged(uri) as staging:
+                    writer = materializer(Artifact(staging, artifact_store.fs))
+                    writer.handle_return(value)
         except RunstackError as e:
             raise MaterializerError(f"Cannot write output {name!r} of {task.where}: {e}") from e
         except Exception as e:
@@ -293,9 +306,20 @@ def _write_outputs(
                 f"{task.where}: {type(e).__name__}: {e}"
             ) from e
         data_type, mat_path = type_path(type(value)), type_path(materializer)
-        digest = _cache.content_hash(artifact_store, uri, data_type, mat_path)
-        written.append(NewArtifact(name, uri, data_type, mat_path, digest, writer.storage_format))
+        digest = _cache.content_hash(artifact_store, uri, data_type, mat_path, inline)
+        written.append(
+            NewArtifact(name, uri, data_type, mat_path, digest, writer.storage_format, inline)
+        )
     return tuple(written)
+
+
+def _publish(artifact_store: Any, uri: str, files: dict[str, bytes]) -> None:
+    """Publish files a materializer wrote to memory at ``uri``, as if written in place."""
+    with artifact_store.staged(uri) as staging:
+        target = Artifact(staging, artifact_store.fs)
+        for name, data in files.items():
+            with target.open(name, "wb") as f:
+                f.write(data)
 
 
 def _write_logs(task: StepTask, artifact_store: Any, logs: _logs.StepLogs | None) -> str | None:

@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import logging
 import posixpath
 from collections.abc import Iterator
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from runstack.exceptions import MaterializerError
+from runstack.models import INLINE_FILE
+
+if TYPE_CHECKING:
+    from runstack.models import ArtifactRecord
 
 logger = logging.getLogger("runstack")
 _PICKLE_WARNED: set[str] = set()
 
 
 class Artifact:
-    """Where one artifact lives: a URI and the fsspec filesystem that serves it."""
+    """Where one artifact lives: a URI and the fsspec filesystem that serves it.
 
-    __slots__ = ("_fs", "uri")
+    An artifact kept inline in the metadata store is served from memory instead: ``files``
+    maps its file names to their bytes (read), or collects what a materializer writes.
+    """
 
-    def __init__(self, uri: str, fs: Any = None) -> None:
+    __slots__ = ("_fs", "files", "uri")
+
+    def __init__(self, uri: str, fs: Any = None, files: dict[str, bytes] | None = None) -> None:
         self.uri = uri
         self._fs = fs
+        self.files = files
+
+    @classmethod
+    def of(cls, record: ArtifactRecord, fs: Any = None) -> Artifact:
+        """The artifact a record describes: inline (from memory) or files at its URI."""
+        if record.inline is not None:
+            return cls(record.uri, fs, {INLINE_FILE: record.inline})
+        return cls(record.uri, fs)
 
     @property
     def fs(self) -> Any:
@@ -37,11 +54,13 @@ class Artifact:
 
     def local_path(self, name: str) -> str | None:
         """A plain OS path for ``name`` when the artifact is on the local disk, else None."""
-        if "://" in self.uri and not self.uri.startswith("file://"):
+        if self.files is not None or ("://" in self.uri and not self.uri.startswith("file://")):
             return None
         return self.path(name).removeprefix("file://")
 
     def open(self, name: str, mode: str = "rb") -> IO[Any]:
+        if self.files is not None:
+            return self._open_in_memory(name, mode)
         local = self.local_path(name)
         if local is not None:  # skip fsspec's wrapper on the hot path for local stores
             return open(local, mode)
@@ -55,11 +74,37 @@ class Artifact:
         if local is not None:
             yield local
             return
-        with self.fs.open(self.path(name), mode) as f:
+        with self.open(name, mode) as f:
             yield f
+
+    def _open_in_memory(self, name: str, mode: str) -> IO[Any]:
+        files = self.files
+        assert files is not None
+        if "r" in mode:
+            if name not in files:
+                raise FileNotFoundError(2, "No such file in an inline artifact", self.path(name))
+            data = files[name]
+            return io.BytesIO(data) if "b" in mode else io.StringIO(data.decode("utf-8"))
+        return _Collected(files, name, binary="b" in mode)
 
     def __repr__(self) -> str:
         return f"Artifact(uri={self.uri!r})"
+
+
+class _Collected(io.BytesIO):
+    """A file written to an in-memory artifact: its bytes land in ``files`` when closed."""
+
+    def __init__(self, files: dict[str, bytes], name: str, binary: bool) -> None:
+        super().__init__()
+        self._files, self._name, self._binary = files, name, binary
+
+    def write(self, data: Any) -> int:
+        return super().write(data if self._binary else data.encode("utf-8"))
+
+    def close(self) -> None:
+        if not self.closed:
+            self._files[self._name] = self.getvalue()
+        super().close()
 
 
 class BaseMaterializer:
@@ -88,6 +133,10 @@ class BaseMaterializer:
     """
 
     ASSOCIATED_TYPES: ClassVar[tuple[type, ...]] = ()
+    #: Up to this many bytes, an artifact that is one file named ``INLINE_FILE`` is kept in
+    #: the metadata store with its record instead of in the artifact store (0: never). Such a
+    #: materializer's ``handle_return`` writes through ``self.artifact.open`` only.
+    INLINE_LIMIT: ClassVar[int] = 0
     #: Set by ``handle_return`` to ``"pickle"`` when reading the files back runs code.
     storage_format: str | None = None
     #: The ``storage_format`` recorded with the artifact being read (set by the reader).

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 from runstack.exceptions import MaterializerError
-from runstack.materializers._base import BaseMaterializer
+from runstack.materializers._base import INLINE_FILE, BaseMaterializer
 
 _TAG = "__runstack_type__"
-_JSON_FILE = "data.json"
+_JSON_FILE = INLINE_FILE
 _BYTES_FILE = "data.bin"
 
 
@@ -67,13 +67,17 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(data: bytes) -> Any:
-    return _decode(json.loads(data))
+    # Decoded first: json.loads(bytes) sniffs the encoding, and we always write UTF-8.
+    return _decode(json.loads(data.decode("utf-8")))
 
 
 class BuiltInMaterializer(BaseMaterializer):
     """Python values: int, float, bool, str, bytes, list, dict, tuple, set, frozenset, None."""
 
     ASSOCIATED_TYPES = (int, float, bool, str, bytes, list, dict, tuple, set, frozenset, type(None))
+    # Small JSON values live with their record: reading one back (a history scan reads one per
+    # run) then costs no file open. Larger ones, and bytes, are files.
+    INLINE_LIMIT = 4096
 
     def handle_input(self, data_type: type) -> Any:
         if data_type is bytes:

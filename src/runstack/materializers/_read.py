@@ -145,7 +145,7 @@ def read_artifact(
     a materializer other than the one that wrote it that cannot read it."""
     check_materializer(materializer)
     try:
-        reader = materializer(Artifact(art.uri, fs))
+        reader = materializer(Artifact.of(art, fs))
         reader.recorded_format = art.storage_format
         return reader.handle_input(data_type)
     except RunstackError:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from runstack.exceptions import StoreError
+
+T = TypeVar("T")
 
 ATTEMPTS = 6  # tries of one write transaction
 # How long an SQLite writer waits for another connection's write lock before giving up (read
@@ -30,6 +36,31 @@ def is_retryable(e: BaseException) -> bool:
     if args and args[0] in _RETRY_MYSQL_CODES:
         return True
     return "database is locked" in str(orig)  # SQLite, past busy_timeout
+
+
+def retried(transaction: Callable[[], T], *, sqlite: bool) -> T:
+    """Run ``transaction`` (one whole write transaction) again while the database aborts it
+    for a concurrent one, with growing randomized pauses; the last error is raised as is.
+
+    PostgreSQL and MySQL may abort one of two concurrent transactions (deadlock, serialization
+    failure, lock wait timeout); SQLite gives up past ``busy_timeout`` under heavy contention.
+    An SQLite write that waited (nearly) the whole timeout is not retried: the lock is held,
+    not contended, and another try would only wait as long again. A constraint violation is
+    never retried: callers decide what a taken name means.
+    """
+    for attempt in range(ATTEMPTS):
+        began = time.monotonic()
+        try:
+            return transaction()
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.DBAPIError, sqlite3.Error) as e:
+            # (SQLite's BEGIN IMMEDIATE goes straight to the driver: a raw sqlite3 error.)
+            waited_out = sqlite and time.monotonic() - began >= BUSY_TIMEOUT_S * 0.8
+            if attempt == ATTEMPTS - 1 or not is_retryable(e) or waited_out:
+                raise
+        time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 # JSON has no NaN or infinity; PostgreSQL and MySQL refuse Python's ``NaN``/``Infinity`` tokens

@@ -9,17 +9,14 @@ tables, so column names and value encoding stay defined in one place: ``_schema.
 
 from __future__ import annotations
 
-import random
 import sqlite3
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from runstack.metadata_stores import _engine
 from runstack.metadata_stores import _schema as t
-from runstack.metadata_stores._engine import ATTEMPTS
+from runstack.metadata_stores._engine import retried
 
 T = TypeVar("T")
 
@@ -87,27 +84,21 @@ class SQLiteInserts:
         return insert
 
     def transact(self, engine: sa.Engine, work: Callable[[Insert], T]) -> T:
-        """Run ``work`` in one write transaction (``BEGIN IMMEDIATE``) on a pooled connection."""
-        for attempt in range(ATTEMPTS):
-            began = time.monotonic()
+        """Run ``work`` in one write transaction (``BEGIN IMMEDIATE``) on a pooled connection,
+        retried as every write is (``_engine.retried``)."""
+
+        def once() -> T:
             with engine.connect() as conn:
                 raw = conn.connection.driver_connection
                 assert raw is not None
+                raw.execute("BEGIN IMMEDIATE")
                 try:
-                    raw.execute("BEGIN IMMEDIATE")
-                    try:
-                        out = work(self.bind(raw))
-                    except BaseException:
-                        if raw.in_transaction:  # SQLite ends it itself on some errors (disk full)
-                            raw.execute("ROLLBACK")
-                        raise
-                    raw.execute("COMMIT")
-                    return out
-                except sqlite3.OperationalError as e:
-                    # Past busy_timeout under heavy contention: the whole transaction again;
-                    # not when it waited the whole timeout (the lock is held, not contended).
-                    waited_out = time.monotonic() - began >= _engine.BUSY_TIMEOUT_S * 0.8
-                    if attempt == ATTEMPTS - 1 or "database is locked" not in str(e) or waited_out:
-                        raise
-            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
-        raise AssertionError("unreachable")
+                    out = work(self.bind(raw))
+                except BaseException:
+                    if raw.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                        raw.execute("ROLLBACK")
+                    raise
+                raw.execute("COMMIT")
+                return out
+
+        return retried(once, sqlite=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 
-from runstack.exceptions import StoreError
 from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._engine import json_loads
-from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
+from runstack.models import ArtifactLink, ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
 
 UTC = timezone.utc
 
@@ -39,6 +39,7 @@ RUN_COLUMNS = (
     t.runs.c.owner_pid,
     t.runs.c.heartbeat_at,
     t.runs.c.owner_ns,
+    t.runs.c.note,
 )
 STEP_COLUMNS = (
     t.steps.c.id,
@@ -91,6 +92,7 @@ ARTIFACT_COLUMNS = (
     t.artifacts.c.producer_step_id,
     t.artifacts.c.content_hash,
     t.artifacts.c.storage_format,
+    t.artifacts.c.inline_data,
 )
 
 
@@ -113,6 +115,7 @@ def run_record(row: Any) -> RunRecord:
         row[9],
         None if beat is None else beat.replace(tzinfo=UTC),
         row[11],
+        row[12],
     )
 
 
@@ -141,14 +144,34 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
     )
 
 
-def status_value(status: ExecutionStatus | str) -> str:
-    try:
-        return ExecutionStatus(status).value
-    except ValueError:
-        raise StoreError(
-            f"Unknown status {status!r}; expected one of {[s.value for s in ExecutionStatus]}."
-        ) from None
-
-
 def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
-    return ArtifactRecord(*row[offset : offset + 7])
+    r = row[offset : offset + 8]
+    inline = r[7]
+    # Drivers hand BLOBs back as bytes, memoryview (psycopg) or bytearray: make them bytes.
+    return ArtifactRecord(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], inline if inline is None else bytes(inline)
+    )
+
+
+def artifact_links(
+    conn: sa.Connection,
+    table: sa.Table,
+    step_ids: Sequence[int] | None,
+    pipeline_id: int | None = None,
+    step_name: str | None = None,
+) -> list[ArtifactLink]:
+    """Input or output links (by ``table``) of the given steps, or of every step named
+    ``step_name`` in a pipeline, in step then declared order."""
+    q = sa.select(table.c.step_id, table.c.name, table.c.position, *ARTIFACT_COLUMNS).join(
+        t.artifacts, t.artifacts.c.id == table.c.artifact_id
+    )
+    if step_ids is not None:
+        q = q.where(table.c.step_id.in_(list(step_ids)))
+    else:
+        q = (
+            q.join(t.steps, t.steps.c.id == table.c.step_id)
+            .join(t.runs, t.runs.c.id == t.steps.c.run_id)
+            .where(t.runs.c.pipeline_id == pipeline_id, t.steps.c.name == step_name)
+        )
+    q = q.order_by(table.c.step_id, table.c.position)
+    return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q).all()]

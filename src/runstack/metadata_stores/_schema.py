@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0008"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -34,6 +34,7 @@ TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 PARAM_VALUE = sa.String(255).with_variant(
     mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb"
 )
+TAG_KEY = sa.String(64).with_variant(mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql", "mariadb")
 # Every table is InnoDB with utf8mb4 on MySQL, whatever the database's defaults are.
 MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
@@ -62,6 +63,8 @@ runs = sa.Table(
     # 0005: "<boot id>:<pid namespace inode>" of the owner, so its pid is only looked up where
     # it means the same process (see _liveness.py).
     sa.Column("owner_ns", sa.String(100)),
+    # 0007: free text about the run, editable after it (`runstack run note`).
+    sa.Column("note", sa.Text),
     sa.Index(None, "pipeline_id", "start_time"),
     sa.Index(None, "status"),
     # 0002: latest_successful_run and status filters within a pipeline, newest first.
@@ -112,6 +115,8 @@ artifacts = sa.Table(
     sa.Column("created_at", TIME, nullable=False),
     # 0006: "pickle" when reading runs code from the files; read() requires it recorded so.
     sa.Column("storage_format", sa.String(32)),
+    # 0008: the artifact's one file, for small values (see INLINE_FILE): reading needs no file.
+    sa.Column("inline_data", sa.LargeBinary),
     sa.Index(None, "producer_step_id"),
     **MYSQL,
 )
@@ -145,5 +150,17 @@ step_parameters = sa.Table(
     sa.Column("value", PARAM_VALUE, nullable=False),
     sa.Index(None, "step_name", "name", "value", "run_id"),  # covers the filter subquery
     sa.Index(None, "run_id"),
+    **MYSQL,
+)
+
+# 0007: ``key -> value`` labels of a run, set when it starts and editable afterwards; listings
+# filter on them in the database (``get_runs(tags={"exp": "lr-sweep"})``).
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", TAG_KEY, primary_key=True),
+    sa.Column("value", PARAM_VALUE, nullable=False),
+    sa.Index(None, "key", "value", "run_id"),  # covers the filter subquery
     **MYSQL,
 )

@@ -176,15 +176,19 @@ class BasePipeline:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, run_name: str | None = None) -> RunView:
+    def run(self, run_name: str | None = None, *, tags: Mapping[str, str] | None = None) -> RunView:
         """Run on the active stack and return the recorded run.
+
+        ``tags`` label the run, e.g. ``{"team": "vision", "exp": "lr-sweep"}`` (string keys
+        and values; editable later with ``runstack run tag``), and filter listings:
+        ``pipeline.get_runs(tags={"exp": "lr-sweep"})``.
 
         Raises :class:`~runstack.exceptions.StepExecutionError` naming the pipeline, run and
         step when a step fails; the step's own exception is its ``__cause__``.
         """
         from runstack.repository import Repository
 
-        return Repository().active_stack.run_pipeline(self, run_name=run_name)
+        return Repository().active_stack.run_pipeline(self, run_name=run_name, tags=tags)
 
 
 @overload

@@ -37,6 +37,7 @@ class RunGroup:
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
         self._named: dict[str, tuple[dict[int, list[StepRecord]], StepGroup]] = {}
+        self._tags: dict[int, dict[str, str]] | None = None
 
     def _fetch(self, name: str | None) -> list[StepRecord]:
         if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
@@ -57,6 +58,16 @@ class RunGroup:
             self._named[name] = (by_run, StepGroup(self.store, records, self.pipeline_id))
         by_run, group = self._named[name]
         return by_run.get(run_id, []), group
+
+    def tags_of(self, run_id: int) -> dict[str, str]:
+        """The run's tags, loaded for every run of the group at once."""
+        if run_id not in self._members:
+            return self.store.tags_of_runs([run_id]).get(run_id, {})
+        if self._tags is None:
+            self._tags = {}
+            for i in range(0, len(self.run_ids), _CHUNK):
+                self._tags.update(self.store.tags_of_runs(self.run_ids[i : i + _CHUNK]))
+        return self._tags.get(run_id, {})
 
     def steps_of(self, run_id: int) -> list[StepRecord]:
         if self._steps is None:

@@ -24,7 +24,7 @@ from runstack.materializers._read import (
     load_materializer,
     read_artifact,
 )
-from runstack.metadata_stores import SQLMetadataStore
+from runstack.metadata_stores import RunFilter, SQLMetadataStore
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -92,6 +92,12 @@ class ArtifactView:
         return self._record.content_hash
 
     @property
+    def is_inline(self) -> bool:
+        """True for a small value kept with its record in the metadata store (no files at
+        ``uri``); ``read()``, the cache, exports and garbage collection treat both alike."""
+        return self._record.inline is not None
+
+    @property
     def is_cached(self) -> bool:
         """True when this step reused the artifact from an earlier execution."""
         return self._record.producer_step_id != self._consumer_step_id
@@ -102,6 +108,32 @@ class ArtifactView:
         record = self._store.get_step_by_id(self._record.producer_step_id)
         assert record is not None  # foreign key guarantees it
         return StepView(self._store, record, None, artifacts=self._artifacts)
+
+    @property
+    def consumers(self) -> list[StepView]:
+        """Every step, in any run, that took this artifact as an input (steps that were
+        themselves reused from the cache included), oldest first; two queries."""
+        from runstack.post_execution._lineage import linked_steps
+
+        return [s for _, s in linked_steps(self._store, "input", self._record, self._artifacts)]
+
+    @property
+    def reused_by(self) -> list[StepView]:
+        """Steps in later runs that reused this artifact as their own output (cache hits)."""
+        from runstack.post_execution._lineage import linked_steps
+
+        linked = linked_steps(self._store, "output", self._record, self._artifacts)
+        return [s for _, s in linked if s.id != self._record.producer_step_id]
+
+    def lineage(self) -> dict[str, Any]:
+        """Both ways as plain data: ``upstream`` (producer and, recursively, its inputs) and
+        ``downstream`` (consumers in any run, what they made, and cache reuses)."""
+        from runstack.post_execution._lineage import downstream, upstream
+
+        return {
+            "upstream": upstream(self._store, self._record),
+            "downstream": downstream(self._store, self._record),
+        }
 
     def read(
         self,
@@ -119,13 +151,16 @@ class ArtifactView:
         chosen = materializer or materializer_class
         if chosen is not None:
             check_materializer(chosen, "read(materializer=...)")
+        record = self._record
         try:
-            mat = chosen or load_materializer(self._record.materializer)
+            mat = chosen or load_materializer(record.materializer)
             if output_data_type is None:
-                output_data_type = load_data_type(self._record.data_type)
+                output_data_type = load_data_type(record.data_type)
+            if record.inline is not None:  # kept in the record: no file, nothing to confine
+                return read_artifact(record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
-            artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
-            return read_artifact(self._record, mat, output_data_type, artifacts.fs)
+            artifacts.check(record.uri, f"Artifact #{record.id}")
+            return read_artifact(record, mat, output_data_type, artifacts.fs)
         except (ArtifactNotFoundError, MaterializerError) as e:
             producer = self._store.get_step_by_id(self._record.producer_step_id)
             run = self._store.run_names_of_steps([self._record.producer_step_id])
@@ -398,6 +433,17 @@ class RunView:
             self._record = as_seen(self._record)
         return self._record
 
+    note = property(
+        lambda self: self._record.note, doc="Free text about the run (`runstack run note`)."
+    )
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The run's ``key -> value`` labels as recorded now (a listing loads all at once)."""
+        if self._group is None:
+            self._group = RunGroup(self._store, [self.id], None)
+        return dict(self._group.tags_of(self.id))
+
     status = property(lambda self: self._reconciled().status)
     end_time = property(lambda self: self._reconciled().end_time)
     error = property(lambda self: self._reconciled().error)
@@ -412,6 +458,15 @@ class RunView:
             sg = self._group.step_group
             self._steps = [StepView(self._store, r, self, sg, self._artifacts) for r in records]
         return self._steps
+
+    @property
+    def upstream_runs(self) -> list[RunView]:
+        """Other runs whose artifacts this run consumed or reused from the cache, oldest
+        first; one query."""
+        from runstack.post_execution._lineage import run_views
+
+        records = self._store.upstream_runs(self.id)
+        return list(run_views(self._store, records, self._artifacts).values())
 
     def get_step_names(self) -> list[str]:
         return [s.name for s in self.steps]
@@ -478,6 +533,7 @@ class PipelineView:
 
     def get_runs(
         self,
+        where: RunFilter | None = None,
         *,
         status: ExecutionStatus | str | None = None,
         name_prefix: str | None = None,
@@ -487,28 +543,37 @@ class PipelineView:
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> list[RunView]:
         """Runs filtered, ordered and paged in the database (oldest first unless ``newest_first``).
 
         All filters must hold: ``status`` (e.g. ``"failed"``), ``name_prefix``, a start-time
         window ``started_after <= start < started_before`` (aware datetimes; naive means UTC),
         and ``parameters`` mapping ``"<step>.<parameter>"`` to a value, e.g.
-        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``.
+        ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``, and
+        ``tags`` the run carries, e.g. ``get_runs(tags={"exp": "lr-sweep"})``. The same
+        filter as a value: ``get_runs(RunFilter(status="failed", limit=10))`` (not both).
         """
-        records = self._store.list_runs(
-            self.id,
+        given = RunFilter(
             status=status,
             name_prefix=name_prefix,
             started_after=started_after,
             started_before=started_before,
             parameters=parameters,
+            tags=tags,
             limit=limit,
             offset=offset,
             newest_first=newest_first,
         )
+        if where is not None and given != RunFilter():
+            raise TypeError(
+                "get_runs() takes a RunFilter or filter keywords, not both; put every "
+                "condition in the RunFilter, e.g. dataclasses.replace(where, status='failed')."
+            )
+        where = where or given
+        records = self._store.list_runs(self.id, where)
         # Steps of a whole pipeline's history may be loaded by pipeline instead of by id list.
-        whole = not (status or name_prefix or started_after or started_before or parameters)
-        return self._views(records, whole and limit is None and not offset)
+        return self._views(records, not where.narrows)
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)
@@ -536,7 +601,9 @@ class PipelineView:
         return self._latest(ExecutionStatus.COMPLETED)
 
     def _latest(self, status: ExecutionStatus | None) -> RunView:
-        records = self._store.list_runs(self.id, status=status, limit=1, newest_first=True)
+        records = self._store.list_runs(
+            self.id, RunFilter(status=status, limit=1, newest_first=True)
+        )
         if not records:
             what = "runs" if status is None else f"{status.value} runs"
             raise RunNotFoundError(f"Pipeline {self.name!r} has no {what}.")

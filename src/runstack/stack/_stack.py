@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,15 +38,19 @@ class Stack:
         run_name: str | None = None,
         *,
         listener: Listener | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> RunView:
         """Run ``pipeline`` on this stack and return the recorded run.
 
+        ``tags`` label the run (``{"exp": "lr-sweep"}``); they are checked before it starts.
         Progress is shown per step (see ``runstack.execution._progress``) unless another
         ``listener`` is given, e.g. ``runstack.execution.log_listener``.
         """
         from runstack.execution import launch, make_plan
         from runstack.execution._progress import default_listener
+        from runstack.metadata_stores._tags import check_tags
 
+        tags = check_tags(tags)
         plan = make_plan(pipeline)  # every definition error surfaces here, before the run
         own = listener is None
         active = default_listener([sp.slot for sp in plan.steps]) if own else listener
@@ -59,6 +64,7 @@ class Stack:
                 history=self.history,
                 run_name=run_name,
                 listener=active,
+                tags=tags,
             )
         finally:
             if own:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar, overload
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from runstack.exceptions import DefinitionError
-from runstack.steps._config import BaseStepConfig
 from runstack.steps._options import DEFAULT_OPTIONS, ExecutionOptions
-from runstack.steps._signature import StepSignature, parse_signature
+from runstack.steps._signature import StepSignature, is_config_class, parse_signature
+
+if TYPE_CHECKING:
+    from runstack.steps._config import BaseStepConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,7 +55,7 @@ class BaseStep:
         sig = self.SIGNATURE
         config = kwargs.pop("config", None)
         if args:
-            if len(args) > 1 or not isinstance(args[0], BaseStepConfig) or config is not None:
+            if len(args) > 1 or not is_config_class(type(args[0])) or config is not None:
                 raise DefinitionError(
                     f"Step {self.NAME!r} takes at most one positional argument, its config; "
                     f"got {len(args)} argument(s). Connect inputs inside the pipeline function."
@@ -100,6 +100,8 @@ class BaseStep:
         values = dict(self._config.model_dump() if self._config is not None else {})
         values.update(self._config_values)
         values.update(overrides or {})
+        from pydantic import ValidationError  # a config class exists, so pydantic is loaded
+
         try:
             return cls(**values)
         except ValidationError as e:

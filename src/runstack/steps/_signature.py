@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import sys
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import DefinitionError
-from runstack.steps._config import BaseStepConfig
 from runstack.steps._context import StepContext
 from runstack.steps._output import Output
 
+if TYPE_CHECKING:
+    from runstack.steps._config import BaseStepConfig
+
 DEFAULT_OUTPUT = "output"
+_CONFIG_MODULE = "runstack.steps._config"
+
+
+def is_config_class(value: object) -> bool:
+    """Whether ``value`` is a ``BaseStepConfig`` subclass, without importing pydantic.
+
+    Until the config module is imported no class can derive from ``BaseStepConfig``, so
+    defining steps without a config never loads pydantic (``runstack.steps`` exports the
+    class lazily).
+    """
+    module = sys.modules.get(_CONFIG_MODULE)
+    return (
+        module is not None and isinstance(value, type) and issubclass(value, module.BaseStepConfig)
+    )
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,7 @@ def parse_signature(
                 f"Input {p.name!r} of {where} has no type annotation. Annotate every input "
                 f"(e.g. `{p.name}: int`) so runstack can pick a materializer to read it."
             )
-        if isinstance(ann, type) and issubclass(ann, BaseStepConfig):
+        if is_config_class(ann):
             if config_param is not None:
                 raise DefinitionError(
                     f"{where} takes two configs ({config_param!r} and {p.name!r}); "

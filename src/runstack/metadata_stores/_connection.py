@@ -1,0 +1,201 @@
+"""The metadata store's connection: engine set-up per backend, errors that teach, and the
+one way to run a write transaction (retried) or a read.
+
+SQLite is the embedded default; PostgreSQL and MySQL/MariaDB use the same tables. Every write
+is one short transaction, retried when the database aborts it for a concurrent one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from runstack.exceptions import StoreError
+from runstack.metadata_stores import _engine as _eng
+from runstack.metadata_stores import _sqlite_file
+from runstack.metadata_stores._engine import (
+    json_dumps,
+    json_loads,
+    normalize_url,
+    retried,
+    setup_sqlite,
+)
+from runstack.metadata_stores._errors import store_error
+from runstack.metadata_stores._inserts import SQLiteInserts
+from runstack.metadata_stores._migrate import ensure_schema
+
+T = TypeVar("T")
+
+
+def _orig(e: BaseException) -> BaseException:
+    return getattr(e, "orig", None) or e
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    """The file of an SQLite URL; None for other backends and in-memory databases."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(db).expanduser().resolve()
+
+
+def _close_sqlite(engine: sa.Engine, path: Path) -> None:
+    engine.dispose()
+    _sqlite_file.checkpoint(path)
+
+
+def _driver_problem(url: sa.URL, e: Exception) -> str:
+    extra = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(
+        url.get_backend_name()
+    )
+    ours = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}.get(extra or "")
+    hint = (
+        f"runstack's driver for it is {ours}: pip install 'runstack[{extra}]'"
+        if extra
+        else "runstack supports sqlite, postgresql+psycopg and mysql+pymysql"
+    )
+    what = f"module {e.name!r} is not installed" if isinstance(e, ImportError) else str(e)
+    return (
+        f"Cannot use the database driver of {url.render_as_string(hide_password=True)} "
+        f"({url.drivername}): {what}. {hint}."
+    )
+
+
+class SQLConnection:
+    """A SQL database given by a SQLAlchemy URL, with a current schema."""
+
+    def __init__(self, url: str | sa.URL, **engine_kwargs: Any) -> None:
+        self.url = normalize_url(url)
+        backend = self.url.get_backend_name()
+        engine_kwargs.setdefault("json_serializer", json_dumps)
+        engine_kwargs.setdefault("json_deserializer", json_loads)
+        if backend == "sqlite":
+            engine_kwargs.setdefault("connect_args", {}).setdefault("timeout", 60)
+        else:
+            engine_kwargs.setdefault("pool_pre_ping", True)
+        if backend in ("mysql", "mariadb"):
+            # Fewer gap locks than REPEATABLE READ: concurrent writers of runs rarely deadlock.
+            engine_kwargs.setdefault("isolation_level", "READ COMMITTED")
+            engine_kwargs.setdefault("pool_recycle", 3600)
+        self._sqlite_path = _sqlite_path(self.url)
+        if self._sqlite_path is not None:
+            _sqlite_file.check(self._sqlite_path)
+            if not self._sqlite_path.exists():
+                aside = lambda tmp: self._open(self.url.set(database=str(tmp)), engine_kwargs)  # noqa: E731
+                _sqlite_file.create(self._sqlite_path, lambda tmp: aside(tmp).dispose())
+        self._engine = self._open(self.url, engine_kwargs)
+        self._sqlite_inserts: SQLiteInserts | None = None
+        if self._sqlite_path is not None:
+            self._sqlite_inserts = SQLiteInserts(self._engine.dialect)
+            # Each process leaves the store as one self-contained file when done with it.
+            weakref.finalize(self, _close_sqlite, self._engine, self._sqlite_path)
+
+    def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
+        """An engine on ``url`` whose schema is current."""
+        try:
+            engine = sa.create_engine(url, **engine_kwargs)
+        except (ImportError, sa.exc.NoSuchModuleError) as e:
+            raise StoreError(_driver_problem(url, e)) from None
+        if url.get_backend_name() == "sqlite":
+            setup_sqlite(engine)
+        try:
+            ensure_schema(engine, self.display_url)
+        except BaseException as e:
+            engine.dispose()  # no pooled connection left behind for the garbage collector
+            if isinstance(e, StoreError) or not isinstance(e, (sa.exc.DBAPIError, sqlite3.Error)):
+                raise
+            if self._sqlite_path is None and isinstance(
+                e, (sa.exc.OperationalError, sa.exc.InterfaceError)
+            ):
+                raise StoreError(
+                    f"Cannot open the metadata store at {self.display_url}: {_orig(e)}. Check "
+                    "that the database server is running and reachable, that the database "
+                    "exists, and the user and password (settings or environment variables) "
+                    "are right."
+                ) from e
+            raise self._error(e) from e
+        return engine
+
+    def _error(self, e: BaseException) -> StoreError:
+        return store_error(e, self.display_url, self._sqlite_path, _eng.BUSY_TIMEOUT_S)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver errors as StoreErrors that say what to do (IntegrityError passes: callers
+        decide what a taken name means)."""
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.DBAPIError, sqlite3.Error) as e:
+            raise self._error(e) from e
+
+    def __reduce__(self) -> Any:
+        # Worker processes (parallel, Ray) reopen the store from its URL; an engine and its
+        # connections cannot travel.
+        return (type(self), (self.url.render_as_string(hide_password=False),))
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages and listings."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    def dispose(self) -> None:
+        """Close the store's connections (SQLite: after moving its history out of the -wal)."""
+        self._engine.dispose()
+        if self._sqlite_path is not None:
+            _sqlite_file.checkpoint(self._sqlite_path)
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy an SQLite store, consistently even while runs write to it, into file ``dest``."""
+        if self._sqlite_path is None:
+            raise StoreError(
+                f"The metadata store {self.display_url} is a database server's; back it up with "
+                "the server's tools (pg_dump for PostgreSQL, mysqldump or mariadb-dump for MySQL)."
+            )
+        target = Path(dest).expanduser().resolve()
+        _sqlite_file.backup(self._sqlite_path, target)
+        return target
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One write transaction (SQLite: taking the write lock up front)."""
+        with self._engine.connect() as conn:
+            conn.execution_options(runstack_write=True)
+            with conn.begin():
+                yield conn
+
+    def _transact(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run ``work`` in one write transaction, run again when the database aborts it for a
+        concurrent one (``_engine.retried``); driver errors become StoreErrors."""
+
+        def once() -> T:
+            with self._write() as conn:
+                return work(conn)
+
+        try:
+            return retried(once, sqlite=self._sqlite_path is not None)
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.DBAPIError, sqlite3.Error) as e:
+            raise self._error(e) from e
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._errors(), self._engine.connect() as conn:
+            yield conn
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_url!r})"

@@ -1,0 +1,270 @@
+"""What the runner needs of the metadata store: record runs and steps, find cache hits.
+
+The driver is the one writer of run and step records; each write is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from runstack.exceptions import DuplicateRunNameError, StoreError
+from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._connection import SQLConnection
+from runstack.metadata_stores._inserts import Insert, core_insert
+from runstack.metadata_stores._params import parameter_rows
+from runstack.metadata_stores._rows import artifact_links, naive
+from runstack.metadata_stores._tags import check_tags
+from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
+
+
+class RunRecording(SQLConnection):
+    """Records runs and their steps (with artifacts and links), heartbeats, crashes; answers
+    the one question a run asks of history: what may this step reuse."""
+
+    def create_run(
+        self,
+        pipeline_name: str,
+        run_name: str,
+        start_time: datetime,
+        *,
+        owner_host: str | None = None,
+        owner_pid: int | None = None,
+        owner_ns: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> RunRecord:
+        """Record a new running run (with its ``tags``, checked), creating the pipeline on its
+        first run."""
+        start = naive(start_time)
+        tags = check_tags(tags)
+
+        def insert(conn: sa.Connection) -> tuple[int, int]:
+            pid = conn.execute(
+                sa.select(t.pipelines.c.id).where(t.pipelines.c.name == pipeline_name)
+            ).scalar()
+            if pid is None:
+                pid = conn.execute(
+                    t.pipelines.insert().values(name=pipeline_name, created_at=start)
+                ).inserted_primary_key[0]  # type: ignore[index]
+            run_id = conn.execute(
+                t.runs.insert().values(
+                    pipeline_id=pid,
+                    name=run_name,
+                    status=ExecutionStatus.RUNNING.value,
+                    start_time=start,
+                    owner_host=owner_host,
+                    owner_pid=owner_pid,
+                    owner_ns=owner_ns,
+                    heartbeat_at=start,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            if tags:
+                conn.execute(
+                    t.run_tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                )
+            return pid, run_id
+
+        for _attempt in range(3):
+            try:
+                pid, run_id = self._transact(insert)
+            except sa.exc.IntegrityError:
+                with self._read() as conn:
+                    taken = conn.execute(
+                        sa.select(t.runs.c.id).where(t.runs.c.name == run_name)
+                    ).first()
+                if taken is not None:
+                    raise DuplicateRunNameError(
+                        f"A run named {run_name!r} already exists in the metadata store "
+                        f"{self.display_url}. Run names are unique; pass another run_name= or "
+                        "leave it out to get a timestamped one."
+                    ) from None
+                continue  # another process created the pipeline at the same moment; retry
+            return RunRecord(
+                run_id,
+                pid,
+                pipeline_name,
+                run_name,
+                ExecutionStatus.RUNNING,
+                start_time,
+                None,
+                None,
+                owner_host,
+                owner_pid,
+                start_time,
+                owner_ns,
+            )
+        raise StoreError(f"Could not record run {run_name!r} in {self.display_url}; retry.")
+
+    def finish_run(
+        self, run_id: int, status: ExecutionStatus, end_time: datetime, error: str | None = None
+    ) -> None:
+        update = (
+            t.runs.update()
+            .where(t.runs.c.id == run_id)
+            .values(status=status.value, end_time=naive(end_time), error=error)
+        )
+        self._transact(lambda conn: conn.execute(update))
+
+    def start_step(self, result: StepResult) -> int:
+        """Record a step as ``running`` (``result`` says which; its end is not used yet), so a
+        live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
+        row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
+        if self._sqlite_inserts is not None:
+            with self._errors():
+                return self._sqlite_inserts.transact(
+                    self._engine, lambda insert: insert(t.steps, row)
+                )
+        return self._transact(lambda conn: core_insert(conn)(t.steps, row))
+
+    def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
+        """Record one finished step, its new artifacts and its input/output links, atomically.
+
+        A ``running`` row recorded by ``start_step`` (``result.running_step_id``) is replaced
+        in the same transaction."""
+        if self._sqlite_inserts is not None:
+            with self._errors():
+                return self._sqlite_inserts.transact(
+                    self._engine, lambda insert: self._record_step(insert, result)
+                )
+        return self._transact(lambda conn: self._record_step(core_insert(conn), result))
+
+    @staticmethod
+    def _step_row(result: StepResult) -> dict[str, Any]:
+        return {
+            "run_id": result.run_id,
+            "name": result.name,
+            "entrypoint_name": result.entrypoint_name,
+            "position": result.position,
+            "role": result.role,
+            "status": result.status.value,
+            "parameters": result.parameters,
+            "parent_step_names": list(result.parent_step_names),
+            "cache_key": result.cache_key,
+            "cache_components": result.cache_components,
+            "cached_from_step_id": result.cached_from_step_id,
+            "start_time": naive(result.start_time),
+            "end_time": naive(result.end_time),
+            "error": result.error,
+            "traceback": result.traceback,
+            "logs_uri": result.logs_uri,
+            "execution": result.execution,
+        }
+
+    def _record_step(
+        self, insert: Insert, result: StepResult
+    ) -> tuple[int, dict[str, ArtifactRecord]]:
+        if result.running_step_id is not None:
+            insert(t.steps, None, delete=result.running_step_id)
+        step_id = insert(t.steps, self._step_row(result))
+        if result.parameters:
+            insert(
+                t.step_parameters,
+                parameter_rows(step_id, result.run_id, result.name, result.parameters),
+            )
+        outputs: dict[str, ArtifactRecord] = {}
+        for a in result.new_outputs:
+            art_id = insert(
+                t.artifacts,
+                {
+                    "uri": a.uri,
+                    "data_type": a.data_type,
+                    "materializer": a.materializer,
+                    "producer_step_id": step_id,
+                    "content_hash": a.content_hash,
+                    "created_at": naive(result.end_time),
+                    "storage_format": a.storage_format,
+                    "inline_data": a.inline,
+                },
+            )
+            outputs[a.name] = ArtifactRecord(
+                art_id,
+                a.uri,
+                a.data_type,
+                a.materializer,
+                step_id,
+                a.content_hash,
+                a.storage_format,
+                a.inline,
+            )
+        outputs.update(result.reused_outputs)
+        order = result.output_order or tuple(outputs)
+        if outputs:
+            insert(
+                t.step_outputs,
+                [
+                    {"step_id": step_id, "name": n, "position": i, "artifact_id": outputs[n].id}
+                    for i, n in enumerate(order)
+                ],
+            )
+        if result.inputs:
+            insert(
+                t.step_inputs,
+                [
+                    {"step_id": step_id, "name": n, "position": i, "artifact_id": aid}
+                    for i, (n, aid) in enumerate(result.inputs.items())
+                ],
+            )
+        return step_id, outputs
+
+    def cache_candidates(
+        self, cache_key: str, limit: int = 3
+    ) -> list[tuple[int, dict[str, ArtifactRecord]]]:
+        """Most recent successful executions with this cache key, with their outputs."""
+        with self._read() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(t.steps.c.id)
+                    .where(
+                        t.steps.c.cache_key == cache_key,
+                        # Cached rows point at the same artifacts; report the step that wrote them.
+                        t.steps.c.status == ExecutionStatus.COMPLETED.value,
+                    )
+                    .order_by(t.steps.c.id.desc())
+                    .limit(limit)
+                ).scalars()
+            )
+            if not ids:
+                return []
+            links = artifact_links(conn, t.step_outputs, ids)
+        by_step: dict[int, dict[str, ArtifactRecord]] = {i: {} for i in ids}
+        for link in links:
+            by_step[link.step_id][link.name] = link.artifact
+        return [(i, by_step[i]) for i in ids]
+
+    def touch_run(self, run_id: int, now: datetime) -> bool:
+        """Refresh a running run's heartbeat; False once the run is no longer running."""
+        update = (
+            t.runs.update()
+            .where(t.runs.c.id == run_id, t.runs.c.status == ExecutionStatus.RUNNING.value)
+            .values(heartbeat_at=naive(now))
+        )
+        return bool(self._transact(lambda conn: conn.execute(update).rowcount))
+
+    def mark_run_crashed(
+        self,
+        run_id: int,
+        end_time: datetime,
+        error: str,
+        *,
+        seen_heartbeat: datetime | None = None,
+    ) -> bool:
+        """Mark a run failed if it is still recorded as running (and, given ``seen_heartbeat``,
+        has not beaten since); True if this call changed it."""
+        update = (
+            t.runs.update()
+            .where(t.runs.c.id == run_id, t.runs.c.status == ExecutionStatus.RUNNING.value)
+            .values(status=ExecutionStatus.FAILED.value, end_time=naive(end_time), error=error)
+        )
+        if seen_heartbeat is not None:
+            # Decided on a stale heartbeat: a beat that arrived meanwhile proves it alive.
+            update = update.where(
+                sa.or_(
+                    t.runs.c.heartbeat_at.is_(None),
+                    t.runs.c.heartbeat_at <= naive(seen_heartbeat),
+                )
+            )
+        return bool(self._transact(lambda conn: conn.execute(update).rowcount))

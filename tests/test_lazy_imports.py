@@ -1,0 +1,227 @@
+"""What a program loads (issue 15): browsing history never imports the pipeline runner,
+commands that only read the config never import SQLAlchemy, and defining steps without a
+config never imports pydantic.
+
+Each check runs the command in a new interpreter and looks at ``sys.modules`` afterwards; a
+module imported by the command itself, not by the test, is what counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runstack.cli._main import COMMANDS, main
+
+PIPELINE = textwrap.dedent(
+    """
+    from runstack.pipelines import pipeline
+    from runstack.steps import step
+
+    @step
+    def one() -> int:
+        return 1
+
+    @step
+    def double(x: int) -> int:
+        return 2 * x
+
+    @pipeline
+    def tiny(one, double):
+        double(one())
+
+    tiny(one=one(), double=double()).run(run_name="only")
+    """
+)
+
+WATCHED = ("runstack.execution", "sqlalchemy", "pydantic", "rich.table", "alembic")
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    {body}
+    print(json.dumps({{m: m in sys.modules for m in {watched!r}}}))
+    """
+)
+
+
+def loaded(body: str, repo: Path) -> dict[str, bool]:
+    """Which watched modules are imported after running ``body`` in a fresh interpreter."""
+    env = {**os.environ, "RUNSTACK_REPOSITORY": str(repo), "RUNSTACK_PROGRESS": "off"}
+    code = PROBE.format(body=textwrap.dedent(body), watched=WATCHED)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cli_loaded(args: list[str], repo: Path) -> dict[str, bool]:
+    return loaded(
+        f"""
+        from runstack.cli import main
+        try:
+            main({args!r}, prog_name="runstack")
+        except SystemExit as e:
+            assert not e.code, e.code
+        """,
+        repo,
+    )
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository with one recorded run of a two-step pipeline, named "only"."""
+    root = tmp_path_factory.mktemp("lazy")
+    env = {**os.environ, "RUNSTACK_REPOSITORY": str(root), "RUNSTACK_PROGRESS": "off"}
+    subprocess.run([sys.executable, "-m", "runstack.cli", "init", str(root)], env=env, check=True)
+    (root / "tiny.py").write_text(PIPELINE)
+    subprocess.run([sys.executable, str(root / "tiny.py")], env=env, check=True, cwd=root)
+    return root
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "list"],
+        ["run", "show", "only"],
+        ["pipeline", "list"],
+        ["step", "show", "only", "double"],
+    ],
+)
+def test_browsing_commands_do_not_import_the_runner(recorded: Path, args: list[str]):
+    found = cli_loaded(args, recorded)
+    assert not found["runstack.execution"], f"`runstack {' '.join(args)}` imported execution"
+    assert not found["alembic"], "an up-to-date store is opened without Alembic"
+
+
+def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Path):
+    found = loaded(
+        """
+        from runstack.repository import Repository
+        run = Repository().get_pipeline("tiny").runs[-1]
+        assert run.get_step("double").outputs["output"].read() == 2
+        assert [p.name for p in Repository().get_pipelines()] == ["tiny"]
+        """,
+        recorded,
+    )
+    assert not found["runstack.execution"]
+
+
+@pytest.mark.parametrize(
+    "args", [["stack", "list"], ["stack", "describe", "default"], ["metadata-store", "list"]]
+)
+def test_config_commands_do_not_import_sqlalchemy(recorded: Path, args: list[str]):
+    found = cli_loaded(args, recorded)
+    assert not found["sqlalchemy"] and not found["runstack.execution"]
+
+
+def test_help_and_version_import_nothing_heavy(recorded: Path):
+    for args in (["--help"], ["version"], ["run", "--help"]):
+        found = cli_loaded(args, recorded)
+        assert not any(found.values()), (args, found)
+
+
+def test_every_command_in_the_table_loads_and_is_listed():
+    """A table entry that names a missing module or attribute fails here, not for a user."""
+    import click
+
+    ctx = click.Context(main)
+    top = main.list_commands(ctx)
+    for path in COMMANDS:
+        group, *rest = path.split(" ")
+        assert group in top
+        command = main.get_command(ctx, group)
+        assert command is not None, path
+        if rest:
+            assert isinstance(command, click.Group)
+            assert rest[0] in command.commands, path
+
+
+def test_defining_steps_without_a_config_does_not_import_pydantic(tmp_path: Path):
+    found = loaded(
+        """
+        from runstack.pipelines import pipeline
+        from runstack.steps import step
+
+        @step
+        def one() -> int:
+            return 1
+
+        @pipeline
+        def p(one):
+            one()
+        """,
+        tmp_path,
+    )
+    assert not found["pydantic"] and not found["sqlalchemy"] and not found["runstack.execution"]
+
+
+def test_a_config_class_still_validates_once_used(tmp_path: Path):
+    found = loaded(
+        """
+        from runstack.exceptions import DefinitionError
+        from runstack.steps import BaseStepConfig, step
+
+        class Config(BaseStepConfig):
+            lr: float = 0.1
+
+        @step
+        def train(config: Config) -> float:
+            return config.lr
+
+        assert train(lr=0.5).resolve_config().lr == 0.5
+        try:
+            train(lr="fast")
+        except DefinitionError as e:
+            assert "lr" in str(e)
+        else:
+            raise AssertionError("a bad config value was accepted")
+        """,
+        tmp_path,
+    )
+    assert found["pydantic"] and not found["sqlalchemy"]
+
+
+def _frozen_at_exit(args: list[str], repo: Path) -> int:
+    """gc.get_freeze_count() once the CLI's own atexit hooks have run (this one runs last)."""
+    code = textwrap.dedent(
+        f"""
+        import atexit, gc, os
+        atexit.register(lambda: os.write(1, b"frozen=%d" % gc.get_freeze_count()))
+        from runstack.cli import main
+        try:
+            main({args!r}, prog_name="runstack")
+        except SystemExit as e:
+            assert not e.code, e.code
+        """
+    )
+    env = {**os.environ, "RUNSTACK_REPOSITORY": str(repo), "RUNSTACK_PROGRESS": "off"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.rsplit("frozen=", 1)[1])
+
+
+def test_browsing_commands_skip_the_exit_collection_but_running_pipelines_does_not(
+    recorded: Path,
+):
+    assert _frozen_at_exit(["run", "list"], recorded) > 0
+    assert _frozen_at_exit(["stack", "list"], recorded) > 0
+    # `pipeline run` ran the user's code in this process: its objects are finalized normally.
+    assert _frozen_at_exit(["pipeline", "run", str(recorded / "tiny_def.py")], recorded) == 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _pipeline_file(recorded: Path) -> None:
+    (recorded / "tiny_def.py").write_text(
+        PIPELINE.replace('tiny(one=one(), double=double()).run(run_name="only")\n', "")
+        + "\ntiny_pipeline = tiny(one=one(), double=double())\n"
+    )
