@@ -189,3 +189,24 @@ def test_definitions_errors_and_plans_survive_cloudpickle(repo):
     err = StepExecutionError("m", pipeline="p", run="r", step="s")
     back = pickle.loads(pickle.dumps(err))
     assert (str(back), back.pipeline_name, back.run_name, back.step_name) == ("m", "p", "r", "s")
+
+
+def test_step_show_prints_the_options_and_every_attempt(repo):
+    import json
+
+    from click.testing import CliRunner
+
+    from runstack.cli import main
+
+    _calls["n"] = 0
+    retrying(flaky=flaky().with_options(timeout=30, resources={"memory": "1GiB"})).run(
+        run_name="shown"
+    )
+    text = CliRunner().invoke(main, ["step", "show", "shown", "flaky"]).output
+    assert "retries=2 retry_delay=0.01s retry_backoff=2 timeout=30s memory=1GiB" in text
+    assert "RuntimeError: flake 1" in text and "RuntimeError: flake 2" in text
+    data = json.loads(CliRunner().invoke(main, ["step", "show", "shown", "flaky", "--json"]).output)
+    assert data["options"]["timeout"] == 30 and data["options"]["retries"] == 2
+    assert data["options"]["resources"] == {"memory": 2**30}
+    assert [a["attempt"] for a in data["attempts"]] == [1, 2, 3]
+    assert data["attempts"][-1]["error"] is None
