@@ -458,3 +458,14 @@ def test_without_ray_the_flavor_list_and_a_run_say_how_to_install_it(repo, tmp_p
     assert "needs Ray, which is not installed" in done.stdout
     assert "pip install 'runstack[ray]'" in done.stdout.split("ERROR:")[1]
     assert "RUN: failed" in done.stdout
+
+
+def test_the_sweep_example_runs_on_ray_and_reuses_a_parallel_run(ray_address, repo, isolated):
+    from test_example_sweep import run_sweep
+
+    on_ray = run_sweep(isolated, "--orchestrator", "ray", "--address", ray_address)
+    assert "best: trial_0 alpha=0.001" in on_ray and "on ray" in on_ray
+    assert "0 of 5 steps cached" in on_ray
+    # Another orchestrator, the same stores: the same cache keys.
+    on_parallel = run_sweep(isolated, "--orchestrator", "parallel", "--workers", "2")
+    assert "5 of 5 steps cached" in on_parallel
