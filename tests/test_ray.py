@@ -24,7 +24,7 @@ from runstack.exceptions import ConfigError, StepExecutionError, StepTimeoutErro
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
-from runstack.steps import BaseStepConfig, Output, step
+from runstack.steps import BaseStepConfig, Output, StepContext, step
 from s3_support import S3Bucket
 
 _warm_up: Any = None
@@ -172,6 +172,21 @@ def test_a_run_on_ray_has_the_local_cache_keys_and_reuses_a_local_run(ray_addres
     repo.set_active_stack("default")
     again = cached_pipe(scaled(Scale(factor=5)), total()).run(run_name="again")
     assert all(s.is_cached for s in again.steps)
+
+
+@step
+def earlier_totals(context: StepContext, values: list) -> int:
+    """Reads the history on the worker: the metadata store is opened there, on demand."""
+    runs = context.metadata_store.get_pipeline("cached_pipe").runs
+    return len(runs) * 100 + sum(values)
+
+
+def test_a_step_on_ray_reads_the_history_through_its_context(ray_address, repo):
+    cached_pipe(scaled(), total()).run(run_name="before")
+    use_ray(repo)
+    run = cached_pipe(scaled(), earlier_totals()).run(run_name="reading")
+    # Two runs are visible from the worker: the earlier one and this one, in flight.
+    assert run.get_step("second").output.read() == 200 + 18
 
 
 # -- failures, retries, timeouts, dead workers --------------------------------------------

@@ -17,10 +17,11 @@ import math
 from typing import Any
 
 from runstack.exceptions import ConfigError
-from runstack.execution._orchestrator import _portable, schedule
+from runstack.execution._orchestrator import schedule
 from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._step_runner import StepRunner
-from runstack.execution._task import StepTask, TaskResult, execute_task, failed_result
+from runstack.execution._task import StepTask, TaskResult, failed_result
+from runstack.execution._worker import WorkerStores, stores_payload
 
 INSTALL_HINT = "pip install 'runstack[ray]'"
 
@@ -38,9 +39,9 @@ def import_ray() -> Any:
 
 # -- on the worker ------------------------------------------------------------------------
 
-# Stores rebuilt from their settings, per worker process and per run's stack: opening a
-# metadata store checks its schema, which is not worth repeating for every step.
-_worker_stores: dict[str, tuple[Any, Any]] = {}
+# Stores rebuilt from their settings, per worker process and per run's stack (Ray reuses
+# its worker processes across tasks and runs).
+_worker_stores: dict[str, WorkerStores] = {}
 
 
 def _execute_on_worker(stores_key: str, stores: bytes, payload: bytes) -> TaskResult:
@@ -49,9 +50,9 @@ def _execute_on_worker(stores_key: str, stores: bytes, payload: bytes) -> TaskRe
     import cloudpickle
 
     try:
-        pair = _worker_stores.get(stores_key)
-        if pair is None:
-            pair = _worker_stores[stores_key] = cloudpickle.loads(stores)
+        worker = _worker_stores.get(stores_key)
+        if worker is None:
+            worker = _worker_stores[stores_key] = WorkerStores(stores)
         task = cloudpickle.loads(payload)
     except Exception as e:  # the step's code, or a store's backend, is missing on this node
         return failed_result(
@@ -62,7 +63,7 @@ def _execute_on_worker(stores_key: str, stores: bytes, payload: bytes) -> TaskRe
                 "runtime_env (working_dir, py_modules, pip)."
             )
         )
-    return _portable(execute_task(task, *pair))
+    return worker.execute(task)
 
 
 # -- resources ----------------------------------------------------------------------------
@@ -149,8 +150,6 @@ class RayOrchestrator:
         self._refs: dict[cf.Future[TaskResult], Any] = {}
 
     def execute(self, plan: RunPlan, runner: StepRunner) -> None:
-        import cloudpickle
-
         global _remote_fn
         ray = self._ray = import_ray()
         if not ray.is_initialized():
@@ -161,7 +160,7 @@ class RayOrchestrator:
             check_feasible(plan, ray.nodes())
         if _remote_fn is None:
             _remote_fn = ray.remote(_execute_on_worker)
-        payload = cloudpickle.dumps((runner.artifact_store, runner.history))
+        payload = stores_payload(runner.artifact_store, runner.history)
         self._stores = (hashlib.sha256(payload).hexdigest(), ray.put(payload))
         self._refs = {}
         try:
