@@ -178,6 +178,8 @@ _WORKER_PRELOAD = (
     "runstack.execution._worker",
     "runstack.metadata_stores",
     "runstack.post_execution",
+    "fsspec.implementations.local",  # what writing an output loads on first use
+    "xxhash",
 )
 
 
