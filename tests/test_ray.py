@@ -428,6 +428,32 @@ def test_steps_defined_in_a_main_script_run_on_ray(ray_address, tmp_path):
     assert "ran on a worker: True 2" in done.stdout
 
 
+ONLY_ON_THE_DRIVER = """
+from runstack.steps import step
+
+@step
+def hidden() -> int:
+    return 1
+"""
+
+
+def test_a_step_whose_module_workers_cannot_import_fails_saying_so(
+    ray_address, repo, tmp_path, monkeypatch
+):
+    mods = tmp_path / "driver_only"
+    mods.mkdir()
+    (mods / "driver_only_steps.py").write_text(ONLY_ON_THE_DRIVER)
+    monkeypatch.syspath_prepend(str(mods))  # importable here, not on the Ray workers
+    from driver_only_steps import hidden  # type: ignore[import-not-found]
+
+    use_ray(repo)
+    with pytest.raises(StepExecutionError, match="Cannot load the step on Ray worker") as info:
+        dying(step_=hidden()).run(run_name="unimportable")
+    assert "No module named 'driver_only_steps'" in str(info.value)
+    assert "runtime_env" in str(info.value)
+    assert recorded("unimportable").status is ExecutionStatus.FAILED
+
+
 BLOCK_RAY = "import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
 
 
