@@ -189,6 +189,22 @@ def test_a_step_on_ray_reads_the_history_through_its_context(ray_address, repo):
     assert run.get_step("second").output.read() == 200 + 18
 
 
+@step(enable_cache=False)
+def read_mark() -> str:
+    return os.environ.get("RUNSTACK_TEST_MARK", "unset")
+
+
+@pipeline
+def marking(first):
+    first()
+
+
+def test_runtime_env_is_given_to_every_step_task(ray_address, repo):
+    use_ray(repo, runtime_env={"env_vars": {"RUNSTACK_TEST_MARK": "from runtime_env"}})
+    run = marking(first=read_mark()).run()
+    assert run.get_step("first").output.read() == "from runtime_env"
+
+
 # -- failures, retries, timeouts, dead workers --------------------------------------------
 
 

@@ -130,7 +130,7 @@ class RayOrchestratorFlavor(Flavor):
     def build(self, base_dir: Path) -> Any:
         # Ray is imported when a run starts, not here: browsing the history of a stack with
         # this orchestrator must work (and stay fast) without Ray.
-        from runstack.execution._ray import RayOrchestrator
+        from runstack.execution import RayOrchestrator
 
         return RayOrchestrator(self.address, self.runtime_env, self.check_resources)
 
