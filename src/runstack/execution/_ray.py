@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import math
+import time
 from typing import Any
 
 from runstack.exceptions import ConfigError
@@ -96,6 +97,21 @@ def _demand(resources: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in need.items() if v > 0}
 
 
+_nodes_seen: tuple[str, float, list[dict[str, Any]]] | None = None
+NODES_TTL_S = 30.0
+
+
+def _nodes(ray: Any, fresh: bool = False) -> list[dict[str, Any]]:
+    """The cluster's nodes, remembered for a while within one connection to Ray (asking
+    costs ~10 ms on every run)."""
+    global _nodes_seen
+    now, job = time.monotonic(), ray.get_runtime_context().get_job_id()
+    seen = _nodes_seen
+    if fresh or seen is None or seen[0] != job or now - seen[1] > NODES_TTL_S:
+        seen = _nodes_seen = (job, now, ray.nodes())
+    return seen[2]
+
+
 def check_feasible(plan: RunPlan, nodes: list[dict[str, Any]]) -> None:
     """Refuse, before any step runs, a step that no node of the cluster could ever take.
 
@@ -157,7 +173,10 @@ class RayOrchestrator:
             # num_cpus, namespace...); otherwise connect as configured.
             ray.init(address=self.address)
         if self.check_resources:
-            check_feasible(plan, ray.nodes())
+            try:
+                check_feasible(plan, _nodes(ray))
+            except ConfigError:  # decided on a remembered list: ask the cluster again
+                check_feasible(plan, _nodes(ray, fresh=True))
         if _remote_fn is None:
             _remote_fn = ray.remote(_execute_on_worker)
         payload = stores_payload(runner.artifact_store, runner.history)
