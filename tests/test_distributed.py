@@ -210,3 +210,29 @@ def test_step_show_prints_the_options_and_every_attempt(repo):
     assert data["options"]["resources"] == {"memory": 2**30}
     assert [a["attempt"] for a in data["attempts"]] == [1, 2, 3]
     assert data["attempts"][-1]["error"] is None
+
+
+@step(resources={"cpus": 2}, enable_cache=False)
+def wide_a(x: int) -> int:
+    time.sleep(0.3)
+    return x
+
+
+@step(resources={"cpus": 2}, enable_cache=False)
+def wide_b(x: int) -> int:
+    time.sleep(0.3)
+    return x
+
+
+def test_parallel_uses_cpus_as_the_weight_of_a_step_against_max_workers(repo):
+    from datetime import datetime
+
+    use_parallel(repo, "thread", workers=2)  # room for one step of 2 cpus at a time
+    run = fan(source=source(), a=wide_a(), b=wide_b(), join=join()).run()
+    (a,), (b,) = run.get_step("a").attempts, run.get_step("b").attempts
+    a_start, a_end, b_start, b_end = (
+        datetime.fromisoformat(t)
+        for t in (a["start_time"], a["end_time"], b["start_time"], b["end_time"])
+    )
+    assert a_end <= b_start or b_end <= a_start
+    # Without the weight the two would overlap (see the fan-out test above).
