@@ -1,89 +1,24 @@
-"""The ray orchestrator on a real local Ray instance (one for the module, 2 CPUs; never skipped).
+"""The ray orchestrator on a real local Ray instance: scheduling, records, failures, resources.
 
 Steps here are tiny: what is tested is scheduling, records, caching, failures and resources,
-not Ray's speed (see ``python -m bench --only fanout``).
+not Ray's speed (see ``python -m bench --only distributed``). The instance (2 CPUs, never
+skipped) comes from ``tests/ray_support.py``; test_ray_workers.py has the rest.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import runstack
+from ray_support import ran, recorded, use_ray
 from runstack.exceptions import ConfigError, StepExecutionError, StepTimeoutError
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
-from runstack.repository import Repository
 from runstack.steps import BaseStepConfig, Output, StepContext, step
-from s3_support import S3Bucket
-
-_warm_up: Any = None
-TESTS = Path(__file__).resolve().parent
-SRC = Path(runstack.__file__).resolve().parents[1]
-
-
-def _warm_up_fn() -> None:
-    import runstack.execution._task  # noqa: F401
-
-    time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A local Ray instance for the whole module; its workers import this runstack and tests."""
-    import ray
-
-    global _warm_up
-    _warm_up = ray.remote(_warm_up_fn)
-    # Workers inherit the environment of the Ray processes started here.
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), str(TESTS), old) if p)
-    try:
-        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    finally:
-        if old is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = old
-    # Start both workers now, with runstack imported: a step that waits for a cold worker
-    # would blur the overlap the tests look for.
-    ray.get([_warm_up.options(num_cpus=1).remote() for _ in range(2)])
-    try:
-        yield context.address_info["address"]
-    finally:
-        ray.shutdown()
-
-
-def recorded(run_name: str):  # type: ignore[no-untyped-def]
-    return Repository().active_stack.history.get_run(run_name)
-
-
-def ran(step_view) -> tuple[datetime, datetime]:  # type: ignore[no-untyped-def]
-    """When the step's (last) attempt ran on its worker."""
-    last = step_view.attempts[-1]
-    return datetime.fromisoformat(last["start_time"]), datetime.fromisoformat(last["end_time"])
-
-
-def use_ray(repo: Repository, artifact_store: str = "local", **settings: object) -> None:
-    repo.register_component("orchestrator", "ray", "ray", dict(settings))
-    repo.register_stack(
-        "ray",
-        orchestrator="ray",
-        metadata_store="local",
-        artifact_store=artifact_store,
-        activate=True,
-    )
-
 
 # -- fan-out, logs, records ---------------------------------------------------------------
 
@@ -368,161 +303,3 @@ def test_resources_are_passed_to_ray_as_task_options():
         "memory": 2**30,
         "resources": {"x": 1.0},
     }
-
-
-# -- object storage, __main__ scripts, a missing Ray --------------------------------------
-
-
-@step
-def produce() -> Output(numbers=list, label=str):
-    print("producing on ray")
-    return [1, 2, 3], "abc"
-
-
-@step
-def consume(numbers: list, label: str) -> str:
-    return f"{label}:{sum(numbers)}"
-
-
-@pipeline
-def simple(first, second):
-    numbers, label = first()
-    second(numbers, label)
-
-
-def test_a_run_on_ray_writes_to_an_s3_artifact_store(ray_address, repo, s3: S3Bucket):
-    repo.register_component(
-        "artifact_store", "s3", "fsspec", {"url": s3.url, "storage_options": s3.storage_options}
-    )
-    use_ray(repo, artifact_store="s3")
-    run = simple(produce(), consume()).run(run_name="s3-ray")
-    out = run.get_step("second").output
-    assert out.uri.startswith(s3.url + "/") and out.read() == "abc:6"
-    assert "producing on ray" in run.get_step("first").logs
-    keys = s3.object_keys()
-    assert any(k.startswith(out.uri.removeprefix(f"s3://{s3.name}/")) for k in keys)
-    again = simple(produce(), consume()).run(run_name="s3-ray-again")
-    assert all(s.is_cached for s in again.steps)
-
-
-SCRIPT = """
-import os
-from runstack.pipelines import pipeline
-from runstack.repository import Repository
-from runstack.steps import step
-
-@step
-def where() -> int:
-    return os.getpid()
-
-@step
-def double(pid: int) -> int:
-    return 2
-
-@pipeline
-def script_pipeline(first, second):
-    second(first())
-
-repo = Repository.init(".")
-repo.register_component("orchestrator", "ray", "ray", {{"address": {address!r}}})
-repo.register_stack("ray", orchestrator="ray", metadata_store="local",
-                    artifact_store="local", activate=True)
-run = script_pipeline(where(), double()).run()
-worker_pid = run.get_step("first").output.read()
-print("ran on a worker:", worker_pid != os.getpid(), run.get_step("second").output.read())
-"""
-
-
-def test_steps_defined_in_a_main_script_run_on_ray(ray_address, tmp_path):
-    script = tmp_path / "sweep_script.py"
-    script.write_text(textwrap.dedent(SCRIPT.format(address=ray_address)))
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "ran on a worker: True 2" in done.stdout
-
-
-ONLY_ON_THE_DRIVER = """
-from runstack.steps import step
-
-@step
-def hidden() -> int:
-    return 1
-"""
-
-
-def test_a_step_whose_module_workers_cannot_import_fails_saying_so(
-    ray_address, repo, tmp_path, monkeypatch
-):
-    mods = tmp_path / "driver_only"
-    mods.mkdir()
-    (mods / "driver_only_steps.py").write_text(ONLY_ON_THE_DRIVER)
-    monkeypatch.syspath_prepend(str(mods))  # importable here, not on the Ray workers
-    from driver_only_steps import hidden  # type: ignore[import-not-found]
-
-    use_ray(repo)
-    with pytest.raises(StepExecutionError, match="Cannot load the step on Ray worker") as info:
-        dying(step_=hidden()).run(run_name="unimportable")
-    assert "No module named 'driver_only_steps'" in str(info.value)
-    assert "runtime_env" in str(info.value)
-    assert recorded("unimportable").status is ExecutionStatus.FAILED
-
-
-BLOCK_RAY = "import sys; sys.modules['ray'] = None  # as if Ray were not installed\n"
-
-
-def test_without_ray_the_flavor_list_and_a_run_say_how_to_install_it(repo, tmp_path):
-    use_ray(repo)
-    code = BLOCK_RAY + textwrap.dedent(
-        """
-        from click.testing import CliRunner
-        from runstack.cli import main
-        print(CliRunner().invoke(main, ["orchestrator", "flavors", "--json"]).output)
-        from runstack.exceptions import ConfigError
-        from runstack.pipelines import pipeline
-        from runstack.repository import Repository
-        from runstack.steps import step
-
-        @step
-        def one() -> int:
-            return 1
-
-        @pipeline
-        def p(s):
-            s()
-
-        try:
-            p(one()).run(run_name="no-ray")
-        except ConfigError as e:
-            print("ERROR:", e)
-        print("RUN:", Repository().active_stack.history.get_run("no-ray").status.value)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    import json
-
-    listing = json.loads(done.stdout[: done.stdout.index("ERROR:")])
-    ray_row = next(r for r in listing if r["flavor"] == "ray")
-    assert ray_row["installed"] is False
-    assert ray_row["install"] == "pip install 'runstack[ray]'"
-    assert set(ray_row["settings"]) == {"address", "runtime_env", "check_resources"}
-    assert "needs Ray, which is not installed" in done.stdout
-    assert "pip install 'runstack[ray]'" in done.stdout.split("ERROR:")[1]
-    assert "RUN: failed" in done.stdout
-
-
-def test_the_sweep_example_runs_on_ray_and_reuses_a_parallel_run(ray_address, repo, isolated):
-    from test_example_sweep import run_sweep
-
-    on_ray = run_sweep(isolated, "--orchestrator", "ray", "--address", ray_address)
-    assert "best: trial_0 alpha=0.001" in on_ray and "on ray" in on_ray
-    assert "0 of 5 steps cached" in on_ray
-    # Another orchestrator, the same stores: the same cache keys.
-    on_parallel = run_sweep(isolated, "--orchestrator", "parallel", "--workers", "2")
-    assert "5 of 5 steps cached" in on_parallel
