@@ -80,7 +80,7 @@ def script_pipeline(first, second):
     second(first())
 
 repo = Repository.init(".")
-repo.register_component("orchestrator", "ray", "ray", {{"address": {address!r}}})
+repo.register_component("orchestrator", "ray", "ray", {})  # no address: ray.init()
 repo.register_stack("ray", orchestrator="ray", metadata_store="local",
                     artifact_store="local", activate=True)
 run = script_pipeline(where(), double()).run()
@@ -91,8 +91,9 @@ print("ran on a worker:", worker_pid != os.getpid(), run.get_step("second").outp
 
 def test_steps_defined_in_a_main_script_run_on_ray(ray_address, tmp_path):
     script = tmp_path / "sweep_script.py"
-    script.write_text(textwrap.dedent(SCRIPT.format(address=ray_address)))
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    script.write_text(textwrap.dedent(SCRIPT))
+    # No address set: the orchestrator's ray.init() joins the instance RAY_ADDRESS names.
+    env = {**os.environ, "PYTHONPATH": str(SRC), "RAY_ADDRESS": ray_address}
     done = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
     )
