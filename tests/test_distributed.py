@@ -61,14 +61,13 @@ def fan(source, a, b, join):
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_parallel_runs_independent_steps_at_once_with_separate_logs(repo, mode):
     use_parallel(repo, mode)
-    started = time.monotonic()
     run = fan(source=source(), a=sleeper_a(), b=sleeper_b(), join=join()).run()
-    elapsed = time.monotonic() - started
     assert run.get_step("join").outputs["output"].read() == 32
     a, b = run.get_step("a"), run.get_step("b")
-    # Both sleeps overlapped: each started before the other ended.
-    assert a.start_time < b.end_time and b.start_time < a.end_time
-    assert elapsed < 5
+    # Both sleeps overlapped: each attempt started before the other ended (no wall-clock
+    # bound: speed is the benchmarks' business, and a loaded machine would fail it).
+    (a_run,), (b_run,) = a.attempts, b.attempts  # ISO times in UTC: they sort as strings
+    assert a_run["start_time"] < b_run["end_time"] and b_run["start_time"] < a_run["end_time"]
     assert "from a" in a.logs and "from b" not in a.logs
     assert "from b" in b.logs and "from a" not in b.logs
 
@@ -140,7 +139,7 @@ def test_retries_exhausted_fail_the_step(repo):
 
 @step(timeout=0.3, enable_cache=False)
 def slow() -> int:
-    time.sleep(5)
+    time.sleep(12)  # a thread cannot be stopped: it sleeps on after the test (kept short)
     return 1
 
 
@@ -156,7 +155,7 @@ def test_timeout_fails_the_step_naming_the_limit(repo, mode):
     started = time.monotonic()
     with pytest.raises(StepTimeoutError, match=r"timeout of 0\.3 s"):
         timing(slow=slow()).run(run_name="t")
-    assert time.monotonic() - started < 4.5
+    assert time.monotonic() - started < 10  # stopped, not the step's 12 s
     s = Repository().get_pipeline("timing").get_run("t").get_step("slow")
     assert s.status == "failed" and "StepTimeoutError" in s.error
 
