@@ -47,11 +47,13 @@ MODES = {
 class Budget:
     """``figure <op> limit``, e.g. per-step overhead <= 1 ms."""
 
-    op: str  # "<=" or "<"
+    op: str  # "<=", "<" or ">=" (a speed-up)
     limit: float
     unit: str
 
     def met(self, figure: float) -> bool:
+        if self.op == ">=":
+            return figure >= self.limit
         return figure <= self.limit if self.op == "<=" else figure < self.limit
 
     def __str__(self) -> str:

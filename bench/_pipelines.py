@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from random import randint
 from typing import Any
 
@@ -125,3 +126,32 @@ def seed_direct() -> bool:
 
 
 _SEEN: list[int] = [0]
+
+
+# -- 3. a fan-out of sleeping steps and a join (the distributed benchmark) ------------------
+
+NAP_S = 0.5
+
+
+@step(enable_cache=False)
+def nap(x: int) -> int:
+    """Half a second of waiting: work that overlaps perfectly when steps run at once."""
+    time.sleep(NAP_S)
+    return x
+
+
+@step(enable_cache=False)
+def join8(a0: int, a1: int, a2: int, a3: int, a4: int, a5: int, a6: int, a7: int) -> int:
+    return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+
+
+@pipeline
+def fanout_8(s, n0, n1, n2, n3, n4, n5, n6, n7, j):  # type: ignore[no-untyped-def]
+    x = s()
+    j(n0(x), n1(x), n2(x), n3(x), n4(x), n5(x), n6(x), n7(x))
+
+
+def fanout_pipeline() -> BasePipeline:
+    """``source -> 8 x nap (0.5 s) -> join``: 4 s in a row, 0.5 s when the naps overlap."""
+    naps = {f"n{i}": nap() for i in range(8)}
+    return fanout_8(s=first_step(), j=join8(), **naps)

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "history": "bench.history",
     "artifacts": "bench.artifacts",
     "concurrency": "bench.concurrency",
+    "distributed": "bench.distributed",
 }
 BACKENDS = ("sqlite", "postgresql", "mysql")
 

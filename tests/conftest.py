@@ -10,8 +10,9 @@ import pytest
 from runstack.repository import Repository
 from runstack.stack import _flavors
 
-# The S3 test server (moto) and a fresh bucket per test: fixtures `s3_server` and `s3`.
-pytest_plugins = ["s3_support"]
+# The S3 test server (moto) and a fresh bucket per test: fixtures `s3_server` and `s3`;
+# a local Ray instance for the session: fixture `ray_address`.
+pytest_plugins = ["s3_support", "ray_support"]
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -340,6 +341,8 @@ def step_show(run_name: str, step_name: str, stack_key: str | None, as_json: boo
             for name, a in step.outputs.items()
         },
         traceback=step.traceback,
+        options=step.options,
+        attempts=step.attempts,
     )
     if as_json:
         echo_json(data)
@@ -354,6 +357,7 @@ def step_show(run_name: str, step_name: str, stack_key: str | None, as_json: boo
             ("started", fmt_time(data["start_time"])),
             ("duration", fmt_duration(data["duration"])),
             ("cache key", data["cache_key"]),
+            ("options", _options_text(data["options"])),
             *((f"parameter {k}", repr(v)) for k, v in data["parameters"].items()),
         ],
         title=f"Step {step.name}",
@@ -371,7 +375,42 @@ def step_show(run_name: str, step_name: str, stack_key: str | None, as_json: boo
                 for n, o in data["outputs"].items()
             ],
         )
+    if len(data["attempts"]) > 1:
+        print_table(
+            ["attempt", "started", "duration", "error"],
+            [
+                [
+                    a["attempt"],
+                    fmt_time(datetime.fromisoformat(a["start_time"])),
+                    fmt_duration(_seconds(a)),
+                    a["error"] or "",
+                ]
+                for a in data["attempts"]
+            ],
+        )
     if data["error"]:
         click.secho(f"Error: {data['error']}", fg="red")
     if data["traceback"]:
         click.echo(data["traceback"].rstrip())
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    """The execution options that differ from the defaults, e.g. ``retries=2 timeout=60s``."""
+    parts = []
+    if options.get("retries"):
+        parts.append(f"retries={options['retries']}")
+        if options.get("retry_delay"):
+            parts.append(f"retry_delay={options['retry_delay']:g}s")
+        if options.get("retry_backoff", 1) != 1:
+            parts.append(f"retry_backoff={options['retry_backoff']:g}")
+    if options.get("timeout"):
+        parts.append(f"timeout={options['timeout']:g}s")
+    for name, amount in (options.get("resources") or {}).items():
+        shown = f"{amount / 2**30:g}GiB" if name == "memory" else f"{amount:g}"
+        parts.append(f"{name}={shown}")
+    return " ".join(parts)
+
+
+def _seconds(attempt: dict[str, Any]) -> float:
+    start, end = (datetime.fromisoformat(attempt[k]) for k in ("start_time", "end_time"))
+    return (end - start).total_seconds()

@@ -286,11 +286,22 @@ def _component_group(cli_name: str, ctype: str) -> click.Group:
         for flavor, path in available_flavors(ctype).items():
             try:
                 klass = flavor_class(ctype, flavor)
-                doc = (klass.__doc__ or "").strip().splitlines()[0] if klass.__doc__ else ""
+                doc = (klass.__doc__ or "").strip().split("\n\n")[0] if klass.__doc__ else ""
+                doc = " ".join(doc.split())
                 fields = flavor_fields(klass)
+                missing = klass.missing_extra()
             except ConfigError as e:
-                doc, fields = f"(cannot load: {e})", {}
-            rows.append({"flavor": flavor, "source": path, "description": doc, "settings": fields})
+                doc, fields, missing = f"(cannot load: {e})", {}, None
+            rows.append(
+                {
+                    "flavor": flavor,
+                    "source": path,
+                    "description": doc,
+                    "settings": fields,
+                    "installed": missing is None,
+                    "install": missing,
+                }
+            )
         if as_json:
             echo_json(rows)
             return
@@ -300,7 +311,7 @@ def _component_group(cli_name: str, ctype: str) -> click.Group:
                 [
                     r["flavor"],
                     "\n".join(f"{k}: {v}" for k, v in r["settings"].items()),
-                    r["description"],
+                    r["description"] + (f"\nNot installed: {r['install']}" if r["install"] else ""),
                 ]
                 for r in rows
             ],

@@ -8,6 +8,7 @@ from runstack.execution._orchestrator import (
     ParallelOrchestrator,
 )
 from runstack.execution._plan import RunPlan, StepPlan, make_plan
+from runstack.execution._ray import RayOrchestrator  # Ray itself is imported when a run starts
 from runstack.execution._step_runner import StepRunner
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LocalOrchestrator",
     "Orchestrator",
     "ParallelOrchestrator",
+    "RayOrchestrator",
     "RunEvent",
     "RunPlan",
     "StepPlan",

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._step_runner import StepOutcome, StepRunner
 from runstack.execution._task import StepTask, TaskResult, execute_task, failed_result
+from runstack.execution._worker import WorkerStores, stores_payload
 from runstack.models import ArtifactRecord
 
 # Past its time limit plus this, an attempt the worker did not stop itself is stopped here.
@@ -171,37 +172,27 @@ class LocalOrchestrator:
 
 # -- parallel ------------------------------------------------------------------------------
 
-_worker_stores: tuple[Any, Any] | None = None
+_worker: WorkerStores | None = None
+_WORKER_PRELOAD = (
+    "cloudpickle",
+    "runstack.execution._worker",
+    "runstack.metadata_stores",
+    "runstack.post_execution",
+    "fsspec.implementations.local",  # what writing an output loads on first use
+    "xxhash",
+)
 
 
 def _init_worker(payload: bytes) -> None:
-    import cloudpickle
-
-    global _worker_stores
-    _worker_stores = cloudpickle.loads(payload)
+    global _worker
+    _worker = WorkerStores(payload)
 
 
 def _run_in_worker(payload: bytes) -> TaskResult:
     import cloudpickle
 
-    assert _worker_stores is not None
-    task = cloudpickle.loads(payload)
-    return _portable(execute_task(task, *_worker_stores))
-
-
-def _portable(result: TaskResult) -> TaskResult:
-    """The result with its exception dropped if it cannot travel back to the driver."""
-    if result.exception is None:
-        return result
-    import pickle
-
-    try:
-        pickle.dumps(result.exception)
-    except Exception:
-        from dataclasses import replace
-
-        return replace(result, exception=None)
-    return result
+    assert _worker is not None
+    return _worker.execute(cloudpickle.loads(payload))
 
 
 class ParallelOrchestrator:
@@ -231,16 +222,20 @@ class ParallelOrchestrator:
         else:
             import multiprocessing
 
-            import cloudpickle
-
-            payload = cloudpickle.dumps((runner.artifact_store, runner.history))
+            payload = stores_payload(runner.artifact_store, runner.history)
             # forkserver/spawn: no copy of this process's threads and locks in the workers.
             method = (
                 "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             )
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":
+                # The fork server imports runstack once; every worker forked from it starts
+                # with it loaded instead of importing it again (seconds on a busy machine).
+                # User modules are not preloaded: each run's workers import them afresh.
+                context.set_forkserver_preload(["__main__", *_WORKER_PRELOAD])
             pool = cf.ProcessPoolExecutor(
                 self.max_workers,
-                mp_context=multiprocessing.get_context(method),
+                mp_context=context,
                 initializer=_init_worker,
                 initargs=(payload,),
             )

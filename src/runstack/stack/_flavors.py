@@ -26,8 +26,24 @@ class Flavor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
-    # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint.
+    # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint, and
+    # the modules it provides (checked, not imported, by ``missing_extra``).
     EXTRA: ClassVar[str | None] = None
+    REQUIRES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing_extra(cls) -> str | None:
+        """``pip install 'runstack[x]'`` when a module this flavor needs is not installed."""
+        import importlib.util
+
+        for module in cls.REQUIRES:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                return f"pip install 'runstack[{cls.EXTRA}]'" if cls.EXTRA else f"install {module}"
+        return None
 
     def build(self, base_dir: Path) -> Any:
         raise NotImplementedError
@@ -81,6 +97,42 @@ class ParallelOrchestratorFlavor(Flavor):
                 f"mode of the parallel orchestrator is 'process' or 'thread', got {self.mode!r}."
             )
         return ParallelOrchestrator(self.max_workers, self.mode)
+
+
+class RayOrchestratorFlavor(Flavor):
+    """Runs each step as a Ray task, as soon as its inputs are ready; needs runstack[ray].
+
+    ``address``: unset = the Ray instance this process started with ``ray.init(...)``, else a
+    new local one; ``auto``; ``ray://host:10001``. ``runtime_env`` goes to every step's task.
+    ``check_resources``: refuse a step no node could take (turn off on autoscaling clusters).
+    """
+
+    EXTRA: ClassVar[str | None] = "ray"
+    REQUIRES: ClassVar[tuple[str, ...]] = ("ray",)
+
+    address: str | None = None
+    runtime_env: dict[str, Any] | None = None
+    check_resources: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_command_line(cls, data: Any) -> Any:
+        # The CLI gives strings: runtime_env='{"working_dir": "."}' (JSON).
+        if isinstance(data, dict) and isinstance(data.get("runtime_env"), str):
+            try:
+                data = {**data, "runtime_env": json.loads(data["runtime_env"])}
+            except ValueError:
+                raise ValueError(
+                    'runtime_env is a JSON object, e.g. \'{"working_dir": ".", "pip": ["x"]}\''
+                ) from None
+        return data
+
+    def build(self, base_dir: Path) -> Any:
+        # Ray is imported when a run starts, not here: browsing the history of a stack with
+        # this orchestrator must work (and stay fast) without Ray.
+        from runstack.execution import RayOrchestrator
+
+        return RayOrchestrator(self.address, self.runtime_env, self.check_resources)
 
 
 _stores: dict[tuple[int, str], Any] = {}
@@ -156,6 +208,7 @@ class PostgreSQLFlavor(_ServerFlavor):
     """A PostgreSQL server (needs ``pip install runstack[postgresql]``)."""
 
     EXTRA: ClassVar[str | None] = "postgresql"
+    REQUIRES: ClassVar[tuple[str, ...]] = ("psycopg",)
     DRIVER: ClassVar[str] = "postgresql+psycopg"
     DEFAULT_PORT: ClassVar[int] = 5432
 
@@ -164,6 +217,7 @@ class MySQLFlavor(_ServerFlavor):
     """A MySQL server (needs ``pip install runstack[mysql]``)."""
 
     EXTRA: ClassVar[str | None] = "mysql"
+    REQUIRES: ClassVar[tuple[str, ...]] = ("pymysql",)
     DRIVER: ClassVar[str] = "mysql+pymysql"
     DEFAULT_PORT: ClassVar[int] = 3306
 
@@ -251,6 +305,7 @@ BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
     "orchestrator": {
         "local": "runstack.stack._flavors:LocalOrchestratorFlavor",
         "parallel": "runstack.stack._flavors:ParallelOrchestratorFlavor",
+        "ray": "runstack.stack._flavors:RayOrchestratorFlavor",
     },
     "metadata_store": {
         "sqlite": "runstack.stack._flavors:SQLiteFlavor",

@@ -1,0 +1,247 @@
+"""The Ray orchestrator: each step a Ray task, started as soon as its inputs are ready.
+
+Ray is imported only when a run starts (``pip install runstack[ray]``). The driver keeps the
+one scheduling loop (:func:`~runstack.execution._orchestrator.schedule`): it records every
+step, once, so an SQLite store works with a local Ray instance. Workers receive the task and
+the stack's stores by cloudpickle (stores travel as their settings and are rebuilt on the
+worker, once per worker process), read inputs from and write outputs to the artifact store,
+and return a small :class:`~runstack.execution._task.TaskResult`; values never travel only
+through Ray's object store, so history and caching hold as for a local run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import math
+import time
+from typing import Any
+
+from runstack.exceptions import ConfigError
+from runstack.execution._orchestrator import schedule
+from runstack.execution._plan import RunPlan, StepPlan
+from runstack.execution._step_runner import StepRunner
+from runstack.execution._task import StepTask, TaskResult, failed_result
+from runstack.execution._worker import WorkerStores, stores_payload
+
+INSTALL_HINT = "pip install 'runstack[ray]'"
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError(
+            f"The ray orchestrator needs Ray, which is not installed ({e}). Run `{INSTALL_HINT}`, "
+            "or switch to another orchestrator (`runstack orchestrator flavors`)."
+        ) from e
+    return ray
+
+
+# -- on the worker ------------------------------------------------------------------------
+
+# Stores rebuilt from their settings, per worker process and per run's stack (Ray reuses
+# its worker processes across tasks and runs).
+_worker_stores: dict[str, WorkerStores] = {}
+
+
+def _execute_on_worker(stores_key: str, stores: bytes, payload: bytes) -> TaskResult:
+    import socket
+
+    import cloudpickle
+
+    try:
+        worker = _worker_stores.get(stores_key)
+        if worker is None:
+            worker = _worker_stores[stores_key] = WorkerStores(stores)
+        task = cloudpickle.loads(payload)
+    except Exception as e:  # the step's code, or a store's backend, is missing on this node
+        return failed_result(
+            RuntimeError(
+                f"Cannot load the step on Ray worker {socket.gethostname()}: "
+                f"{type(e).__name__}: {e}. Everything a step imports must be importable on "
+                "the workers: install it there, or ship it with the ray orchestrator's "
+                "runtime_env (working_dir, py_modules, pip)."
+            )
+        )
+    return worker.execute(task)
+
+
+# -- resources ----------------------------------------------------------------------------
+
+
+def ray_options(resources: dict[str, float]) -> dict[str, Any]:
+    """``@step(resources=...)`` as keyword arguments of Ray's ``.options()``."""
+    opts: dict[str, Any] = {}
+    custom: dict[str, float] = {}
+    for key, value in resources.items():
+        if key == "cpus":
+            opts["num_cpus"] = value
+        elif key == "gpus":
+            opts["num_gpus"] = value
+        elif key == "memory":
+            opts["memory"] = int(value)
+        else:
+            custom[key] = value
+    if custom:
+        opts["resources"] = custom
+    return opts
+
+
+def _demand(resources: dict[str, float]) -> dict[str, float]:
+    """What a step asks of one node, in Ray's resource names (a task takes 1 CPU unless told)."""
+    names = {"cpus": "CPU", "gpus": "GPU", "memory": "memory"}
+    need = {names.get(k, k): float(v) for k, v in resources.items()}
+    if "cpus" not in resources:
+        need["CPU"] = 1.0
+    return {k: v for k, v in need.items() if v > 0}
+
+
+_nodes_seen: tuple[str, float, list[dict[str, Any]]] | None = None
+NODES_TTL_S = 30.0
+
+
+def _nodes(ray: Any, fresh: bool = False) -> list[dict[str, Any]]:
+    """The cluster's nodes, remembered for a while within one connection to Ray (asking
+    costs ~10 ms on every run)."""
+    global _nodes_seen
+    now, job = time.monotonic(), ray.get_runtime_context().get_job_id()
+    seen = _nodes_seen
+    if fresh or seen is None or seen[0] != job or now - seen[1] > NODES_TTL_S:
+        seen = _nodes_seen = (job, now, ray.nodes())
+    return seen[2]
+
+
+def check_feasible(plan: RunPlan, nodes: list[dict[str, Any]]) -> None:
+    """Refuse, before any step runs, a step that no node of the cluster could ever take.
+
+    Ray would otherwise keep such a task pending forever (an "infeasible" warning in its log).
+    """
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive", True)]
+    for sp in plan.steps:
+        need = _demand(dict(sp.options.resources))
+        if any(all(node.get(k, 0.0) >= v for k, v in need.items()) for node in alive):
+            continue
+        have = [
+            {k: v for k, v in node.items() if not k.startswith(("node:", "object_store"))}
+            for node in alive
+        ]
+        raise ConfigError(
+            f"Step {sp.slot!r} asks Ray for {need}, which no node of the cluster has (nodes: "
+            f"{have}); Ray would keep it waiting forever. Lower the step's resources, add a "
+            "node that has them (`ray start --resources='{\"name\": 1}'`, `--num-gpus`), or, "
+            "on an autoscaling cluster that adds such nodes on demand, set the orchestrator's "
+            "check_resources=false."
+        )
+
+
+# -- on the driver ------------------------------------------------------------------------
+
+_remote_fn: Any = None
+
+
+class RayOrchestrator:
+    """Runs each step as a Ray task, scheduled as soon as its inputs are ready.
+
+    ``address``: unset = the Ray instance this process already started with ``ray.init(...)``,
+    else start (or join, through ``RAY_ADDRESS``) a local one; ``"auto"`` = the cluster this
+    machine belongs to; ``"ray://host:10001"`` = a remote cluster through Ray Client.
+    ``runtime_env`` is given to every step's task as is. A step's ``resources`` become the
+    task's ``num_cpus``, ``num_gpus``, ``memory`` and custom resources.
+    """
+
+    capacity = math.inf  # Ray queues tasks until their resources are free
+
+    def __init__(
+        self,
+        address: str | None = None,
+        runtime_env: dict[str, Any] | None = None,
+        check_resources: bool = True,
+    ) -> None:
+        self.address = address
+        self.runtime_env = dict(runtime_env) if runtime_env else None
+        self.check_resources = check_resources
+        self._ray: Any = None
+        self._stores: tuple[str, Any] | None = None
+        self._refs: dict[cf.Future[TaskResult], Any] = {}
+
+    def execute(self, plan: RunPlan, runner: StepRunner) -> None:
+        global _remote_fn
+        ray = self._ray = import_ray()
+        if not ray.is_initialized():
+            # A Ray instance this process started itself is reused as it is (with its
+            # num_cpus, namespace...); otherwise connect as configured.
+            ray.init(address=self.address)
+        if self.check_resources:
+            try:
+                check_feasible(plan, _nodes(ray))
+            except ConfigError:  # decided on a remembered list: ask the cluster again
+                check_feasible(plan, _nodes(ray, fresh=True))
+        if _remote_fn is None:
+            _remote_fn = ray.remote(_execute_on_worker)
+        payload = stores_payload(runner.artifact_store, runner.history)
+        self._stores = (hashlib.sha256(payload).hexdigest(), ray.put(payload))
+        self._refs = {}
+        try:
+            schedule(plan, runner, self)
+        finally:
+            # After Ctrl-C or an error in the loop, nothing of this run keeps running on Ray.
+            for fut, ref in self._refs.items():
+                if not fut.done():
+                    ray.cancel(ref, force=True)
+            self._refs, self._stores = {}, None
+
+    def weight(self, sp: StepPlan) -> float:
+        return 1.0
+
+    def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]:
+        import cloudpickle
+
+        assert self._stores is not None
+        # Ray does not retry a task whose worker died: runstack's retries do, recording each.
+        opts: dict[str, Any] = {"max_retries": 0, **ray_options(dict(task.step.options.resources))}
+        if self.runtime_env:
+            opts["runtime_env"] = self.runtime_env
+        key, stores = self._stores
+        ref = _remote_fn.options(**opts).remote(key, stores, cloudpickle.dumps(task))
+        future: cf.Future[TaskResult] = ref.future()
+        self._refs[future] = ref
+        return future
+
+    def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
+        # The step did not stop itself at its limit (stuck in native code): end its worker.
+        ref = self._refs.pop(future, None)
+        if ref is not None:
+            self._ray.cancel(ref, force=True)
+
+    def describe_failure(self, exc: BaseException) -> BaseException:
+        errors = self._ray.exceptions
+        died = tuple(
+            getattr(errors, name)
+            for name in (
+                "WorkerCrashedError",
+                "NodeDiedError",
+                "OutOfMemoryError",
+                "LocalRayletDiedError",
+                "OwnerDiedError",
+                "ObjectLostError",
+            )
+            if hasattr(errors, name)
+        )
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if isinstance(exc, died):
+            error = RuntimeError(
+                f"the Ray worker running the step died ({type(exc).__name__}: {first}). It "
+                "was killed, ran out of memory, or crashed in native code; see the worker's "
+                "log under /tmp/ray/session_latest/logs on its node. Ray does not retry it; "
+                "@step(retries=N) does."
+            )
+        elif isinstance(exc, errors.RayError):
+            error = RuntimeError(f"Ray could not run the step: {type(exc).__name__}: {first}")
+        else:
+            return exc
+        error.__cause__ = exc
+        return error
+
+    def __repr__(self) -> str:
+        return f"RayOrchestrator(address={self.address!r})"
