@@ -246,8 +246,9 @@ def test_failed_step_is_never_a_cache_hit(repo: Repository) -> None:
 @pytest.mark.parametrize("root", ["local", "memory://hash-test"])
 def test_content_hash_follows_bytes_names_and_type(isolated: Path, root: str) -> None:
     from runstack.artifact_stores import ArtifactStore
-    from runstack.execution._cache import artifact_present, content_hash
+    from runstack.artifact_stores._verify import content_hash, manifest_problem
     from runstack.materializers import Artifact, BuiltInMaterializer
+    from runstack.models import ArtifactRecord
 
     store = ArtifactStore(str(isolated / "arts") if root == "local" else root)
 
@@ -262,4 +263,7 @@ def test_content_hash_follows_bytes_names_and_type(isolated: Path, root: str) ->
     assert digest == content_hash(store, b, "builtins.list", "M") is not None
     assert digest != content_hash(store, c, "builtins.list", "M")
     assert digest != content_hash(store, a, "builtins.tuple", "M")
-    assert artifact_present(store, a) and not artifact_present(store, a + "-gone")
+    present = ArtifactRecord(1, a, "builtins.list", "M", 1, digest, None, dict(store.files(a)))
+    assert manifest_problem(store, present) is None
+    gone = ArtifactRecord(2, a + "-gone", "builtins.list", "M", 1)
+    assert manifest_problem(store, gone) == "its folder is gone or empty"

@@ -78,6 +78,11 @@ class ArtifactNotFoundError(RunstackError):
     """An artifact recorded in the metadata store is missing from the artifact store."""
 
 
+class ArtifactCorruptedError(RunstackError):
+    """An artifact's files are not the ones recorded when it was written: a file is missing,
+    has another size, or its content no longer matches the recorded hash."""
+
+
 class StoreError(RunstackError):
     """The metadata store cannot serve the request."""
 

@@ -81,6 +81,8 @@ class ArtifactRecord:
     # "pickle" when reading it runs code from its files (torch.save, pickle); None otherwise.
     # Recorded at write time, so replacing the files cannot turn a safe artifact into one.
     storage_format: str | None = None
+    # {file name relative to uri: size in bytes} of every file written; None before 0009.
+    files: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class NewArtifact:
     materializer: str
     content_hash: str | None = None
     storage_format: str | None = None  # the materializer's ``storage_format`` after writing
+    files: dict[str, int] | None = None  # every file written, with its size
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from torch import nn
 
-from runstack.exceptions import MaterializerError
+from runstack.exceptions import ArtifactCorruptedError, MaterializerError
 from runstack.materializers import (
     BuiltInMaterializer,
     PandasMaterializer,
@@ -196,8 +196,11 @@ def test_files_replaced_by_a_pickle_are_not_unpickled(repo: Repository) -> None:
     # Someone swaps the files for a pickle: the record still says it is not one.
     torch.save(nn.Linear(1, 1), folder / "module.pt")
     (folder / "meta.json").write_text(json.dumps({**meta, "format": "pickle"}))
-    with pytest.raises(MaterializerError, match="not unpickled"):
+    with pytest.raises(ArtifactCorruptedError):  # the files differ from those recorded
         _output(repo).read()
+    # Even unverified (or with hashes made to match), the record decides: no unpickling.
+    with pytest.raises(MaterializerError, match="not unpickled"):
+        _output(repo).read(verify=False)
 
 
 # -- 3: nothing unreadable is recorded -----------------------------------------------------

@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from runstack.artifact_stores import _verify
 from runstack.exceptions import (
+    ArtifactCorruptedError,
     ArtifactNotFoundError,
     MaterializerError,
     RunstackError,
     StepOutputError,
     StepTimeoutError,
 )
-from runstack.execution import _cache, _logs
+from runstack.execution import _logs
 from runstack.execution._plan import StepPlan
 from runstack.materializers import Artifact, BaseMaterializer, registry
 from runstack.materializers._base import type_path
@@ -186,11 +188,11 @@ def _load_inputs(task: StepTask, artifact_store: Any) -> dict[str, Any]:
     for name, declared in task.step.step.SIGNATURE.inputs.items():
         art = task.inputs[name]
         try:
-            artifact_store.check(art.uri, f"Artifact #{art.id}")
             materializer = load_materializer(art.materializer)  # checked before any import
             data_type = concrete_class(declared) or load_data_type(art.data_type)
+            _verify.verify(artifact_store, art)  # confines the URI to the store, too
             kwargs[name] = read_artifact(art, materializer, data_type, artifact_store.fs)
-        except (ArtifactNotFoundError, MaterializerError) as e:
+        except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
             raise type(e)(f"Cannot load input {name!r} of {task.where}: {e}") from e
         except (ImportError, AttributeError) as e:
             raise MaterializerError(
@@ -293,8 +295,13 @@ def _write_outputs(
                 f"{task.where}: {type(e).__name__}: {e}"
             ) from e
         data_type, mat_path = type_path(type(value)), type_path(materializer)
-        digest = _cache.content_hash(artifact_store, uri, data_type, mat_path)
-        written.append(NewArtifact(name, uri, data_type, mat_path, digest, writer.storage_format))
+        # Listed and hashed once, right after writing, while the files are in the page cache;
+        # reads and cache reuse compare against both (see artifact_stores._verify).
+        files = _verify.manifest(artifact_store, uri)
+        digest = _verify.content_hash(artifact_store, uri, data_type, mat_path, files)
+        written.append(
+            NewArtifact(name, uri, data_type, mat_path, digest, writer.storage_format, files)
+        )
     return tuple(written)
 
 

@@ -91,6 +91,7 @@ ARTIFACT_COLUMNS = (
     t.artifacts.c.producer_step_id,
     t.artifacts.c.content_hash,
     t.artifacts.c.storage_format,
+    t.artifacts.c.files,
 )
 
 
@@ -151,4 +152,14 @@ def status_value(status: ExecutionStatus | str) -> str:
 
 
 def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
-    return ArtifactRecord(*row[offset : offset + 7])
+    r, files = row, row[offset + 7]
+    return ArtifactRecord(
+        r[offset],
+        r[offset + 1],
+        r[offset + 2],
+        r[offset + 3],
+        r[offset + 4],
+        r[offset + 5],
+        r[offset + 6],
+        None if files is None else _json(files),
+    )

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0009"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -112,6 +112,8 @@ artifacts = sa.Table(
     sa.Column("created_at", TIME, nullable=False),
     # 0006: "pickle" when reading runs code from the files; read() requires it recorded so.
     sa.Column("storage_format", sa.String(32)),
+    # 0009: {file name: size} of every file the materializer wrote, checked before reuse/read.
+    sa.Column("files", sa.JSON),
     sa.Index(None, "producer_step_id"),
     **MYSQL,
 )

@@ -382,6 +382,7 @@ class SQLMetadataStore:
                     "content_hash": a.content_hash,
                     "created_at": naive(result.end_time),
                     "storage_format": a.storage_format,
+                    "files": a.files,
                 },
             )
             outputs[a.name] = ArtifactRecord(
@@ -392,6 +393,7 @@ class SQLMetadataStore:
                 step_id,
                 a.content_hash,
                 a.storage_format,
+                a.files,
             )
         outputs.update(result.reused_outputs)
         order = result.output_order or tuple(outputs)

@@ -7,8 +7,10 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
+from runstack.artifact_stores import _verify
 from runstack.exceptions import (
     AmbiguousOutputError,
+    ArtifactCorruptedError,
     ArtifactNotFoundError,
     MaterializerError,
     OutputNotFoundError,
@@ -109,8 +111,14 @@ class ArtifactView:
         materializer: type[BaseMaterializer] | None = None,
         *,
         materializer_class: type[BaseMaterializer] | None = None,
+        verify: bool | None = None,
     ) -> Any:
         """Load the value; with the materializer that wrote it unless another is given.
+
+        The files are first checked against the record: every file written must be there
+        with its size, and the content hash is compared when the artifact is at most
+        ``RUNSTACK_VERIFY_MAX_BYTES`` (64 MiB by default), always with ``verify=True``, never
+        with ``verify=False``. A mismatch raises ``ArtifactCorruptedError``.
 
         The recorded materializer and type are resolved without running code they name (see
         ``runstack.materializers._read``); a pickle-based artifact is read only if it was
@@ -124,17 +132,37 @@ class ArtifactView:
             if output_data_type is None:
                 output_data_type = load_data_type(self._record.data_type)
             artifacts = artifact_store_of(self._artifacts)
-            artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
+            self._verify(artifacts, verify)
             return read_artifact(self._record, mat, output_data_type, artifacts.fs)
-        except (ArtifactNotFoundError, MaterializerError) as e:
-            producer = self._store.get_step_by_id(self._record.producer_step_id)
-            run = self._store.run_names_of_steps([self._record.producer_step_id])
-            where = (
-                f"output {self.name!r} of step {producer.name!r} in run {run.get(producer.id)!r}"
-                if producer is not None
-                else f"artifact {self.name!r}"
-            )
-            raise type(e)(f"Cannot read {where}: {e}") from e
+        except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
+            raise type(e)(f"Cannot read {self._where()}: {e}") from e
+
+    def verify(self) -> bool:
+        """Check every file against the record, content hash included (``runstack artifact
+        verify``): ``True`` when the hash was compared, ``False`` when the artifact has none
+        (over ``RUNSTACK_CONTENT_HASH_MAX_BYTES`` when written, or recorded before runstack
+        hashed artifacts), where only the files and their sizes are checked. Raises
+        ``ArtifactCorruptedError`` or ``ArtifactNotFoundError`` naming the producing run."""
+        try:
+            self._verify(artifact_store_of(self._artifacts), True)
+        except (ArtifactNotFoundError, ArtifactCorruptedError) as e:
+            raise type(e)(f"Cannot read {self._where()}: {e}") from e
+        return self._record.content_hash is not None
+
+    def _verify(self, artifacts: ArtifactStore, verify: bool | None) -> None:
+        if verify is False:
+            artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
+        else:
+            _verify.verify(artifacts, self._record, full=verify)
+
+    def _where(self) -> str:
+        producer = self._store.get_step_by_id(self._record.producer_step_id)
+        run = self._store.run_names_of_steps([self._record.producer_step_id])
+        return (
+            f"output {self.name!r} of step {producer.name!r} in run {run.get(producer.id)!r}"
+            if producer is not None
+            else f"artifact {self.name!r}"
+        )
 
     def __repr__(self) -> str:
         return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
