@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runstack._files import make_dirs
 from runstack.exceptions import (
     ConfigError,
     PipelineNotFoundError,
@@ -118,6 +119,7 @@ class Repository:
         """Create a repository with the default local stack in ``path`` (idempotent)."""
         config_dir = Path(path).expanduser().resolve() / REPO_DIR
         if not (config_dir / CONFIG_FILE).is_file():
+            make_dirs(config_dir)  # private: it holds the store, artifacts and logs
             save_config(config_dir / CONFIG_FILE, RepositoryConfig.default())
             (config_dir / ".gitignore").write_text("*\n")
         return cls(config_dir)

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runstack._files import make_dirs
 from runstack.exceptions import ArtifactNotFoundError, StoreError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -60,7 +61,7 @@ class ArtifactStore:
         self._local = "://" not in path or path.startswith("file://")
         if self._local:
             self.path = os.path.abspath(path.removeprefix("file://"))
-            os.makedirs(self.path, exist_ok=True)
+            make_dirs(self.path)  # private to the user when created (see runstack._files)
         else:
             self.path = path.rstrip("/")
         self._fs: Any = None
