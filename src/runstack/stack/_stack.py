@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runstack.exceptions import StepExecutionError
+
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
     from runstack.execution import Listener
@@ -14,6 +16,10 @@ if TYPE_CHECKING:
 
 # Execution and history (SQLAlchemy...) are imported on use: commands that only read or edit
 # the config, such as `runstack stack list`, never load them.
+
+# (stack, run name) of every run this process started, oldest first: `runstack pipeline run
+# FILE` reports the runs FILE started while it was imported instead of running it again.
+STARTED_RUNS: list[tuple[str, str]] = []
 
 
 @dataclass
@@ -60,6 +66,10 @@ class Stack:
                 run_name=run_name,
                 listener=active,
             )
+            STARTED_RUNS.append((self.key, run.name))
+        except StepExecutionError as e:
+            STARTED_RUNS.append((self.key, e.run_name))
+            raise
         finally:
             if own:
                 active.close()  # type: ignore[attr-defined]
