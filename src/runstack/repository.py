@@ -332,7 +332,11 @@ class Repository:
         return unique
 
     def get_pipelines(self, stack_key: str | None = None) -> list[PipelineView]:
-        """Pipelines with at least one run, oldest first run first (of all stacks by default)."""
+        """Pipelines with at least one run, oldest first run first (of all stacks by default).
+
+        One view per pipeline per distinct metadata store, each naming its stack
+        (``view.stack_key``): two stacks that both ran ``hello`` give two views.
+        """
         found: list[PipelineView] = []
         for key in self.history_stack_keys(stack_key):
             found.extend(self.get_stack(key).history.get_pipelines())
@@ -346,7 +350,15 @@ class Repository:
         *,
         name: str | None = None,
     ) -> PipelineView:
-        """A pipeline by name, from the given stack or from the first stack that ran it."""
+        """A pipeline by name, from stack ``stack_key``, or by default from the first stack
+        that ran it in :meth:`history_stack_keys` order: the active stack first, then the
+        others as listed in the config.
+
+        A pipeline with the same name may have run on several stacks with different
+        metadata stores; each keeps its own runs. The view says which stack it was read
+        from (``view.stack_key``, also in its repr); pass ``stack_key=`` to choose, and see
+        :meth:`get_pipelines` for the pipeline on every stack.
+        """
         pipeline_name = pipeline_name if pipeline_name is not None else name
         if pipeline_name is None:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")

@@ -396,7 +396,7 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
-    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store")
+    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store", "stack_key")
 
     def __init__(
         self,
@@ -404,12 +404,15 @@ class RunView:
         record: RunRecord,
         group: RunGroup | None,
         artifacts: ArtifactStore | None = None,
+        stack_key: str | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._record = record
         self._group = group
         self._steps: list[StepView] | None = None
+        #: The stack whose metadata store holds this run (None when read from a bare store).
+        self.stack_key = stack_key
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -475,21 +478,26 @@ class RunView:
         )
 
     def __repr__(self) -> str:
-        return f"RunView(name={self.name!r}, status={self.status.value!r})"
+        stack = f", stack={self.stack_key!r}" if self.stack_key is not None else ""
+        return f"RunView(name={self.name!r}, status={self.status.value!r}{stack})"
 
 
 class PipelineView:
-    """A pipeline and its runs."""
+    """A pipeline and its runs on one stack (``stack_key``): a pipeline that ran on several
+    stacks with different metadata stores has one view per stack."""
 
     def __init__(
         self,
         store: SQLMetadataStore,
         record: PipelineRecord,
         artifacts: ArtifactStore | None = None,
+        stack_key: str | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._record = record
+        #: The stack whose metadata store holds these runs (None when read from a bare store).
+        self.stack_key = stack_key
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -497,7 +505,7 @@ class PipelineView:
 
     def _views(self, records: list[RunRecord], whole: bool) -> list[RunView]:
         group = RunGroup(self._store, (r.id for r in records), self.id if whole else None)
-        return [RunView(self._store, r, group, self._artifacts) for r in records]
+        return [RunView(self._store, r, group, self._artifacts, self.stack_key) for r in records]
 
     @property
     def runs(self) -> list[RunView]:
@@ -551,7 +559,7 @@ class PipelineView:
                 f"Pipeline {self.name!r} has no run {name!r}. "
                 + did_you_mean(name, self.get_run_names()[-50:], "runs (latest 50)")
             )
-        return RunView(self._store, record, None, self._artifacts)
+        return RunView(self._store, record, None, self._artifacts, self.stack_key)
 
     @property
     def latest_run(self) -> RunView:
@@ -568,7 +576,8 @@ class PipelineView:
         if not records:
             what = "runs" if status is None else f"{status.value} runs"
             raise RunNotFoundError(f"Pipeline {self.name!r} has no {what}.")
-        return RunView(self._store, records[0], None, self._artifacts)
+        return RunView(self._store, records[0], None, self._artifacts, self.stack_key)
 
     def __repr__(self) -> str:
-        return f"PipelineView(name={self.name!r})"
+        stack = f", stack={self.stack_key!r}" if self.stack_key is not None else ""
+        return f"PipelineView(name={self.name!r}{stack})"

@@ -35,7 +35,7 @@ class Stack:
     def history(self) -> History:
         from runstack.post_execution import History
 
-        return History(self.metadata_store, self.artifact_store)
+        return History(self.metadata_store, self.artifact_store, self.key)
 
     def run_pipeline(
         self,
