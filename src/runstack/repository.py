@@ -20,6 +20,7 @@ from runstack.exceptions import (
     RunstackError,
     StoreError,
     did_you_mean,
+    expect_name,
 )
 from runstack.stack import COMPONENT_TYPES, ComponentConfig, RepositoryConfig, Stack, StackConfig
 from runstack.stack._config import CONFIG_FILE, check_references, load_config, save_config
@@ -314,7 +315,7 @@ class Repository:
         metadata store differs from those before it (stacks sharing a store share history).
         """
         if stack_key is not None:
-            self.get_stack_config(stack_key)
+            self.get_stack_config(expect_name(stack_key, "stack_key"))
             return [stack_key]
         keys = [
             self.active_stack_key,
@@ -362,6 +363,7 @@ class Repository:
         pipeline_name = pipeline_name if pipeline_name is not None else name
         if pipeline_name is None:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")
+        pipeline_name = expect_name(pipeline_name, "get_pipeline()'s pipeline name")
         known: list[str] = []
         for key in self.history_stack_keys(stack_key):
             history = self.get_stack(key).history

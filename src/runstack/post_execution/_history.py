@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runstack.exceptions import PipelineNotFoundError, RunNotFoundError, did_you_mean
+from runstack.exceptions import (
+    PipelineNotFoundError,
+    RunNotFoundError,
+    did_you_mean,
+    expect_name,
+)
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.post_execution._views import PipelineView, RunView
 
@@ -42,6 +47,7 @@ class History:
         pipeline_name = pipeline_name if pipeline_name is not None else name
         if pipeline_name is None:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")
+        pipeline_name = expect_name(pipeline_name, "get_pipeline()'s pipeline name")
         record = self.store.get_pipeline(pipeline_name)
         if record is None:
             known = [p.name for p in self.store.list_pipelines()]
@@ -53,7 +59,7 @@ class History:
 
     def get_run(self, run_name: str) -> RunView:
         """A run by its name, whatever its pipeline."""
-        record = self.store.get_run(run_name)
+        record = self.store.get_run(expect_name(run_name, "get_run()'s run name"))
         if record is None:
             raise RunNotFoundError(f"No run named {run_name!r} in {self.store.display_url}.")
         return RunView(self.store, record, None, self.artifact_store, self.stack_key)

@@ -18,6 +18,7 @@ from runstack.exceptions import (
     StepNotFoundError,
     StoreError,
     did_you_mean,
+    expect_name,
 )
 from runstack.materializers import BaseMaterializer
 from runstack.materializers._read import (
@@ -452,6 +453,7 @@ class RunView:
         name = name if name is not None else step
         if name is None:
             raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
+        name = expect_name(name, "get_step()'s step name")
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
             found = self._group.steps_named(self.id, name)
@@ -531,6 +533,16 @@ class PipelineView:
         and ``parameters`` mapping ``"<step>.<parameter>"`` to a value, e.g.
         ``get_runs(parameters={"trainer.lr": 0.1}, status="completed", limit=10)``.
         """
+        for arg, value in (("limit", limit), ("offset", offset)):
+            if value is not None and (type(value) is not int or value < 0):
+                raise TypeError(f"get_runs({arg}=...) takes an int >= 0, not {value!r}.")
+        if name_prefix is not None:
+            expect_name(name_prefix, "get_runs(name_prefix=...)")
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise TypeError(
+                "get_runs(parameters=...) takes a mapping of '<step>.<parameter>' to a value, "
+                f"e.g. {{'trainer.lr': 0.1}}, not {type(parameters).__name__}."
+            )
         records = self._store.list_runs(
             self.id,
             status=status,
@@ -553,6 +565,7 @@ class PipelineView:
         name = name if name is not None else run_name
         if name is None:
             raise TypeError("get_run() needs a run name, e.g. pipeline.get_run('my-run').")
+        name = expect_name(name, "get_run()'s run name")
         record = self._store.get_run(name, pipeline_id=self.id)
         if record is None:
             raise RunNotFoundError(
