@@ -133,6 +133,7 @@ def backup(path: Path, dest: Path) -> None:
     src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
         out = sqlite3.connect(dest)
+        make_file_private(dest)  # holds the same history as the store
         try:
             src.backup(out)
             out.execute("PRAGMA journal_mode=DELETE")  # the copy is one self-contained file
