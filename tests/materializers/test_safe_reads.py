@@ -145,6 +145,16 @@ def test_a_missing_extra_says_what_to_install(
     monkeypatch.setattr(registry, "_by_path", known)  # as in a process without pandas
     with pytest.raises(MaterializerError, match=r"pip install 'runstack\[pandas\]'"):
         _output(repo).read()
+    # The CLI says the same, with a non-zero exit and no traceback.
+    from click.testing import CliRunner
+
+    from runstack.cli import main
+
+    run = Repository(repo.root).get_pipeline("one").runs[-1]
+    result = CliRunner().invoke(main, ["artifact", "read", run.name, run.steps[0].name])
+    assert result.exit_code == 1, result.output
+    assert "pip install 'runstack[pandas]'" in result.output
+    assert "Traceback" not in result.output and "AttributeError" not in result.output
 
 
 # -- 14: pickle only where the record says so ----------------------------------------------
