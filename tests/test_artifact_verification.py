@@ -8,6 +8,7 @@ verification limit, whose content still matches), and reads verify the same way.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,23 @@ def test_artifact_verify_command(repo: Repository) -> None:
     assert "first make output" in bad.stdout and "corrupted" in bad.stdout
     assert "run 'first'" in bad.stderr and "3 of 4 artifact(s) intact" in bad.stdout
     assert _cli("artifact", "verify").exit_code != 0  # neither RUN nor --all: say so
+
+
+def test_a_verified_file_is_hashed_again_once_it_changes(repo: Repository) -> None:
+    """Within a process, files whose hash matched are trusted while their size and mtime stay
+    (as git trusts its index); any write that moves the mtime is caught, verify=True always."""
+    out = arrays(make_array(), total()).run().get_step("make").output
+    path = Path(out.uri) / "array.npy"
+    an_hour_ago = path.stat().st_mtime_ns - 3600 * 10**9
+    os.utime(path, ns=(an_hour_ago, an_hour_ago))  # old enough to be trusted by its stamp
+    assert out.read().sum() == sum(range(1000))
+    _flip_one_byte(path)  # a normal write: new mtime
+    with pytest.raises(ArtifactCorruptedError):
+        out.read()
+    _flip_one_byte(path)  # back as written, trusted again once old
+    os.utime(path, ns=(an_hour_ago, an_hour_ago))
+    assert out.read().sum() == sum(range(1000))
+    _flip_one_byte(path)
+    os.utime(path, ns=(an_hour_ago, an_hour_ago))  # forged stamp: only a full check sees it
+    with pytest.raises(ArtifactCorruptedError):
+        out.read(verify=True)

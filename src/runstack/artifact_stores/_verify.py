@@ -19,7 +19,8 @@ if it were fine; an artifact whose folder is gone is an ``ArtifactNotFoundError`
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import ArtifactCorruptedError, ArtifactNotFoundError
 
@@ -38,6 +39,7 @@ DEFAULT_VERIFY_LIMIT = 64 * 1024 * 1024
 VERIFY_LIMIT_ENV = "RUNSTACK_VERIFY_MAX_BYTES"
 _BLOCK = 1024 * 1024
 GONE = "its folder is gone or empty"
+_RACY_NS = 2_000_000_000  # files changed this recently are hashed on every check
 
 
 def _limit(variable: str, default: int) -> int:
@@ -76,39 +78,59 @@ def content_hash(
     if sum(files.values()) > limit:
         return None
     h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
-    buffer = bytearray(min(_BLOCK, max(files.values(), default=1) or 1))
-    view = memoryview(buffer)
+    # The URI is checked once; on the local disk files are opened by path (this runs before
+    # every read, so it stays cheap for the many small artifacts of a history scan).
+    store.check(uri)
+    base = store._fs_path(uri) if store._local else None
+    buffer = bytearray(0)
     # Depth first, by name: the order store.files() lists them in on every filesystem.
-    for rel in sorted(files, key=lambda name: name.split("/")):
-        h.update(f"{rel}\0{files[rel]}\0".encode())
-        with store.open(uri, rel, "rb") as f:
+    for rel in sorted(files, key=lambda name: name.split("/")) if len(files) > 1 else files:
+        size = files[rel]
+        h.update(f"{rel}\0{size}\0".encode())
+        with _open(store, uri, base, rel) as f:
+            if size <= _BLOCK:
+                h.update(f.read())  # also whatever was appended since: the hash differs
+                continue
+            if not buffer:
+                buffer = bytearray(_BLOCK)
+            view = memoryview(buffer)
             while n := f.readinto(buffer):
                 h.update(view[:n])
     return h.hexdigest()
 
 
+def _open(store: ArtifactStore, uri: str, base: str | None, rel: str) -> Any:
+    if base is not None:  # local, URI already checked
+        return open(os.path.join(base, rel), "rb", buffering=0)
+    return store.open(uri, rel, "rb")
+
+
 def manifest_problem(store: ArtifactStore, art: ArtifactRecord) -> str | None:
-    """Why the artifact's files are not those recorded (cheap: one listing), or None.
+    """Why the artifact's files are not those recorded (cheap: no bytes read), or None.
 
     Also None for an artifact recorded without a manifest (before schema 0009) that still
     holds files: there is nothing cheaper to compare.
     """
+    return _check_manifest(store, art)[0]
+
+
+def _check_manifest(store: ArtifactStore, art: ArtifactRecord) -> tuple[str | None, Any]:
+    """(problem or None, what the files looked like: a key for the verified-files memo)."""
     store.check(art.uri, f"Artifact #{art.id}")
-    try:
-        found = manifest(store, art.uri)
-    except FileNotFoundError:
-        found = {}
-    if not found:
-        return GONE
-    if art.files is None:
-        return None
-    missing = sorted(set(art.files) - set(found))
+    if not art.files:
+        return (None, None) if store.exists(art.uri) else (GONE, None)
+    found = store.stats(art.uri, art.files)
+    missing = sorted(name for name, st in found.items() if st is None)
     if missing:
-        return f"file(s) {', '.join(missing)} missing"
+        if len(missing) == len(found) and not store.exists(art.uri):
+            return GONE, None
+        return f"file(s) {', '.join(missing)} missing", None
     for name, size in sorted(art.files.items()):
-        if found[name] != size:
-            return f"{name} is {found[name]:,} bytes, {size:,} when written"
-    return None
+        actual = found[name][0]  # type: ignore[index]
+        if actual != size:
+            return f"{name} is {actual:,} bytes, {size:,} when written", None
+    stamp = tuple(found.values())
+    return None, None if any(st[1] is None for st in stamp) else stamp  # type: ignore[index]
 
 
 def problem(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = None) -> str | None:
@@ -116,23 +138,37 @@ def problem(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = No
 
     The manifest always; the content hash when ``full`` is true, or (``full=None``) when the
     artifact is at most ``RUNSTACK_VERIFY_MAX_BYTES``. The cache asks this of a candidate
-    before reusing it, and reads ask it (through :func:`verify`) before loading.
+    before reusing it, and reads ask it (through :func:`verify`) before loading. Within one
+    process, local files whose hash matched are not hashed again by ``full=None`` checks
+    while their sizes and modification times stay the same (as ``git status`` trusts its
+    index); ``full=True`` always reads every byte.
     """
-    found = manifest_problem(store, art)
+    found, stamp = _check_manifest(store, art)
     if found is not None or art.content_hash is None:
         return found
-    files = art.files if art.files is not None else manifest(store, art.uri)
+    memo_key = (art.uri, art.content_hash)
+    if full is None and stamp is not None and store._verified.get(memo_key) == stamp:
+        return None
+    files = art.files if art.files else manifest(store, art.uri)
     size = sum(files.values())
     if full is None:
         full = size <= _limit(VERIFY_LIMIT_ENV, DEFAULT_VERIFY_LIMIT)
     if not full:
         return None
+    started = time.time_ns()
     try:
         actual = content_hash(store, art.uri, art.data_type, art.materializer, files, size)
     except FileNotFoundError as e:  # removed while we read
         return f"{e.filename or e} vanished while it was verified"
     if actual != art.content_hash:
+        store._verified.pop(memo_key, None)
         return "its content no longer matches the hash recorded when it was written"
+    # As git does for its index: a file changed within the clock's granularity of the check
+    # may keep its mtime, so only files older than that are trusted by their stamp.
+    if stamp is not None and all(mtime < started - _RACY_NS for _size, mtime in stamp):
+        if len(store._verified) >= 100_000:
+            store._verified.clear()
+        store._verified[memo_key] = stamp
     return None
 
 
