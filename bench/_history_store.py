@@ -85,7 +85,7 @@ def clone_runs(repo: Any, count: int, label: str) -> None:
     """Insert ``count`` copies of the last recorded run of the seed pipeline, in bulk."""
     import sqlalchemy as sa
 
-    from runstack.execution._cache import content_hash
+    from runstack.artifact_stores._verify import content_hash
     from runstack.metadata_stores import _schema as t
 
     store = repo.active_stack.metadata_store
@@ -178,7 +178,7 @@ def clone_runs(repo: Any, count: int, label: str) -> None:
                     data = json.dumps((i * 37) % 101 * 7).encode()
                     new["inline_data"] = data
                     new["content_hash"] = content_hash(
-                        artifact_store, a["uri"], a["data_type"], a["materializer"], data
+                        artifact_store, a["uri"], a["data_type"], a["materializer"], inline=data
                     )
                 rows["artifacts"].append(new)
             for key, links in (("outputs", outs), ("inputs", ins)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from runstack.exceptions import (
@@ -184,3 +186,24 @@ def test_sqlite_store_runs_in_wal_mode(repo: Repository) -> None:
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_lookups_given_the_wrong_type_say_so(repo: Repository) -> None:
+    """Issue 11: 22. Views and numbers used to reach the driver (SQL in the error)."""
+    run = adder(numbers(), add()).run(run_name="typed")
+    fresh = Repository()
+    p = fresh.get_pipeline("adder")
+    calls = [
+        (lambda: p.get_run(run), "pass its name: 'typed'"),
+        (lambda: fresh.get_pipeline(p), "pass its name: 'adder'"),
+        (lambda: fresh.get_pipeline("adder", stack_key=p), "stack_key must be a name"),
+        (lambda: fresh.get_pipelines(stack_key=3), "stack_key must be a name"),
+        (lambda: run.get_step(3), "step name must be a name"),
+        (lambda: fresh.get_stack("default").history.get_run(run), "pass its name"),
+        (lambda: p.get_runs(limit="10"), "limit=...) takes an int"),
+        (lambda: p.get_runs(parameters=[("add.x", 1)]), "takes a mapping"),
+    ]
+    for call, message in calls:
+        with pytest.raises(TypeError, match=re.escape(message)):
+            call()
+    assert p.get_run(run_name="typed").name == "typed"  # the keyword form works

@@ -246,7 +246,7 @@ def test_failed_step_is_never_a_cache_hit(repo: Repository) -> None:
 @pytest.mark.parametrize("root", ["local", "memory://hash-test"])
 def test_content_hash_follows_bytes_names_and_type(isolated: Path, root: str) -> None:
     from runstack.artifact_stores import ArtifactStore
-    from runstack.execution._cache import artifact_present, content_hash
+    from runstack.artifact_stores._verify import content_hash, manifest_problem
     from runstack.materializers import Artifact, BuiltInMaterializer
 
     store = ArtifactStore(str(isolated / "arts") if root == "local" else root)
@@ -264,11 +264,13 @@ def test_content_hash_follows_bytes_names_and_type(isolated: Path, root: str) ->
     assert digest != content_hash(store, a, "builtins.tuple", "M")
     # The same bytes kept inline hash as the file would: one hash however a value is stored.
     inline = store.new_uri("p", "r", "s", "inline")
-    assert content_hash(store, inline, "builtins.list", "M", b"[1,2]") == digest
-    assert content_hash(store, inline, "builtins.list", "M", b"[1,3]") != digest
+    assert content_hash(store, inline, "builtins.list", "M", inline=b"[1,2]") == digest
+    assert content_hash(store, inline, "builtins.list", "M", inline=b"[1,3]") != digest
 
-    def record(uri: str, data: bytes | None = None) -> ArtifactRecord:
-        return ArtifactRecord(1, uri, "builtins.list", "M", 1, inline=data)
-
-    assert artifact_present(store, record(a)) and not artifact_present(store, record(a + "-gone"))
-    assert artifact_present(store, record(inline, b"[1,2]"))  # inline: present, no files
+    present = ArtifactRecord(1, a, "builtins.list", "M", 1, digest, files=dict(store.files(a)))
+    assert manifest_problem(store, present) is None
+    gone = ArtifactRecord(2, a + "-gone", "builtins.list", "M", 1)
+    assert manifest_problem(store, gone) == "its folder is gone or empty"
+    # Inline: no files, no folder, nothing to check but its hash (on read).
+    kept = ArtifactRecord(3, inline, "builtins.list", "M", 1, digest, inline=b"[1,2]")
+    assert manifest_problem(store, kept) is None

@@ -294,6 +294,30 @@ def test_pipelines_of_every_stack_or_of_one(repo: Repository):
         fresh.get_pipeline("suming")
 
 
+def test_views_of_a_pipeline_on_two_stacks_say_which_stack(repo: Repository):
+    """Issue 11: 21. Two indistinguishable PipelineView(name='summing') used to come back."""
+    make_pipeline().run(run_name="on-default")
+    add_sqlite_stack(repo, "team", activate=True)
+    make_pipeline().run(run_name="on-team")
+    fresh = Repository()
+    views = fresh.get_pipelines()
+    assert sorted(p.stack_key for p in views) == ["default", "team"]
+    assert sorted(map(repr, views)) == [
+        "PipelineView(name='summing', stack='default')",
+        "PipelineView(name='summing', stack='team')",
+    ]
+    for view in views:
+        assert {r.stack_key for r in view.runs} == {view.stack_key}
+        assert view.runs[0].name == f"on-{view.stack_key}"
+    # The default is documented: the active stack first; the view says which one it took.
+    chosen = fresh.get_pipeline("summing")
+    assert chosen.stack_key == "team" and chosen.latest_run.stack_key == "team"
+    other = fresh.get_pipeline("summing", stack_key="default")
+    assert other.stack_key == "default" and other.get_run("on-default").stack_key == "default"
+    fresh.set_active_stack("default")
+    assert Repository().get_pipeline("summing").stack_key == "default"
+
+
 def test_path_settings_expand_environment_variables(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

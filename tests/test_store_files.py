@@ -102,6 +102,7 @@ def test_backup_copies_a_live_store_consistently(repo: Repository) -> None:
         assert result.exit_code == 0, result.output
         assert "Backed up" in result.output
         assert not (repo.root / "backup.db-wal").exists()  # one self-contained file
+        assert (repo.root / "backup.db").stat().st_mode & 0o077 == 0  # private, as the store
         runs = SQLMetadataStore(f"sqlite:///{repo.root / 'backup.db'}").list_runs()
         assert [r.name for r in runs] == ["in-the-wal"]
         again = _cli(repo, "metadata-store", "backup", str(repo.root / "backup.db"))
@@ -186,32 +187,36 @@ def test_a_corrupted_store_is_an_error_saying_how_to_recover(repo: Repository) -
     assert str(_db(repo)) in result.output
 
 
-def _can_mount() -> bool:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
-        return False
-    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
-    return probe.returncode == 0
+def _require_mount_namespace() -> None:
+    """A real read-only mount needs a mount namespace; without one the test fails."""
+    assert shutil.which("unshare") is not None, "needs util-linux's `unshare`"
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True)
+    assert probe.returncode == 0, (
+        f"`unshare --mount` failed ({probe.stderr.strip()}): run the tests as root or in a "
+        "container allowed to create mount namespaces."
+    )
 
 
-@pytest.mark.skipif(not _can_mount(), reason="needs root and unshare for a read-only mount")
 def test_a_store_on_a_read_only_mount_is_an_error_naming_it(repo: Repository) -> None:
+    _require_mount_namespace()
     tiny(s=one()).run(run_name="before")
     repo.active_stack.metadata_store.dispose()
     mount = repo.root.parent / "ro-mount"
     mount.mkdir()
     runstack = Path(PY).with_name("runstack")
-    script = (
-        f"mount --bind {repo.root} {mount} && mount -o remount,bind,ro {mount} && "
-        f"{runstack} -R {mount} run list"
-    )
-    env = {**os.environ, "RUNSTACK_PROGRESS": "off"}
-    result = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, env=env
-    )
-    out = result.stdout + result.stderr
-    assert result.returncode == 1, out
-    assert "read-only" in out and str(mount / ".runstack" / "metadata.db") in out
-    assert "No runs yet" not in out
+    env = {**os.environ, "RUNSTACK_PROGRESS": "off", "PYTHONPATH": os.pathsep.join(sys.path)}
+    for args in ("run list", "run list --json"):
+        script = (
+            f"mount --bind {repo.root} {mount} && mount -o remount,bind,ro {mount} && "
+            f"{runstack} -R {mount} {args}"
+        )
+        result = subprocess.run(
+            ["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, env=env
+        )
+        out = result.stdout + result.stderr
+        assert result.returncode == 1, out
+        assert "read-only" in out and str(mount / ".runstack" / "metadata.db") in out
+        assert "No runs yet" not in out and "[]" not in result.stdout
 
 
 # -- item 9: a held lock, a full disk ---------------------------------------------------------
@@ -329,20 +334,23 @@ def _free_host_pid(above: int = 300) -> int:
     return pid
 
 
-def _can_unshare_pid() -> bool:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
-        return False
+def _require_unshare_pid() -> None:
+    """This test needs a real PID namespace; without one it fails (tests never skip)."""
+    assert shutil.which("unshare") is not None, "needs util-linux's `unshare`"
     probe = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True
+        ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True
     )
-    return probe.returncode == 0
+    assert probe.returncode == 0, (
+        f"`unshare --pid --fork --mount-proc` failed ({probe.stderr.strip()}): run the tests "
+        "as root or in a container allowed to create PID namespaces."
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _can_unshare_pid(), reason="needs root and unshare --pid")
 def test_a_run_in_another_pid_namespace_is_running_while_it_runs(
     repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _require_unshare_pid()
     script = repo.root / "crashy.py"
     script.write_text(CRASHY)
     marker = repo.root / "boxed.marker"

@@ -78,6 +78,11 @@ class ArtifactNotFoundError(RunstackError):
     """An artifact recorded in the metadata store is missing from the artifact store."""
 
 
+class ArtifactCorruptedError(RunstackError):
+    """An artifact's files are not the ones recorded when it was written: a file is missing,
+    has another size, or its content no longer matches the recorded hash."""
+
+
 class StoreError(RunstackError):
     """The metadata store cannot serve the request."""
 
@@ -123,6 +128,23 @@ class StepNotFoundError(NotFoundError):
 
 class OutputNotFoundError(NotFoundError):
     """No output with this name exists on the step."""
+
+
+def expect_name(value: Any, what: str) -> str:
+    """``value`` if it is a name (a str); else a TypeError saying what to pass instead.
+
+    Lookups take names; a view or a number passed by mistake must not reach the database
+    driver, whose error would show SQL instead of the mistake.
+    """
+    if isinstance(value, str):
+        return value
+    named = getattr(value, "name", None)
+    hint = (
+        f" For a {type(value).__name__}, pass its name: {named!r}."
+        if isinstance(named, str)
+        else ""
+    )
+    raise TypeError(f"{what} must be a name (str), not {type(value).__name__} {value!r}.{hint}")
 
 
 def did_you_mean(name: str, known: list[str] | tuple[str, ...], what: str) -> str:

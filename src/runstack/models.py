@@ -91,6 +91,8 @@ class ArtifactRecord:
     # Read it through ArtifactStore.holds / artifact_files / open_artifact_file (or a
     # materializer's Artifact.of), which treat both kinds alike.
     inline: bytes | None = None
+    # {file name relative to uri: size in bytes} of every file written; None before 0009.
+    files: dict[str, int] | None = None
 
     @property
     def is_inline(self) -> bool:
@@ -118,6 +120,7 @@ class NewArtifact:
     content_hash: str | None = None
     storage_format: str | None = None  # the materializer's ``storage_format`` after writing
     inline: bytes | None = None  # the one file's bytes, kept in the metadata store
+    files: dict[str, int] | None = None  # every file written, with its size
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runstack._files import make_dirs
 from runstack.exceptions import (
     ConfigError,
     PipelineNotFoundError,
     RunstackError,
     StoreError,
     did_you_mean,
+    expect_name,
 )
 from runstack.stack import COMPONENT_TYPES, ComponentConfig, RepositoryConfig, Stack, StackConfig
 from runstack.stack._config import CONFIG_FILE, check_references, load_config, save_config
@@ -118,6 +120,7 @@ class Repository:
         """Create a repository with the default local stack in ``path`` (idempotent)."""
         config_dir = Path(path).expanduser().resolve() / REPO_DIR
         if not (config_dir / CONFIG_FILE).is_file():
+            make_dirs(config_dir)  # private: it holds the store, artifacts and logs
             save_config(config_dir / CONFIG_FILE, RepositoryConfig.default())
             (config_dir / ".gitignore").write_text("*\n")
         return cls(config_dir)
@@ -326,7 +329,7 @@ class Repository:
         metadata store differs from those before it (stacks sharing a store share history).
         """
         if stack_key is not None:
-            self.get_stack_config(stack_key)
+            self.get_stack_config(expect_name(stack_key, "stack_key"))
             return [stack_key]
         keys = [
             self.active_stack_key,
@@ -344,7 +347,11 @@ class Repository:
         return unique
 
     def get_pipelines(self, stack_key: str | None = None) -> list[PipelineView]:
-        """Pipelines with at least one run, oldest first run first (of all stacks by default)."""
+        """Pipelines with at least one run, oldest first run first (of all stacks by default).
+
+        One view per pipeline per distinct metadata store, each naming its stack
+        (``view.stack_key``): two stacks that both ran ``hello`` give two views.
+        """
         found: list[PipelineView] = []
         for key in self.history_stack_keys(stack_key):
             found.extend(self.get_history(key).get_pipelines())
@@ -358,10 +365,19 @@ class Repository:
         *,
         name: str | None = None,
     ) -> PipelineView:
-        """A pipeline by name, from the given stack or from the first stack that ran it."""
+        """A pipeline by name, from stack ``stack_key``, or by default from the first stack
+        that ran it in :meth:`history_stack_keys` order: the active stack first, then the
+        others as listed in the config.
+
+        A pipeline with the same name may have run on several stacks with different
+        metadata stores; each keeps its own runs. The view says which stack it was read
+        from (``view.stack_key``, also in its repr); pass ``stack_key=`` to choose, and see
+        :meth:`get_pipelines` for the pipeline on every stack.
+        """
         pipeline_name = pipeline_name if pipeline_name is not None else name
         if pipeline_name is None:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")
+        pipeline_name = expect_name(pipeline_name, "get_pipeline()'s pipeline name")
         known: list[str] = []
         for key in self.history_stack_keys(stack_key):
             history = self.get_history(key)

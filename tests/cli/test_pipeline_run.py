@@ -119,3 +119,50 @@ def test_the_file_can_import_its_neighbours(cli, repo, isolated: Path):
     run = json.loads(cli("pipeline", "run", str(main), "--json").stdout)
     value = json.loads(cli("artifact", "read", run["name"], "make", "--json").stdout)
     assert value["text"] == "2"
+
+
+SELF_RUNNING = """
+from runstack.pipelines import pipeline
+from runstack.steps import step
+
+
+@step
+def hello() -> str:
+    return "hello"
+
+
+@pipeline
+def greeting(s):
+    s()
+
+
+greeting(s=hello()).run(run_name="{name}")
+"""
+
+
+def test_a_file_that_runs_its_pipeline_when_loaded_is_run_once_and_reported(cli, repo, isolated):
+    """Issue 11: 20. It used to record the run, then exit 1 with 'creates no pipeline'."""
+    script = isolated / "script.py"
+    script.write_text(SELF_RUNNING.format(name="by-the-script"))
+    result = cli("pipeline", "run", str(script))
+    assert "ran 1 pipeline run(s) itself" in result.stdout
+    assert "Run by-the-script of pipeline greeting completed" in result.stdout
+    runs = Repository().get_pipeline("greeting").runs
+    assert [r.name for r in runs] == ["by-the-script"]  # once, not twice
+
+    again = isolated / "again.py"
+    again.write_text(SELF_RUNNING.format(name="json-run") + "\np = greeting(s=hello())\n")
+    out = cli("pipeline", "run", str(again), "--json", "--run-name", "ignored")
+    assert json.loads(out.stdout)["name"] == "json-run"
+    assert "were not applied" in out.stderr
+    assert len(Repository().get_pipeline("greeting").runs) == 2
+
+
+def test_a_file_whose_own_run_fails_exits_1_naming_the_run(cli, repo, isolated):
+    script = isolated / "failing.py"
+    script.write_text(
+        SELF_RUNNING.format(name="broken").replace('return "hello"', 'raise ValueError("no")')
+    )
+    result = cli("pipeline", "run", str(script), code=1)
+    assert "ValueError: no" in result.stderr and "runstack run show broken" in result.stderr
+    assert [r.status.value for r in Repository().get_pipeline("greeting").runs] == ["failed"]

@@ -169,3 +169,32 @@ def test_help_texts_read_well(cli):
         assert text.startswith("Usage: runstack ")
         assert "\n  \n" not in text
     assert "${PGPASSWORD}" in cli("metadata-store", "register", "--help").stdout
+
+
+def test_passwords_holding_at_signs_are_masked_whole_everywhere(cli, repo):
+    """A password with '@', ':' or '/' is hidden whole: masking parses the URL (issue 11: 15)."""
+    secret = "ss@ss-Sup3r-S3cret:x/y"
+    cli("metadata-store", "register", "pg", "-f", "postgresql",
+        f"url=postgresql://ml:{secret}@127.0.0.1:1/x")  # fmt: skip
+    cli("metadata-store", "register", "pg2", "-f", "postgresql",
+        "host=127.0.0.1", "port=1", "username=ml", f"password={secret}")  # fmt: skip
+    cli("stack", "register", "pg", "-o", "local", "-m", "pg", "-a", "local")
+    cli("stack", "register", "pg2", "-o", "local", "-m", "pg2", "-a", "local")
+    outputs = [
+        cli("metadata-store", "list").output,
+        cli("metadata-store", "list", "--json").output,
+        cli("metadata-store", "describe", "pg").output,
+        cli("metadata-store", "describe", "pg", "--json").output,
+        cli("stack", "describe", "pg").output,
+        cli("stack", "describe", "pg", "--json").output,
+        cli("stack", "describe", "pg2", "--json").output,
+        # Connection errors (nothing listens on port 1) name the server, not the password.
+        cli("run", "list", "--stack", "pg", code=None).output,
+        cli("run", "list", "--stack", "pg2", code=None).output,
+    ]
+    for text in outputs:
+        for part in ("Sup3r", "S3cret", "ss@ss", "x/y"):
+            assert part not in text, text
+    described = json.loads(outputs[3])["settings"]["url"]
+    assert described == "postgresql://ml:********@127.0.0.1:1/x"
+    assert "127.0.0.1" in outputs[8]  # the unparseable url of pg says only that

@@ -191,14 +191,73 @@ def test_an_upgrade_interrupted_after_part_of_its_ddl_finishes_on_reopen(
     assert "back-filling step parameters of 4 steps" in err and "4 of 4 steps" in err
 
 
+_UPGRADE_THEN_HANG = """
+import sys, time
+from runstack.metadata_stores import SQLMetadataStore
+from runstack.metadata_stores.migrations import _ops
+
+def progress(message):  # the upgrade hangs at its first progress report: the kill lands there
+    print(message, file=sys.stderr, flush=True)
+    if "back-filling" in message:
+        time.sleep(120)
+
+_ops.progress = progress
+_ops.LARGE_STORE_STEPS = 0
+SQLMetadataStore(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_an_upgrade_killed_during_its_back_fill_finishes_on_reopen(
+    repo: Repository, backend: Backend
+) -> None:
+    """A real process upgrading the store is killed (SIGKILL) half-way through 0002: after
+    its DDL (committed on MySQL/MariaDB, rolled back on PostgreSQL and SQLite), before
+    alembic_version moves. Opening the store again finishes the upgrade."""
+    import os
+    import signal
+    import sys
+    import time
+
+    schema_0001.create_at_0001(backend.url)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _UPGRADE_THEN_HANG, backend.url],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    seen = []
+    deadline = time.monotonic() + 120
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if "back-filling" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    assert any("back-filling step parameters" in line for line in seen), "".join(seen)
+    engine = sa.create_engine(backend.url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("runs")}
+    finally:
+        engine.dispose()
+    assert version == "0001"  # interrupted: the upgrade did not record itself
+    if backend.flavor == "mysql":  # non-transactional DDL: the kill left part of it behind
+        assert "ix_runs_start_time" in indexes
+    _use_store(repo, backend.flavor, backend.settings)
+    _check_upgraded_history(repo)
+
+
 # -- item 10: read-only credentials browse, crashed runs included ----------------------------
 
 
 @pytest.fixture
 def read_only_url(backend: Backend, store: SQLMetadataStore) -> Iterator[str]:
-    """A URL for a user that may only SELECT from the test's database (schema created)."""
-    if backend.flavor == "sqlite":
-        pytest.skip("SQLite has no users; its read-only case is a read-only file")
+    """A URL for a user that may only SELECT from the test's database (schema created);
+    server backends only."""
     user = f"ro_{uuid.uuid4().hex[:8]}"
     url = sa.make_url(backend.url)
     admin = sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
@@ -233,6 +292,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+# SQLite has no users: its read-only case is a read-only file (tests/test_store_files.py).
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
 def test_read_only_credentials_browse_a_store_with_a_crashed_run(
     team: Repository, store: SQLMetadataStore, backend: Backend, read_only_url: str
 ) -> None:

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from torch import nn
 
-from runstack.exceptions import MaterializerError
+from runstack.exceptions import ArtifactCorruptedError, MaterializerError
 from runstack.materializers import (
     BuiltInMaterializer,
     PandasMaterializer,
@@ -145,6 +145,16 @@ def test_a_missing_extra_says_what_to_install(
     monkeypatch.setattr(registry, "_by_path", known)  # as in a process without pandas
     with pytest.raises(MaterializerError, match=r"pip install 'runstack\[pandas\]'"):
         _output(repo).read()
+    # The CLI says the same, with a non-zero exit and no traceback.
+    from click.testing import CliRunner
+
+    from runstack.cli import main
+
+    run = Repository(repo.root).get_pipeline("one").runs[-1]
+    result = CliRunner().invoke(main, ["artifact", "read", run.name, run.steps[0].name])
+    assert result.exit_code == 1, result.output
+    assert "pip install 'runstack[pandas]'" in result.output
+    assert "Traceback" not in result.output and "AttributeError" not in result.output
 
 
 # -- 14: pickle only where the record says so ----------------------------------------------
@@ -196,8 +206,11 @@ def test_files_replaced_by_a_pickle_are_not_unpickled(repo: Repository) -> None:
     # Someone swaps the files for a pickle: the record still says it is not one.
     torch.save(nn.Linear(1, 1), folder / "module.pt")
     (folder / "meta.json").write_text(json.dumps({**meta, "format": "pickle"}))
-    with pytest.raises(MaterializerError, match="not unpickled"):
+    with pytest.raises(ArtifactCorruptedError):  # the files differ from those recorded
         _output(repo).read()
+    # Even unverified (or with hashes made to match), the record decides: no unpickling.
+    with pytest.raises(MaterializerError, match="not unpickled"):
+        _output(repo).read(verify=False)
 
 
 # -- 3: nothing unreadable is recorded -----------------------------------------------------

@@ -241,3 +241,28 @@ def test_the_documented_mlp_runs_and_round_trips_without_pickle(tmp_path: Path) 
     mlp = namespace["MLP"](4)
     assert mlp(torch.ones(3, 4)).shape == (3, 2)  # it has a forward()
     assert mlp.get_config() == {"n_features": 4, "hidden": 16}
+
+
+def test_a_module_whose_class_cannot_be_imported_fails_when_written(tmp_path: Path) -> None:
+    """Issue 11: 3. Written and recorded, it could never be read back."""
+
+    class Local(nn.Module):  # defined in a function: no reader can import it
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n, self.lin = n, nn.Linear(n, n)
+
+        def get_config(self) -> dict[str, int]:
+            return {"n": self.n}
+
+    with pytest.raises(MaterializerError, match="cannot be loaded back.*importable"):
+        PyTorchModuleMaterializer(Artifact(str(tmp_path))).handle_return(Local(2))
+
+
+def test_a_module_stored_whole_is_logged_as_pickle_when_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11: 14. Writing a pickle-based artifact says so, as scikit-learn's fallback does."""
+    with caplog.at_level("WARNING", logger="runstack"):
+        written = PyTorchModuleMaterializer(Artifact(str(tmp_path)))
+        written.handle_return(nn.Sequential(nn.Linear(2, 2)))
+    assert "torch.save (pickle)" in caplog.text and written.storage_format == "pickle"

@@ -19,15 +19,18 @@ import posixpath
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from runstack._files import make_dirs
 from runstack.exceptions import ArtifactNotFoundError, StoreError
 from runstack.models import INLINE_FILE, ArtifactRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PREFIX_LEN = 60
 LOGS_FOLDER = "_logs"
+# A '.', '..' or empty path segment: such a URI is refused, as it may point outside the root.
+_DOT_OR_EMPTY_PART = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
 
 
 def _safe(part: str) -> str:
@@ -64,11 +67,14 @@ class ArtifactStore:
         self._local = "://" not in path or path.startswith("file://")
         if self._local:
             self.path = os.path.abspath(path.removeprefix("file://"))
-            os.makedirs(self.path, exist_ok=True)
+            make_dirs(self.path)  # private to the user when created (see runstack._files)
         else:
             self.path = path.rstrip("/")
         self._fs: Any = None
         self._run_parts: dict[tuple[str, str], str] = {}
+        self._inside: set[str] = set()  # URIs check() found inside the root
+        # (uri, content hash) -> the files' (size, mtime) when their hash last matched here
+        self._verified: dict[tuple[str, str], Any] = {}
 
     # -- pickling: by settings, never the live filesystem --------------------------------
 
@@ -126,6 +132,10 @@ class ArtifactStore:
         URIs come back from the metadata store, which may have been edited or may belong to
         another store: never read, reuse or delete anything outside the root.
         """
+        if (
+            isinstance(uri, str) and uri in self._inside
+        ):  # checked before: every read checks it more than once
+            return uri
         inside = self._relative(uri)
         if inside is None:
             raise ArtifactNotFoundError(
@@ -134,6 +144,9 @@ class ArtifactStore:
                 "elsewhere (edited, or written by another stack's artifact store); read it "
                 "with the stack whose artifact store holds it, or re-run the step."
             )
+        if len(self._inside) >= 100_000:
+            self._inside.clear()
+        self._inside.add(uri)
         return uri
 
     def _relative(self, uri: str) -> str | None:
@@ -158,10 +171,10 @@ class ArtifactStore:
             rel = rest[len(root) :] if rest.startswith(root + "/") else None
         if rel is None:
             return None
-        parts = rel.strip("/").split("/")
-        if not rel.strip("/") or any(p in ("", ".", "..") for p in parts):
+        rel = rel.strip("/")
+        if not rel or _DOT_OR_EMPTY_PART.search(rel):
             return None
-        return "/".join(parts)
+        return rel
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -241,6 +254,25 @@ class ArtifactStore:
             for path, info in found.items()
         ]
         return sorted(out, key=lambda f: f[0].split("/"))
+
+    def stats(self, uri: str, names: Iterable[str]) -> dict[str, tuple[int, int | None] | None]:
+        """``(size, modification time in ns or None)`` of each named file of the artifact at
+        ``uri``; None for a file that is gone. On the local disk one ``stat`` per file and no
+        listing: this runs before every read."""
+        self.check(uri)
+        if self._local:
+            base = self._fs_path(uri)
+            found: dict[str, tuple[int, int | None] | None] = {}
+            for name in names:
+                try:
+                    st = os.stat(os.path.join(base, name))
+                except (FileNotFoundError, NotADirectoryError):
+                    found[name] = None
+                else:
+                    found[name] = (st.st_size, st.st_mtime_ns)
+            return found
+        listed = dict(self.files(uri))
+        return {n: (listed[n], None) if n in listed else None for n in names}
 
     def open(self, uri: str, name: str, mode: str = "rb") -> Any:
         """Open the file ``name`` of the artifact at ``uri`` (unbuffered on the local disk)."""

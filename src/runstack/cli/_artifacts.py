@@ -1,4 +1,5 @@
-"""``runstack artifact show|read``: where an output is stored, and a preview of its value."""
+"""``runstack artifact show|read|verify``: where an output is stored, a preview of its value,
+and whether its files are still those recorded."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from runstack.cli._common import (
     print_fields,
     stack_option,
 )
-from runstack.cli._history import find_run
+from runstack.cli._history import find_run, histories
 
 if TYPE_CHECKING:
-    from runstack.post_execution import ArtifactView
+    from runstack.post_execution import ArtifactView, RunView
 
 
 @click.group()
@@ -135,6 +136,64 @@ def artifact_read(
             click.secho(f"... {preview['shape'][0] - len(table['rows'])} more rows", dim=True)
     else:
         click.echo(preview["text"])
+
+
+@artifact.command("verify", short_help="Check artifacts' files against their recorded hashes.")
+@click.argument("run_name", metavar="RUN", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify the artifacts of every run.")
+@stack_option
+@json_option
+def artifact_verify(
+    run_name: str | None, every: bool, stack_key: str | None, as_json: bool
+) -> None:
+    """Check that the outputs of RUN (or of every run, with --all) are intact.
+
+    Every file each materializer wrote must be there with its recorded size, and its content
+    must match the hash recorded when it was written (read in full, whatever its size).
+    Outputs a run reused from the cache are checked too; each artifact once. Exits 1 when
+    any artifact is missing or corrupted.
+    """
+    from runstack.exceptions import ArtifactCorruptedError, ArtifactNotFoundError
+
+    if (run_name is None) == (not every):
+        raise UserError("Give a RUN to verify, or --all for every run (not both).")
+    if every:
+        runs: list[RunView] = [
+            r for _key, h in histories(stack_key) for p in h.get_pipelines() for r in p.runs
+        ]
+    else:
+        runs = [find_run(run_name, stack_key)[1]]  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for run in runs:
+        for step in run.steps:
+            for name, art in step.outputs.items():
+                key = (art.uri, art.id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                row = {"run": run.name, "step": step.name, "output": name, "id": art.id}
+                try:
+                    hashed = art.verify()
+                    row["status"] = "ok" if hashed else "ok (sizes only: no content hash)"
+                except (ArtifactCorruptedError, ArtifactNotFoundError) as e:
+                    row["status"] = (
+                        "corrupted" if isinstance(e, ArtifactCorruptedError) else "missing"
+                    )
+                    row["error"] = str(e)
+                rows.append(row)
+    bad = [r for r in rows if "error" in r]
+    if as_json:
+        echo_json({"artifacts": rows, "ok": not bad})
+    else:
+        for r in rows:
+            line = f"{r['run']} {r['step']} {r['output']} (#{r['id']}): {r['status']}"
+            click.secho(line, fg="red" if "error" in r else None)
+            if "error" in r:
+                click.echo(f"  {r['error']}", err=True)
+        click.echo(f"{len(rows) - len(bad)} of {len(rows)} artifact(s) intact.")
+    if bad:
+        raise SystemExit(1)
 
 
 def describe_value(value: Any, rows: int = 10) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -55,8 +55,30 @@ def pipeline_run(
           parameters: {epochs: 5, lr: 0.01}
     """
     from runstack.exceptions import StepExecutionError
+    from runstack.stack._stack import STARTED_RUNS
 
-    name, pipeline = _pick(load_pipelines(file), choice, file)
+    before = len(STARTED_RUNS)
+    try:
+        found = load_pipelines(file)
+    except StepExecutionError as e:  # FILE ran a pipeline at import, and it failed
+        _report_failure(e)
+    except UserError:
+        if len(STARTED_RUNS) == before:
+            raise
+        found = {}
+    if len(STARTED_RUNS) > before:
+        # FILE ran its pipeline(s) itself when imported (`p.run()` at module level): that run
+        # is what the user asked for; running again would record a second one.
+        if config is not None or run_name is not None:
+            click.secho(
+                f"Warning: --config and --run-name were not applied: {file} ran its pipeline "
+                "itself when loaded.",
+                fg="yellow",
+                err=True,
+            )
+        _report_runs(file, STARTED_RUNS[before:], as_json)
+        return
+    name, pipeline = _pick(found, choice, file)
     if config is not None:
         pipeline = pipeline.with_config(config)
     repo = get_repo()
@@ -64,17 +86,7 @@ def pipeline_run(
     try:
         run = stack.run_pipeline(pipeline, run_name=run_name)
     except StepExecutionError as e:
-        cause = e.__cause__
-        if cause is not None:
-            lines = traceback.format_exception(type(cause), cause, cause.__traceback__)
-            click.echo("".join(lines).rstrip(), err=True)
-        click.secho(f"Error: {e}", fg="red", err=True)
-        click.echo(
-            f"See the run with `runstack run show {e.run_name}`; the step's record keeps "
-            f"its traceback (`runstack step show {e.run_name} {e.step_name}`).",
-            err=True,
-        )
-        raise SystemExit(1) from None
+        _report_failure(e)
     steps = run.steps
     if as_json:
         from runstack.cli._history import _run_row
@@ -86,6 +98,48 @@ def pipeline_run(
         f"Run {run.name} of pipeline {name} {run.status.value} on stack {stack.key}: "
         f"{len(steps)} step(s), {cached} cached. Inspect it with `runstack run show {run.name}`."
     )
+
+
+def _report_failure(e: Any) -> NoReturn:
+    cause = e.__cause__
+    if cause is not None:
+        lines = traceback.format_exception(type(cause), cause, cause.__traceback__)
+        click.echo("".join(lines).rstrip(), err=True)
+    click.secho(f"Error: {e}", fg="red", err=True)
+    click.echo(
+        f"See the run with `runstack run show {e.run_name}`; the step's record keeps "
+        f"its traceback (`runstack step show {e.run_name} {e.step_name}`).",
+        err=True,
+    )
+    raise SystemExit(1) from None
+
+
+def _report_runs(file: Path, runs: list[tuple[str, str]], as_json: bool) -> None:
+    """Say what FILE ran when it was imported; exit 1 if any of those runs failed."""
+    from runstack.cli._history import _run_row
+
+    repo = get_repo()
+    views = [(key, repo.get_stack(key).history.get_run(name)) for key, name in runs]
+    if as_json:
+        rows = [_run_row(run, key) for key, run in views]
+        echo_json(rows[0] if len(rows) == 1 else rows)
+    else:
+        click.echo(
+            f"{file} ran {len(views)} pipeline run(s) itself when loaded (it calls .run() at "
+            "module level), so it was not run again:"
+        )
+        for key, run in views:
+            cached = sum(1 for s in run.steps if s.is_cached)
+            click.echo(
+                f"  Run {run.name} of pipeline {run.pipeline_name} {run.status.value} on stack "
+                f"{key}: {len(run.steps)} step(s), {cached} cached."
+            )
+        click.echo(
+            "To have `runstack pipeline run` run it (with --config, --run-name), create the "
+            'pipeline at module level and call .run() under `if __name__ == "__main__":`.'
+        )
+    if any(run.status.value == "failed" for _key, run in views):
+        raise SystemExit(1)
 
 
 def load_pipelines(file: Path) -> dict[str, BasePipeline]:
@@ -111,7 +165,10 @@ def load_pipelines(file: Path) -> dict[str, BasePipeline]:
         spec.loader.exec_module(module)
     except Exception as e:
         sys.modules.pop(module_name, None)
-        from runstack.exceptions import RunstackError
+        from runstack.exceptions import RunstackError, StepExecutionError
+
+        if isinstance(e, StepExecutionError):
+            raise  # a run FILE started itself failed: reported as the run's failure
 
         if isinstance(e, RunstackError):
             raise UserError(f"{file}: {e}") from None  # e.g. a definition error

@@ -1,4 +1,4 @@
-"""Cache keys and content hashes.
+"""Cache keys (content hashes are computed in ``runstack.artifact_stores._verify``).
 
 A step's cache key is the SHA-256 of its *components* (see docs/caching.md): pipeline and step
 name, code (:mod:`runstack.execution._fingerprint`), config, the content hash of every input,
@@ -11,28 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from runstack.exceptions import ArtifactNotFoundError
 from runstack.execution._fingerprint import code_components
 from runstack.materializers._base import type_path
-from runstack.models import ArtifactRecord
 
 if TYPE_CHECKING:
-    from runstack.artifact_stores import ArtifactStore
     from runstack.execution._plan import StepPlan
+    from runstack.models import ArtifactRecord
 
 # Bump when the components change shape; older keys then simply never match.
 KEY_FORMAT = 1
-
-# Artifacts bigger than this (in bytes) get no content hash: hashing reads the files back once
-# (XXH3-128 runs at several GB/s, so 100 MB costs ~15 ms), and above this the cost is not worth
-# it. Such an artifact enters downstream keys by its identity: always safe, only less reusable.
-DEFAULT_HASH_LIMIT = 512 * 1024 * 1024
-HASH_LIMIT_ENV = "RUNSTACK_CONTENT_HASH_MAX_BYTES"
-_BLOCK = 1024 * 1024
 
 
 def components(plan_name: str, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> dict[str, Any]:
@@ -75,20 +65,6 @@ def disabled_decision(sp: StepPlan) -> dict[str, Any]:
     return {"outcome": "disabled", "by": by}
 
 
-def artifact_present(store: ArtifactStore, record: ArtifactRecord) -> bool:
-    """Whether an artifact can be reused: it is kept inline with its record, or it lies
-    inside the store and holds files.
-
-    A URI outside the store's root (an edited record, another stack's store) is never reused.
-    """
-    try:
-        store.check(record.uri)
-    except ArtifactNotFoundError as e:
-        logging.getLogger("runstack").warning("Not reusing a cached artifact: %s", e)
-        return False
-    return store.holds(record)
-
-
 INLINE_LIMIT_ENV = "RUNSTACK_INLINE_MAX_BYTES"
 
 
@@ -105,42 +81,3 @@ def inline_limit(materializer: type) -> int:
         except ValueError:
             return limit
     return limit
-
-
-def _hash_limit() -> int:
-    raw = os.environ.get(HASH_LIMIT_ENV)
-    try:
-        return int(raw) if raw else DEFAULT_HASH_LIMIT
-    except ValueError:
-        return DEFAULT_HASH_LIMIT
-
-
-def content_hash(
-    store: ArtifactStore, uri: str, data_type: str, materializer: str, inline: bytes | None = None
-) -> str | None:
-    """XXH3-128 over the artifact's files (names and bytes), its type and materializer.
-
-    ``inline``: the bytes of an artifact kept in the metadata store, hashed as the one file
-    ``INLINE_FILE`` it would be on disk, so a value has one hash however it is stored.
-
-    A fast non-cryptographic 128-bit hash: artifacts are the user's own data, not adversarial
-    input, and SHA-256 cost more than writing a large array did. ``None`` when the files
-    together exceed the size limit. Called once, right after the artifact is written, while
-    its files are still in the page cache.
-    """
-    import xxhash
-
-    limit = _hash_limit()
-    record = ArtifactRecord(0, uri, data_type, materializer, 0, inline=inline)
-    files = store.artifact_files(record)
-    if sum(size for _, size in files) > limit:
-        return None
-    h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
-    buffer = bytearray(min(_BLOCK, max((size for _, size in files), default=1) or 1))
-    view = memoryview(buffer)
-    for rel, size in files:
-        h.update(f"{rel}\0{size}\0".encode())
-        with store.open_artifact_file(record, rel) as f:
-            while n := f.readinto(buffer):
-                h.update(view[:n])
-    return h.hexdigest()

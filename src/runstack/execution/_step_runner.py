@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from runstack.artifact_stores import ArtifactStore
-from runstack.exceptions import RunstackError, StepExecutionError, StepTimeoutError
+from runstack.artifact_stores import ArtifactStore, _verify
+from runstack.exceptions import (
+    ArtifactNotFoundError,
+    RunstackError,
+    StepExecutionError,
+    StepTimeoutError,
+)
 from runstack.execution import _cache
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._plan import RunPlan, StepPlan
@@ -278,25 +283,33 @@ class StepRunner:
     def _find_cached(
         self, cache_key: str
     ) -> tuple[tuple[int, dict[str, ArtifactRecord]] | None, dict[str, Any]]:
-        """The newest earlier execution with this key whose artifacts all still exist.
+        """The newest earlier execution with this key whose artifacts are all intact.
 
-        Returns it (or None) and the decision to record: a hit names its source step and run;
-        a miss lists candidates that were passed over because artifacts had gone missing.
+        Intact: inside the artifact store, with every file the materializer wrote present at
+        its recorded size and, below the size up to which reads verify content, matching its
+        content hash (see ``artifact_stores._verify``): what a read would refuse is not reused.
+        Returns the execution (or None) and the decision to record: a hit names its source
+        step and run; a miss lists the candidates passed over and, per output, why.
         """
         passed_over = []
         for step_id, outputs in self.metadata_store.cache_candidates(cache_key):
-            missing = sorted(
-                n for n, a in outputs.items() if not _cache.artifact_present(self.artifact_store, a)
-            )
-            if not missing:
+            problems = {}
+            for n, a in sorted(outputs.items()):
+                try:
+                    problem = _verify.problem(self.artifact_store, a)
+                except ArtifactNotFoundError:  # outside the store's root
+                    problem = "its URI is outside the artifact store's root"
+                if problem is not None:
+                    problems[n] = problem
+            if not problems:
                 run = self.metadata_store.run_names_of_steps([step_id]).get(step_id)
                 return (step_id, outputs), {"outcome": "hit", "step_id": step_id, "run": run}
             logger.info(
-                "  cached step #%s has missing artifacts (%s); not reusing it",
+                "  cached step #%s has damaged artifacts (%s); not reusing it",
                 step_id,
-                ", ".join(missing),
+                "; ".join(f"{n}: {p}" for n, p in problems.items()),
             )
-            passed_over.append({"step_id": step_id, "missing": missing})
+            passed_over.append({"step_id": step_id, "missing": list(problems), "why": problems})
         if passed_over:
             return None, {"outcome": "miss", "artifacts_missing": passed_over}
         return None, {"outcome": "miss"}

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from runstack.artifact_stores import _verify
 from runstack.exceptions import (
+    ArtifactCorruptedError,
     ArtifactNotFoundError,
     MaterializerError,
     RunstackError,
@@ -186,11 +188,11 @@ def _load_inputs(task: StepTask, artifact_store: Any) -> dict[str, Any]:
     for name, declared in task.step.step.SIGNATURE.inputs.items():
         art = task.inputs[name]
         try:
-            artifact_store.check(art.uri, f"Artifact #{art.id}")
             materializer = load_materializer(art.materializer)  # checked before any import
             data_type = concrete_class(declared) or load_data_type(art.data_type)
+            _verify.verify(artifact_store, art)  # confines the URI to the store, too
             kwargs[name] = read_artifact(art, materializer, data_type, artifact_store.fs)
-        except (ArtifactNotFoundError, MaterializerError) as e:
+        except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
             raise type(e)(f"Cannot load input {name!r} of {task.where}: {e}") from e
         except (ImportError, AttributeError) as e:
             raise MaterializerError(
@@ -287,13 +289,13 @@ def _write_outputs(
             if limit:
                 # Written to memory first: a small value is kept with its record (reading it
                 # later opens no file), anything else is published as files as usual.
-                files: dict[str, bytes] = {}
-                writer = materializer(Artifact(uri, None, files))
+                buffered: dict[str, bytes] = {}
+                writer = materializer(Artifact(uri, None, buffered))
                 writer.handle_return(value)
-                if list(files) == [INLINE_FILE] and len(files[INLINE_FILE]) <= limit:
-                    inline = files[INLINE_FILE]
+                if list(buffered) == [INLINE_FILE] and len(buffered[INLINE_FILE]) <= limit:
+                    inline = buffered[INLINE_FILE]
                 else:
-                    _publish(artifact_store, uri, files)
+                    _publish(artifact_store, uri, buffered)
             else:
                 with artifact_store.staged(uri) as staging:
                     writer = materializer(Artifact(staging, artifact_store.fs))
@@ -306,9 +308,17 @@ def _write_outputs(
                 f"{task.where}: {type(e).__name__}: {e}"
             ) from e
         data_type, mat_path = type_path(type(value)), type_path(materializer)
-        digest = _cache.content_hash(artifact_store, uri, data_type, mat_path, inline)
+        # Listed and hashed once, right after writing, while the files are in the page cache;
+        # reads and cache reuse compare against both (see artifact_stores._verify). An inline
+        # value has no files: its record holds its bytes.
+        files = None if inline is not None else _verify.manifest(artifact_store, uri)
+        digest = _verify.content_hash(
+            artifact_store, uri, data_type, mat_path, files, inline=inline
+        )
         written.append(
-            NewArtifact(name, uri, data_type, mat_path, digest, writer.storage_format, inline)
+            NewArtifact(
+                name, uri, data_type, mat_path, digest, writer.storage_format, inline, files
+            )
         )
     return tuple(written)
 

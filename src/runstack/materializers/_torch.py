@@ -210,7 +210,9 @@ class PyTorchModuleMaterializer(_TorchMaterializer):
     def _prove_round_trip(self, data: Any) -> None:
         """Load what was just written, so a module that cannot be read back is never recorded."""
         try:
-            self._load(type(data), warn=False)
+            # By the class name recorded, as a reader will: a class defined inside a function
+            # writes fine and can never be rebuilt.
+            self._load(object, warn=False)
         except Exception as e:
             raise MaterializerError(
                 f"{type(data).__name__} was written but cannot be loaded back "

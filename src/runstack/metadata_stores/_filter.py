@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from runstack.exceptions import StoreError
+from runstack.exceptions import StoreError, expect_name
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ExecutionStatus
 
@@ -36,7 +36,18 @@ class RunFilter:
     newest_first: bool = False
 
     def __post_init__(self) -> None:
-        # Bad filters fail here, where they are written, not when a query runs.
+        # Bad filters fail here, where they are written, not when a query runs (and never
+        # reach the driver as a wrongly typed parameter with SQL in its error).
+        for arg, value in (("limit", self.limit), ("offset", self.offset)):
+            if value is not None and (type(value) is not int or value < 0):
+                raise TypeError(f"get_runs({arg}=...) takes an int >= 0, not {value!r}.")
+        if self.name_prefix is not None:
+            expect_name(self.name_prefix, "get_runs(name_prefix=...)")
+        if self.parameters is not None and not isinstance(self.parameters, Mapping):
+            raise TypeError(
+                "get_runs(parameters=...) takes a mapping of '<step>.<parameter>' to a value, "
+                f"e.g. {{'trainer.lr': 0.1}}, not {type(self.parameters).__name__}."
+            )
         if self.status is not None and not isinstance(self.status, ExecutionStatus):
             try:
                 object.__setattr__(self, "status", ExecutionStatus(self.status))

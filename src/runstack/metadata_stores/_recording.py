@@ -178,6 +178,7 @@ class RunRecording(SQLConnection):
                     "created_at": naive(result.end_time),
                     "storage_format": a.storage_format,
                     "inline_data": a.inline,
+                    "files": a.files,
                 },
             )
             outputs[a.name] = ArtifactRecord(
@@ -189,6 +190,7 @@ class RunRecording(SQLConnection):
                 a.content_hash,
                 a.storage_format,
                 a.inline,
+                a.files,
             )
         outputs.update(result.reused_outputs)
         order = result.output_order or tuple(outputs)

@@ -93,6 +93,7 @@ ARTIFACT_COLUMNS = (
     t.artifacts.c.content_hash,
     t.artifacts.c.storage_format,
     t.artifacts.c.inline_data,
+    t.artifacts.c.files,
 )
 
 
@@ -145,11 +146,19 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
 
 
 def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
-    r = row[offset : offset + 8]
-    inline = r[7]
+    r = row[offset : offset + 9]
+    inline, files = r[7], r[8]
     # Drivers hand BLOBs back as bytes, memoryview (psycopg) or bytearray: make them bytes.
     return ArtifactRecord(
-        r[0], r[1], r[2], r[3], r[4], r[5], r[6], inline if inline is None else bytes(inline)
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        inline if inline is None else bytes(inline),
+        None if files is None else _json(files),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 metadata = sa.MetaData(
     naming_convention={
@@ -117,6 +117,8 @@ artifacts = sa.Table(
     sa.Column("storage_format", sa.String(32)),
     # 0008: the artifact's one file, for small values (see INLINE_FILE): reading needs no file.
     sa.Column("inline_data", sa.LargeBinary),
+    # 0009: {file name: size} of every file the materializer wrote, checked before reuse/read.
+    sa.Column("files", sa.JSON),
     sa.Index(None, "producer_step_id"),
     **MYSQL,
 )

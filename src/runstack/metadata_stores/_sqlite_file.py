@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from runstack._files import make_file_private
 from runstack.exceptions import StoreError, StoreUnusableError
 
 _HEADER = b"SQLite format 3\x00"
@@ -87,6 +88,7 @@ def create(path: Path, build: Callable[[Path], None]) -> None:
     try:
         build(tmp)
         checkpoint(tmp)
+        make_file_private(tmp)  # before it is in place; -wal and -shm copy its mode
         try:
             os.link(tmp, path)  # atomic, and never replaces a store made meanwhile
         except FileExistsError:
@@ -131,6 +133,7 @@ def backup(path: Path, dest: Path) -> None:
     src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
         out = sqlite3.connect(dest)
+        make_file_private(dest)  # holds the same history as the store
         try:
             src.backup(out)
             out.execute("PRAGMA journal_mode=DELETE")  # the copy is one self-contained file

@@ -2,8 +2,8 @@
 
 The step runner stores the components of each step's cache key together with a ``decision``
 (hit, miss, disabled; for a miss, earlier executions passed over because artifacts were
-missing). A miss is explained by comparing the components with those of the latest earlier
-successful execution of the same step of the same pipeline.
+missing or damaged, and why). A miss is explained by comparing the components with those of
+the latest earlier successful execution of the same step of the same pipeline.
 """
 
 from __future__ import annotations
@@ -192,6 +192,15 @@ def explain(store: SQLMetadataStore, record: StepRecord, run_name: str) -> Cache
     if passed:
         runs = store.run_names_of_steps([p["step_id"] for p in passed])
         for p in passed:
+            why = p.get("why")
+            if why:  # recorded since the cache checks each file's presence and size
+                damaged = "; ".join(f"`{m}`: {problem}" for m, problem in why.items())
+                reasons.append(
+                    f"earlier artifact missing or damaged: step #{p['step_id']} in run "
+                    f"{runs.get(p['step_id'])!r} had the same key, but its output(s) fail "
+                    f"the artifact check ({damaged})"
+                )
+                continue
             missing = ", ".join(f"`{m}`" for m in p["missing"])
             reasons.append(
                 f"earlier artifact missing: step #{p['step_id']} in run "

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runstack.exceptions import PipelineNotFoundError, RunNotFoundError, did_you_mean
+from runstack.exceptions import (
+    PipelineNotFoundError,
+    RunNotFoundError,
+    did_you_mean,
+    expect_name,
+)
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.post_execution._views import PipelineView, RunView
 
@@ -16,19 +21,24 @@ class History:
     """``get_pipelines()`` / ``get_pipeline(name)`` over one metadata store.
 
     Artifacts and logs are read through ``artifact_store`` (the stack's), which also refuses
-    recorded URIs outside its root.
+    recorded URIs outside its root. Views carry ``stack_key``, the stack they were read from.
     """
 
     def __init__(
-        self, store: SQLMetadataStore, artifact_store: ArtifactStore | None = None
+        self,
+        store: SQLMetadataStore,
+        artifact_store: ArtifactStore | None = None,
+        stack_key: str | None = None,
     ) -> None:
         self.store = store
         self.artifact_store = artifact_store
+        self.stack_key = stack_key
 
     def get_pipelines(self) -> list[PipelineView]:
         """Pipelines with at least one run, by time of first run (oldest first)."""
         return [
-            PipelineView(self.store, r, self.artifact_store) for r in self.store.list_pipelines()
+            PipelineView(self.store, r, self.artifact_store, self.stack_key)
+            for r in self.store.list_pipelines()
         ]
 
     def get_pipeline(
@@ -37,6 +47,7 @@ class History:
         pipeline_name = pipeline_name if pipeline_name is not None else name
         if pipeline_name is None:
             raise TypeError("get_pipeline() needs a pipeline name, e.g. get_pipeline('training').")
+        pipeline_name = expect_name(pipeline_name, "get_pipeline()'s pipeline name")
         record = self.store.get_pipeline(pipeline_name)
         if record is None:
             known = [p.name for p in self.store.list_pipelines()]
@@ -44,14 +55,14 @@ class History:
                 f"No pipeline named {pipeline_name!r} has run on this stack. "
                 + did_you_mean(pipeline_name, known, "pipelines")
             )
-        return PipelineView(self.store, record, self.artifact_store)
+        return PipelineView(self.store, record, self.artifact_store, self.stack_key)
 
     def get_run(self, run_name: str) -> RunView:
         """A run by its name, whatever its pipeline."""
-        record = self.store.get_run(run_name)
+        record = self.store.get_run(expect_name(run_name, "get_run()'s run name"))
         if record is None:
             raise RunNotFoundError(f"No run named {run_name!r} in {self.store.display_url}.")
-        return RunView(self.store, record, None, self.artifact_store)
+        return RunView(self.store, record, None, self.artifact_store, self.stack_key)
 
     def __repr__(self) -> str:
         return f"History({self.store.display_url!r})"

@@ -7,8 +7,10 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
+from runstack.artifact_stores import _verify
 from runstack.exceptions import (
     AmbiguousOutputError,
+    ArtifactCorruptedError,
     ArtifactNotFoundError,
     MaterializerError,
     OutputNotFoundError,
@@ -16,6 +18,7 @@ from runstack.exceptions import (
     StepNotFoundError,
     StoreError,
     did_you_mean,
+    expect_name,
 )
 from runstack.materializers import BaseMaterializer
 from runstack.materializers._read import (
@@ -141,8 +144,14 @@ class ArtifactView:
         materializer: type[BaseMaterializer] | None = None,
         *,
         materializer_class: type[BaseMaterializer] | None = None,
+        verify: bool | None = None,
     ) -> Any:
         """Load the value; with the materializer that wrote it unless another is given.
+
+        The files are first checked against the record: every file written must be there
+        with its size, and the content hash is compared when the artifact is at most
+        ``RUNSTACK_VERIFY_MAX_BYTES`` (64 MiB by default), always with ``verify=True``, never
+        with ``verify=False``. A mismatch raises ``ArtifactCorruptedError``.
 
         The recorded materializer and type are resolved without running code they name (see
         ``runstack.materializers._read``); a pickle-based artifact is read only if it was
@@ -157,19 +166,41 @@ class ArtifactView:
             if output_data_type is None:
                 output_data_type = load_data_type(record.data_type)
             if record.inline is not None:  # kept in the record: no file, nothing to confine
+                if verify is not False:
+                    _verify.verify_inline(record)
                 return read_artifact(record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
-            artifacts.check(record.uri, f"Artifact #{record.id}")
+            self._verify(artifacts, verify)
             return read_artifact(record, mat, output_data_type, artifacts.fs)
-        except (ArtifactNotFoundError, MaterializerError) as e:
-            producer = self._store.get_step_by_id(self._record.producer_step_id)
-            run = self._store.run_names_of_steps([self._record.producer_step_id])
-            where = (
-                f"output {self.name!r} of step {producer.name!r} in run {run.get(producer.id)!r}"
-                if producer is not None
-                else f"artifact {self.name!r}"
-            )
-            raise type(e)(f"Cannot read {where}: {e}") from e
+        except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
+            raise type(e)(f"Cannot read {self._where()}: {e}") from e
+
+    def verify(self) -> bool:
+        """Check every file against the record, content hash included (``runstack artifact
+        verify``): ``True`` when the hash was compared, ``False`` when the artifact has none
+        (over ``RUNSTACK_CONTENT_HASH_MAX_BYTES`` when written, or recorded before runstack
+        hashed artifacts), where only the files and their sizes are checked. Raises
+        ``ArtifactCorruptedError`` or ``ArtifactNotFoundError`` naming the producing run."""
+        try:
+            self._verify(artifact_store_of(self._artifacts), True)
+        except (ArtifactNotFoundError, ArtifactCorruptedError) as e:
+            raise type(e)(f"Cannot read {self._where()}: {e}") from e
+        return self._record.content_hash is not None
+
+    def _verify(self, artifacts: ArtifactStore, verify: bool | None) -> None:
+        if verify is False:
+            artifacts.check(self._record.uri, f"Artifact #{self._record.id}")
+        else:
+            _verify.verify(artifacts, self._record, full=verify)
+
+    def _where(self) -> str:
+        producer = self._store.get_step_by_id(self._record.producer_step_id)
+        run = self._store.run_names_of_steps([self._record.producer_step_id])
+        return (
+            f"output {self.name!r} of step {producer.name!r} in run {run.get(producer.id)!r}"
+            if producer is not None
+            else f"artifact {self.name!r}"
+        )
 
     def __repr__(self) -> str:
         return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
@@ -403,7 +434,7 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
-    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store")
+    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store", "stack_key")
 
     def __init__(
         self,
@@ -411,12 +442,15 @@ class RunView:
         record: RunRecord,
         group: RunGroup | None,
         artifacts: ArtifactStore | None = None,
+        stack_key: str | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._record = record
         self._group = group
         self._steps: list[StepView] | None = None
+        #: The stack whose metadata store holds this run (None when read from a bare store).
+        self.stack_key = stack_key
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -476,6 +510,7 @@ class RunView:
         name = name if name is not None else step
         if name is None:
             raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
+        name = expect_name(name, "get_step()'s step name")
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
             found = self._group.steps_named(self.id, name)
@@ -502,21 +537,26 @@ class RunView:
         )
 
     def __repr__(self) -> str:
-        return f"RunView(name={self.name!r}, status={self.status.value!r})"
+        stack = f", stack={self.stack_key!r}" if self.stack_key is not None else ""
+        return f"RunView(name={self.name!r}, status={self.status.value!r}{stack})"
 
 
 class PipelineView:
-    """A pipeline and its runs."""
+    """A pipeline and its runs on one stack (``stack_key``): a pipeline that ran on several
+    stacks with different metadata stores has one view per stack."""
 
     def __init__(
         self,
         store: SQLMetadataStore,
         record: PipelineRecord,
         artifacts: ArtifactStore | None = None,
+        stack_key: str | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._record = record
+        #: The stack whose metadata store holds these runs (None when read from a bare store).
+        self.stack_key = stack_key
 
     id = property(lambda self: self._record.id)
     name = property(lambda self: self._record.name)
@@ -524,7 +564,7 @@ class PipelineView:
 
     def _views(self, records: list[RunRecord], whole: bool) -> list[RunView]:
         group = RunGroup(self._store, (r.id for r in records), self.id if whole else None)
-        return [RunView(self._store, r, group, self._artifacts) for r in records]
+        return [RunView(self._store, r, group, self._artifacts, self.stack_key) for r in records]
 
     @property
     def runs(self) -> list[RunView]:
@@ -582,13 +622,14 @@ class PipelineView:
         name = name if name is not None else run_name
         if name is None:
             raise TypeError("get_run() needs a run name, e.g. pipeline.get_run('my-run').")
+        name = expect_name(name, "get_run()'s run name")
         record = self._store.get_run(name, pipeline_id=self.id)
         if record is None:
             raise RunNotFoundError(
                 f"Pipeline {self.name!r} has no run {name!r}. "
                 + did_you_mean(name, self.get_run_names()[-50:], "runs (latest 50)")
             )
-        return RunView(self._store, record, None, self._artifacts)
+        return RunView(self._store, record, None, self._artifacts, self.stack_key)
 
     @property
     def latest_run(self) -> RunView:
@@ -607,7 +648,8 @@ class PipelineView:
         if not records:
             what = "runs" if status is None else f"{status.value} runs"
             raise RunNotFoundError(f"Pipeline {self.name!r} has no {what}.")
-        return RunView(self._store, records[0], None, self._artifacts)
+        return RunView(self._store, records[0], None, self._artifacts, self.stack_key)
 
     def __repr__(self) -> str:
-        return f"PipelineView(name={self.name!r})"
+        stack = f", stack={self.stack_key!r}" if self.stack_key is not None else ""
+        return f"PipelineView(name={self.name!r}{stack})"

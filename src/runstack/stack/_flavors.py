@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from runstack._files import make_dirs
 from runstack.exceptions import ConfigError
 from runstack.materializers._base import import_path
 
@@ -158,9 +159,7 @@ class SQLiteFlavor(Flavor):
         return f"sqlite:///{_path(base_dir, self.path, 'the SQLite metadata store')}"
 
     def build(self, base_dir: Path) -> Any:
-        _path(base_dir, self.path, "the SQLite metadata store").parent.mkdir(
-            parents=True, exist_ok=True
-        )
+        make_dirs(_path(base_dir, self.path, "the SQLite metadata store").parent)
         return _store_for(self.url(base_dir))
 
 
@@ -401,17 +400,67 @@ def check_name(name: str, what: str) -> None:
 _SECRET_NAME = re.compile(
     r"pass(word|wd)?|secret|token|api_?key|access_?key|credential", re.IGNORECASE
 )
-_URL_PASSWORD = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?!\$\{?\w+\}?@)[^@\s]+(?P<at>@)"
-)
 MASK = "********"
+# Where a URL may start in free text (a setting, an error message); the URL parser decides
+# what its password is.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_ENV_REF = re.compile(r"\$\{?\w+\}?")
 
 
 def mask_secret_value(value: Any) -> Any:
-    """Hide the password inside a URL-like string (``scheme://user:pass@host``)."""
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", value)
-    return value
+    """Hide the password of every URL in a string (``scheme://user:pass@host``).
+
+    The userinfo is what the URL parser takes it to be: everything before the *last* ``@``
+    of the authority, so a password holding ``@`` or ``:`` is hidden whole. Text that is not
+    a URL is returned as it is; ``${ENV}`` references are shown, as they hold no secret.
+    """
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    out, pos = [], 0
+    for m in _URL_START.finditer(value):
+        if m.start() < pos:
+            continue
+        end = _url_end(value, m.end())
+        out.append(value[pos : m.start()])
+        out.append(_mask_url(value[m.start() : end]))
+        pos = end
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _url_end(text: str, start: int) -> int:
+    """Where a URL starting in ``text`` ends: at whitespace, or a quote or bracket closing it."""
+    end = start
+    while end < len(text) and not text[end].isspace() and text[end] not in "'\"<>":
+        end += 1
+    return end
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    scheme, _, rest = url.partition("://")
+    try:
+        parts = urlsplit(url)
+        userinfo, at, host = parts.netloc.rpartition("@")
+        leftover = "@" in host + parts.path + parts.query + parts.fragment
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        at, leftover = "", "@" in rest
+    if at and not leftover:
+        user, colon, password = userinfo.partition(":")
+        if not colon or not password or _ENV_REF.fullmatch(password):
+            return url
+        return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    if not leftover:
+        return url
+    # An '@' the parser left after the authority: a password holding an unencoded '/', '?'
+    # or '#' ends the authority early. Err on the side of hiding: the userinfo runs to the
+    # last '@' (this may hide a port and path of a URL that has no password at all).
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or "/" in user or _ENV_REF.fullmatch(password):
+        return url
+    return f"{scheme}://{user}:{MASK}@{host}"
 
 
 def masked_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -431,7 +480,7 @@ def _masked(settings: dict[str, Any], secret: set[str], prefix: str) -> dict[str
     # a flavor names nested secrets by dotted path ("storage_options.key").
     shown: dict[str, Any] = {}
     for key, value in settings.items():
-        is_ref = isinstance(value, str) and re.fullmatch(r"\$\{?\w+\}?", value) is not None
+        is_ref = isinstance(value, str) and _ENV_REF.fullmatch(value) is not None
         named = f"{prefix}{key}" in secret or _SECRET_NAME.search(str(key))
         if named and value is not None and not is_ref:
             shown[key] = MASK

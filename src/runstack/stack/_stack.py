@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runstack.exceptions import StepExecutionError
+
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
     from runstack.execution import Listener
@@ -15,6 +17,10 @@ if TYPE_CHECKING:
 
 # Execution and history (SQLAlchemy...) are imported on use: commands that only read or edit
 # the config, such as `runstack stack list`, never load them.
+
+# (stack, run name) of every run this process started, oldest first: `runstack pipeline run
+# FILE` reports the runs FILE started while it was imported instead of running it again.
+STARTED_RUNS: list[tuple[str, str]] = []
 
 
 @dataclass
@@ -30,7 +36,7 @@ class Stack:
     def history(self) -> History:
         from runstack.post_execution import History
 
-        return History(self.metadata_store, self.artifact_store)
+        return History(self.metadata_store, self.artifact_store, self.key)
 
     def run_pipeline(
         self,
@@ -66,6 +72,10 @@ class Stack:
                 listener=active,
                 tags=tags,
             )
+            STARTED_RUNS.append((self.key, run.name))
+        except StepExecutionError as e:
+            STARTED_RUNS.append((self.key, e.run_name))
+            raise
         finally:
             if own:
                 active.close()  # type: ignore[attr-defined]
