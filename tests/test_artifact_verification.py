@@ -102,20 +102,43 @@ def test_a_flipped_byte_is_an_error_naming_the_artifact_and_its_run(repo: Reposi
     assert out.read(verify=False).sum() != np.arange(1000).sum()
 
 
-def test_an_edited_json_artifact_is_not_returned_as_fine(repo: Repository) -> None:
-    @step
-    def numbers() -> dict:
-        return {"a": 1, "b": 2}
+@step
+def numbers() -> dict:
+    return {"a": 1, "b": 2}
 
-    @pipeline(name="json")
-    def one(s):
-        s()
 
+@pipeline(name="json")
+def one(s):
+    s()
+
+
+def test_an_edited_json_artifact_is_not_returned_as_fine(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTACK_INLINE_MAX_BYTES", "0")  # a file, not kept with its record
     out = one(numbers()).run().get_step("s").output
     data = next(p for p in Path(out.uri).iterdir() if p.suffix == ".json")
     data.write_text(data.read_text().replace("1", "7"))  # same size, other value
     with pytest.raises(ArtifactCorruptedError):
         out.read()
+
+
+def test_an_edited_inline_value_is_not_returned_as_fine(repo: Repository) -> None:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _schema as t
+
+    out = one(numbers()).run().get_step("s").output
+    store = repo.active_stack.metadata_store
+    with store.engine.begin() as conn:
+        (kept,) = conn.execute(sa.select(t.artifacts.c.inline_data)).scalars()
+        assert kept is not None  # a small value is kept with its record
+        edited = bytes(kept).replace(b"1", b"7")  # same size, other value
+        conn.execute(t.artifacts.update().values(inline_data=edited))
+    fresh = repo.get_pipeline("json").runs[-1].get_step("s").output
+    with pytest.raises(ArtifactCorruptedError, match="no longer matches"):
+        fresh.read()
+    assert fresh.read(verify=False) == {"a": 7, "b": 2}  # asked for: read as stored
 
 
 def test_a_truncated_file_is_not_reused_by_the_cache_and_explain_says_why(

@@ -78,12 +78,12 @@ def content_hash(
     """
     import xxhash
 
-    if inline is not None:
-        return _inline_hash(data_type, materializer, inline)
-    if files is None:
-        files = manifest(store, uri)
     if limit is None:
         limit = _limit(HASH_LIMIT_ENV, DEFAULT_HASH_LIMIT)
+    if inline is not None:
+        return None if len(inline) > limit else _inline_hash(data_type, materializer, inline)
+    if files is None:
+        files = manifest(store, uri)
     if sum(files.values()) > limit:
         return None
     h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
