@@ -33,6 +33,7 @@ from runstack.models import (
     RunRecord,
     StepRecord,
 )
+from runstack.post_execution._display import html_of
 from runstack.post_execution._loader import RunGroup, StepGroup
 
 if TYPE_CHECKING:
@@ -138,6 +139,10 @@ class ArtifactView:
 
     def __repr__(self) -> str:
         return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
 
 
 class StepArtifacts(Mapping[str, ArtifactView]):
@@ -353,6 +358,10 @@ class StepView:
             f"status={self.status.value!r})"
         )
 
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
+
 
 def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
     if len(items) == 1:
@@ -449,6 +458,10 @@ class RunView:
     def __repr__(self) -> str:
         return f"RunView(name={self.name!r}, status={self.status.value!r})"
 
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
+
 
 class PipelineView:
     """A pipeline and its runs."""
@@ -544,3 +557,7 @@ class PipelineView:
 
     def __repr__(self) -> str:
         return f"PipelineView(name={self.name!r})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
