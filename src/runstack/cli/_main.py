@@ -100,6 +100,7 @@ def _register_commands() -> None:
         step_logs,
     )
     from runstack.cli._pipeline_run import pipeline_run
+    from runstack.cli._report import run_report
     from runstack.cli._stacks import component_groups, stack
 
     main.add_command(stack)
@@ -109,6 +110,7 @@ def _register_commands() -> None:
         main.add_command(group)
     pipeline_group.add_command(pipeline_run)
     run_group.add_command(run_reconcile)
+    run_group.add_command(run_report)
     step_group.add_command(step_explain)
     step_group.add_command(step_logs)
     main.add_command(pipeline_group)
