@@ -139,7 +139,8 @@ def _text(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        # 1.0 stays "1.0": a float parameter must not read as an int.
+        return f"{value:.1f}" if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
     return str(value)
 
 
