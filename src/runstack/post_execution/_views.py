@@ -38,6 +38,7 @@ from runstack.post_execution._loader import RunGroup, StepGroup
 
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
+    from runstack.post_execution._diff import RunDiff
     from runstack.post_execution._explain import CacheExplanation
 
 
@@ -91,6 +92,11 @@ class ArtifactView:
     @property
     def content_hash(self) -> str | None:
         return self._record.content_hash
+
+    @property
+    def storage_format(self) -> str | None:
+        """``"pickle"`` when reading the artifact runs code from its files, else None."""
+        return self._record.storage_format
 
     @property
     def is_cached(self) -> bool:
@@ -454,6 +460,15 @@ class RunView:
             f"Run {self.name!r} has no step {name!r}. "
             + did_you_mean(name, [s.name for s in steps], "steps")
         )
+
+    def diff(self, other: RunView, *, read_limit: int | None = None) -> RunDiff:
+        """What differs from this run (before) to ``other`` (after): steps, cache-key
+        components, outputs and, for outputs whose content differs, the data (see
+        docs/compare.md). ``read_limit`` caps the bytes read from any one artifact."""
+        from runstack.post_execution._diff import diff_runs
+        from runstack.post_execution._peek import READ_LIMIT
+
+        return diff_runs(self, other, read_limit=READ_LIMIT if read_limit is None else read_limit)
 
     def __repr__(self) -> str:
         return f"RunView(name={self.name!r}, status={self.status.value!r})"
