@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -106,6 +107,9 @@ def test_report_of_two_runs_opens_offline_in_chromium(
     assert page["svgs"] >= 4  # graph and timeline per run, plus statistics of the tables
     assert "Timeline" in page["text"] and "Parameters" in page["text"]
     assert "rows" in page["text"] and "scale" in page["text"]  # the two steps' parameters
+    diff = page["text"][page["text"].index("Run diff: first → second") :]
+    assert re.search(r"load\tparameter rows\n[^\t]*\t4\t6", diff)  # the two runs' diff, first
+    assert diff.index("Run diff") < diff.index("Run first")
     colours = png_colours(page["screenshot"])
     assert len(colours) > 20, colours  # text, status colours, graph: not a blank page
 

@@ -112,7 +112,7 @@ def test_previews_read_a_bounded_part_of_big_artifacts(
     table = run.get_step("wide").output._repr_html_()
     shown = text_of(table)
     assert "2,000 rows, 30 columns" in shown and "Showing 20 of 30 columns" in shown
-    assert "statistics are computed on read()" in shown and "hist-bar" not in table
+    assert "Statistics are computed on read()" in shown and "hist-bar" not in table
     assert shown.count("c19 (double)") == 1 and "c20 (double)" not in shown
     assert len(re.findall(r"<tr>", table)) == 1 + 10 + 4  # header, 10 rows, 4 fields
 
@@ -122,3 +122,19 @@ def test_missing_artifact_files_show_as_unavailable_not_an_error(first_run: RunV
     for f in Path(table.uri.removeprefix("file://")).iterdir():
         f.unlink()
     assert "Cannot preview it" in text_of(table._repr_html_())
+
+
+def test_run_diff_shows_what_differs_before_and_after(first_run: RunView) -> None:
+    second = run_training(0.2, name="second")
+    markup = first_run.diff(second)._repr_html_()
+    shown = text_of(markup)
+    assert "Run diff: first → second" in shown
+    assert re.search(r"train\s+parameter lr\s.*0\.1\s+0\.2", shown)
+    assert re.search(r"output accuracy\s+0\.6\s+0\.7", shown)
+    assert (
+        "<span class='before'>0.1</span>" in markup and "<span class='after'>0.2</span>" in markup
+    )
+    assert "Same in both: load" in shown
+    assert ExplodingMaterializer.reads == 0  # the model differs, and is compared by hash only
+    same = text_of(first_run.diff(first_run)._repr_html_())
+    assert "No differences." in same

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from runstack import __version__
+from runstack.visualizers._diff import diff_body
 from runstack.visualizers._html import STYLE, Html, badge, pre, short, table
 from runstack.visualizers._notebook import (
-    diff_body,
     preview_body,
     run_body,
     timeline_body,
