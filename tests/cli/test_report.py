@@ -134,8 +134,10 @@ def test_report_checks_its_arguments_before_writing(
     assert not (isolated / "r.html").exists()
     folder = cli("run", "report", "first", "-o", "no/such/dir/r.html", code=1)
     assert "Folder no/such/dir does not exist" in folder.stderr
-    twice = cli("run", "report", "first", "first", code=1)
-    assert "named twice" in twice.stderr
+    twice = cli("run", "report", "-p", "training", "second", "latest", code=1)
+    assert "The same run is named twice" in twice.stderr
+    cli("run", "report", "-p", "training", "latest~1", "latest", "-o", "last-two.html")
+    assert "Run diff: first → second" in (isolated / "last-two.html").read_text()
 
 
 @pytest.fixture(autouse=True)
