@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from runstack.exceptions import RunstackError
 from runstack.post_execution._explain import ComponentChange, component_changes
-from runstack.post_execution._json import json_safe
+from runstack.post_execution._json import artifacts_of, json_safe
 from runstack.post_execution._peek import (
     READ_LIMIT,
     VALUE_LIMIT,
@@ -32,7 +32,7 @@ from runstack.post_execution._peek import (
 
 if TYPE_CHECKING:
     from runstack.materializers._tabular import ColumnStatistics
-    from runstack.post_execution._views import ArtifactView, RunView, StepView
+    from runstack.post_execution._views import ArtifactView, RunView, StepArtifacts, StepView
 
 _SHOW_CHARS = 1000  # a built-in value whose JSON is longer is described, not shown
 
@@ -236,7 +236,7 @@ class OutputDiff(_ToDict):
 @dataclass(frozen=True)
 class StepDiff(_ToDict):
     """One step slot in both runs: presence (``both``, ``only_a``, ``only_b``), entrypoint,
-    status and whether it was cached, each cache-key component that differs, and outputs.
+    status, whether it was cached, duration, each cache-key component that differs, outputs.
 
     A step that ran in one run and was reused from the cache in the other, with nothing else
     different, does not count as differing (``differs``): its results are the same.
@@ -247,6 +247,7 @@ class StepDiff(_ToDict):
     entrypoint: Delta
     status: Delta
     cached: Delta
+    duration: Delta  # seconds; never counts as a difference
     cache_key_same: bool | None
     changes: tuple[ComponentChange, ...] = ()
     outputs: tuple[OutputDiff, ...] = ()
@@ -358,13 +359,14 @@ def diff_runs(a: RunView, b: RunView, *, read_limit: int = READ_LIMIT) -> RunDif
     """
     steps_a = {s.name: s for s in a.steps}
     steps_b = {s.name: s for s in b.steps}
+    outputs = artifacts_of([*steps_a.values(), *steps_b.values()], "output")
     names = list(steps_a) + [n for n in steps_b if n not in steps_a]
     return RunDiff(
         a=_summary(a),
         b=_summary(b),
         same_pipeline=a.pipeline_name == b.pipeline_name,
         steps=tuple(
-            _step_diff(n, steps_a.get(n), steps_b.get(n), (a.name, b.name), read_limit)
+            _step_diff(n, steps_a.get(n), steps_b.get(n), outputs, (a.name, b.name), read_limit)
             for n in names
         ),
     )
@@ -380,7 +382,12 @@ def _presence(a: object | None, b: object | None) -> str:
 
 
 def _step_diff(
-    name: str, a: StepView | None, b: StepView | None, runs: tuple[str, str], limit: int
+    name: str,
+    a: StepView | None,
+    b: StepView | None,
+    outputs: dict[int, StepArtifacts],
+    runs: tuple[str, str],
+    limit: int,
 ) -> StepDiff:
     def both(get: Any) -> Delta:
         return Delta(get(a) if a is not None else None, get(b) if b is not None else None)
@@ -391,26 +398,15 @@ def _step_diff(
         "entrypoint": both(lambda s: s.entrypoint_name),
         "status": both(lambda s: s.status.value),
         "cached": both(lambda s: s.is_cached),
+        "duration": both(lambda s: s.duration),
     }
     if a is None or b is None:
         return StepDiff(**base, cache_key_same=None)
-    notes = []
-    comps_a, comps_b = a.cache_components, b.cache_components
-    if comps_a and comps_b:
-        changes = component_changes(b.entrypoint_name, comps_a, comps_b)
-    else:
-        for comps, run in ((comps_a, runs[0]), (comps_b, runs[1])):
-            if not comps:
-                notes.append(
-                    f"no cache components were recorded in run {run!r} (the step failed "
-                    "before its inputs were loaded, or ran before runstack recorded them): "
-                    "only parameters are compared"
-                )
-        changes = component_changes(
-            b.entrypoint_name, {"parameters": a.parameters}, {"parameters": b.parameters}
-        )
     keys = (a.cache_key, b.cache_key)
-    outs_a, outs_b = a.outputs, b.outputs
+    same_key = keys[0] is not None and keys[0] == keys[1]
+    # Equal keys are digests of equal components: nothing to load (a query each) or compare.
+    changes, notes = ([], []) if same_key else _changes_between(a, b, runs)
+    outs_a, outs_b = outputs[a.id], outputs[b.id]
     out_names = list(outs_a) + [n for n in outs_b if n not in outs_a]
     return StepDiff(
         **base,
@@ -419,6 +415,25 @@ def _step_diff(
         outputs=tuple(_output_diff(n, outs_a.get(n), outs_b.get(n), limit) for n in out_names),
         notes=tuple(notes),
     )
+
+
+def _changes_between(
+    a: StepView, b: StepView, runs: tuple[str, str]
+) -> tuple[list[ComponentChange], list[str]]:
+    comps_a, comps_b = a.cache_components, b.cache_components
+    if comps_a and comps_b:
+        return component_changes(b.entrypoint_name, comps_a, comps_b), []
+    notes = [
+        f"no cache components were recorded in run {run!r} (the step failed before its "
+        "inputs were loaded, or ran before runstack recorded them): only parameters are "
+        "compared"
+        for comps, run in ((comps_a, runs[0]), (comps_b, runs[1]))
+        if not comps
+    ]
+    only_parameters = component_changes(
+        b.entrypoint_name, {"parameters": a.parameters}, {"parameters": b.parameters}
+    )
+    return only_parameters, notes
 
 
 def _output_diff(
