@@ -28,6 +28,7 @@ BENCHMARKS = {
     "history": "bench.history",
     "artifacts": "bench.artifacts",
     "concurrency": "bench.concurrency",
+    "compare": "bench.compare",
     "display": "bench.display",
 }
 BACKENDS = ("sqlite", "postgresql", "mysql")

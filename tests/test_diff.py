@@ -145,8 +145,8 @@ def test_to_dict_is_strict_json_with_every_field(repo: Repository) -> None:
     assert (data["same_pipeline"], data["identical"]) == (True, False)
     load_d, train_d = data["steps"]
     assert set(load_d) == {
-        "name", "presence", "entrypoint", "status", "cached", "cache_key_same", "changes",
-        "outputs", "notes", "differs",
+        "name", "presence", "entrypoint", "status", "cached", "duration", "cache_key_same",
+        "changes", "outputs", "notes", "differs",
     }  # fmt: skip
     assert load_d["changes"] == [
         {
@@ -480,3 +480,48 @@ def test_compare_runs_shows_parameters_that_differ_and_metrics(repo: Repository)
     ]
     data = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
     assert data["rows"][1]["name"] == "b" and data["rows"][1]["metrics"]["train.loss"] == 30.0
+
+
+class K(BaseStepConfig):
+    k: int = 1
+
+
+@step
+def metric(config: K) -> Output(score=float, count=int):
+    return config.k * 0.5, config.k
+
+
+@pipeline
+def wide(m1, m2, m3, m4, m5, m6):
+    for m in (m1, m2, m3, m4, m5, m6):
+        m()
+
+
+def _wide(name: str, changed: int) -> Any:
+    """Six steps; the first ``changed`` of them with k=2."""
+    steps = {f"m{i}": metric(config=K(k=2 if i <= changed else 1)) for i in range(1, 7)}
+    return wide(**steps).run(run_name=name)
+
+
+def test_diff_and_compare_cost_few_queries(repo: Repository) -> None:
+    from test_query_counts import _counting
+
+    _wide("a", 0), _wide("b", 2), _wide("c", 0)
+    engine = repo.active_stack.metadata_store.engine
+
+    def fresh() -> dict[str, Any]:
+        return {r.name: r for r in Repository().get_pipeline("wide").runs}
+
+    views = fresh()
+    with _counting(engine) as same:
+        assert views["a"].diff(views["c"]).identical
+    views = fresh()
+    with _counting(engine) as two:
+        assert len(views["a"].diff(views["b"]).differences) == 2
+    with _counting(engine) as table:
+        assert len(Repository().compare("a", "b", "c").rows) == 3
+    # The runs' steps (listed together), every output in one go, and components only where
+    # the keys differ (one query per step and run: the store has no batch read of them).
+    assert len(same) == 2, same
+    assert len(two) == 2 + 2 * 2, two
+    assert len(table) <= 3 * 2 + 1 + 3, table  # resolve 3 runs by name, steps, outputs

@@ -54,6 +54,24 @@ def test_run_diff_json(cli, two_runs):
     assert (outputs["weights"]["same"], outputs["weights"]["differs"]) == (True, False)
 
 
+def test_a_failed_step(cli, two_runs, pipeline_file):
+    config = pipeline_file.parent / "fail.yaml"
+    config.write_text("steps:\n  train:\n    parameters:\n      fail: true\n")
+    cli("pipeline", "run", str(pipeline_file), "-c", str(config), "--run-name", "bad", code=1)
+    data = json.loads(cli("run", "diff", "first", "bad", "--json").stdout)
+    (train,) = data["steps"]  # load was reused from first: the same
+    assert train["status"]["before"] == "completed" and train["status"]["after"] == "failed"
+    assert [(c["name"], c["before"], c["after"]) for c in train["changes"]] == [
+        ("fail", False, True)
+    ]
+    assert {o["name"]: o["presence"] for o in train["outputs"]} == {
+        "weights": "only_a",
+        "loss": "only_a",
+    }
+    out = cli("run", "diff", "first", "bad").stdout
+    assert "failed" in out and "output loss" in out and "present" in out
+
+
 def test_identical_runs(cli, two_runs, pipeline_file):
     cli("pipeline", "run", str(pipeline_file), "--run-name", "again")  # all cached from first
     out = cli("run", "diff", "first", "again").stdout
