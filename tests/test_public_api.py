@@ -68,11 +68,13 @@ def test_public_names_are_locked() -> None:
     } <= set(runstack.materializers.__all__)
     assert sorted(runstack.visualizers.__all__) == [
         "DataEdge",
+        "Preview",
         "RunModel",
         "StepNode",
         "html_of",
         "metric_points",
         "metric_svg",
+        "preview",
         "report_html",
         "run_graph_svg",
         "run_model",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,13 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     # A proxy from the environment must not be what makes requests fail (or succeed).
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(var, raising=False)
+
+
+def test_report_without_the_viz_extra_says_what_to_install(
+    cli: Any, two_runs: list[str], isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "grandalf", None)
+    monkeypatch.setitem(sys.modules, "grandalf.graphs", None)
+    out = cli("run", "report", "first", "-o", "r.html", code=1)
+    assert "pip install 'runstack[viz]'" in out.stderr
+    assert not (isolated / "r.html").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from runstack.pipelines import pipeline
 from runstack.post_execution import RunView
 from runstack.repository import Repository
 from runstack.steps import step
-from runstack.visualizers import _preview
+from runstack.visualizers import _preview, run_graph_svg
 
 
 def text_of(markup: str) -> str:
@@ -138,3 +139,14 @@ def test_run_diff_shows_what_differs_before_and_after(first_run: RunView) -> Non
     assert ExplodingMaterializer.reads == 0  # the model differs, and is compared by hash only
     same = text_of(first_run.diff(first_run)._repr_html_())
     assert "No differences." in same
+
+
+def test_without_the_viz_extra_display_says_what_to_install(
+    first_run: RunView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "grandalf", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "grandalf.graphs", None)
+    shown = text_of(first_run._repr_html_())
+    assert "pip install 'runstack[viz]'" in shown and "train" in shown  # the table still shows
+    with pytest.raises(ImportError, match=r"runstack\[viz\]"):
+        run_graph_svg(first_run)

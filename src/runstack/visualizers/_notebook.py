@@ -81,13 +81,16 @@ def run_header(run: RunView) -> Html:
     )
 
 
-def run_body(run: RunView) -> Html:
-    return Html(
-        run_header(run)
-        + f"<div class='picture'>{run_graph_svg(run)}</div>"
-        + "<h3>Steps</h3>"
-        + steps_table(run)
-    )
+def run_body(run: RunView, *, strict: bool = True) -> Html:
+    """Header, run graph and steps table; ``strict=False`` (notebooks) shows the install hint
+    in place of the graph when the layout library is missing, instead of failing."""
+    try:
+        graph = f"<div class='picture'>{run_graph_svg(run)}</div>"
+    except ImportError as e:
+        if strict:
+            raise
+        graph = f"<p class='muted'>{esc(e)}</p>"
+    return Html(run_header(run) + graph + "<h3>Steps</h3>" + steps_table(run))
 
 
 def outputs_table(step: StepView) -> Html:
@@ -186,7 +189,7 @@ def to_html(obj: Any) -> str:
     if isinstance(obj, PipelineView):
         return view(pipeline_body(obj))
     if isinstance(obj, RunView):
-        return view(run_body(obj))
+        return view(run_body(obj, strict=False))
     if isinstance(obj, StepView):
         return view(step_body(obj))
     if isinstance(obj, ArtifactView):
