@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,29 @@ def test_without_the_viz_extra_display_says_what_to_install(
     assert "pip install 'runstack[viz]'" in shown and "train" in shown  # the table still shows
     with pytest.raises(ImportError, match=r"runstack\[viz\]"):
         run_graph_svg(first_run)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+
+def test_a_run_named_like_markup_stays_text_in_displays_and_report(repo: Repository) -> None:
+    evil = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    run = run_training(0.1, name=evil)
+    from runstack.visualizers import report_html
+
+    for markup in (
+        run._repr_html_(),
+        run.get_step("train")._repr_html_(),
+        repo.get_pipeline("training")._repr_html_(),
+        report_html([run]),
+    ):
+        parser = _Tags()
+        parser.feed(markup)
+        assert not parser.tags & {"img", "script"}
+        assert evil in text_of(markup)  # shown, as the text it is

@@ -69,14 +69,11 @@ def _outputs(run: RunView) -> Html:
     parts = []
     for s in run.steps:
         for name, artifact in s.outputs.items():
-            summary = (
-                f"{s.name} → {name} <span class='muted'>"
-                f"{esc(artifact.data_type.rsplit('.', 1)[-1])}"
-                f"{' (reused)' if artifact.is_cached else ''}</span>"
-            )
+            kind = artifact.data_type.rsplit(".", 1)[-1]
+            reused = " (reused)" if artifact.is_cached else ""
             parts.append(
-                f"<details><summary>{summary.replace(s.name, esc(s.name), 1)}"
-                f"</summary>{preview_body(artifact)}</details>"
+                f"<details><summary>{esc(s.name)} → {esc(name)} <span class='muted'>"
+                f"{esc(kind)}{reused}</span></summary>{preview_body(artifact)}</details>"
             )
     return Html("".join(parts) or "<p class='muted'>No outputs.</p>")
 
