@@ -49,7 +49,11 @@ def _logs(run: RunView) -> Html:
         count, tail = _log_tail(s)
         rows.append([s.name, count, tail.splitlines()[-1][:120] if tail else ""])
         if tail:
-            shown = f"last {LOG_LINES} of {count} lines" if count > LOG_LINES else f"{count} lines"
+            shown = (
+                f"last {LOG_LINES} of {count} lines"
+                if count > LOG_LINES
+                else f"{count} line{'s' if count != 1 else ''}"
+            )
             parts.append(
                 f"<details><summary>{esc(s.name)}: {esc(shown)}</summary>{pre(tail)}</details>"
             )
