@@ -525,3 +525,53 @@ def test_diff_and_compare_cost_few_queries(repo: Repository) -> None:
     assert len(same) == 2, same
     assert len(two) == 2 + 2 * 2, two
     assert len(table) <= 3 * 2 + 1 + 3, table  # resolve 3 runs by name, steps, outputs
+
+
+class Kind(BaseStepConfig):
+    floats: bool = False
+
+
+@step
+def polars_table(config: Kind) -> Any:
+    import polars as pl
+
+    values = [1.0, 2.0, 4.0] if config.floats else [1, 2, 3]
+    return pl.DataFrame({"a": values, "b": ["x", "y", "y"]})
+
+
+@step
+def arrow_table(config: Kind) -> Any:
+    import pyarrow as pa
+
+    columns = {"a": [1, 2, 3]}
+    if config.floats:
+        columns["extra"] = [0.5, 0.5, 0.5]
+    return pa.table(columns)
+
+
+@pipeline
+def other_tables(p, q):
+    p()
+    q()
+
+
+def test_polars_and_arrow_tables(repo: Repository) -> None:
+    def go(name: str, floats: bool) -> Any:
+        cfg = Kind(floats=floats)
+        return other_tables(p=polars_table(config=cfg), q=arrow_table(config=cfg)).run(
+            run_name=name
+        )
+
+    a, b = go("a", False), go("b", True)
+    assert a.get_step("p").output.materializer.endswith("PolarsMaterializer")
+    assert a.get_step("q").output.materializer.endswith("ArrowMaterializer")
+    diff = a.diff(b)
+    polars_diff = diff.step("p").outputs[0].detail
+    assert isinstance(polars_diff, TableDiff)
+    assert polars_diff.columns_retyped == {"a": Delta("int64", "double")}
+    assert polars_diff.column_stats["a"]["max"] == Delta(3, 4.0)
+    assert "b" not in polars_diff.column_stats
+    arrow_diff = diff.step("q").outputs[0].detail
+    assert isinstance(arrow_diff, TableDiff)
+    assert (arrow_diff.columns_added, arrow_diff.columns_retyped) == (("extra",), {})
+    assert arrow_diff.rows == Delta(3, 3) and arrow_diff.column_stats == {}
