@@ -19,7 +19,7 @@ import pytest
 
 from runstack.exceptions import RunNotFoundError
 from runstack.execution import _fingerprint
-from runstack.materializers import BaseMaterializer
+from runstack.materializers import BaseMaterializer, PandasMaterializer
 from runstack.pipelines import pipeline
 from runstack.post_execution import (
     ArrayDiff,
@@ -575,3 +575,74 @@ def test_polars_and_arrow_tables(repo: Repository) -> None:
     assert isinstance(arrow_diff, TableDiff)
     assert (arrow_diff.columns_added, arrow_diff.columns_retyped) == (("extra",), {})
     assert arrow_diff.rows == Delta(3, 3) and arrow_diff.column_stats == {}
+
+
+def test_without_content_hashes_the_diff_says_it_cannot_tell(
+    repo: Repository, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTACK_CONTENT_HASH_MAX_BYTES", "1")  # nothing gets hashed
+    (isolated / "data.csv").write_text("v\n1\n2\n")
+    a = from_file(read_csv=read_csv(), total=total()).run(run_name="a")
+    b = from_file(read_csv=read_csv(), total=total()).run(run_name="b")  # same data, re-read
+    assert a.get_step("read_csv").output.content_hash is None
+    diff = a.diff(b)
+    assert not diff.identical  # unknown is never reported as "the same"
+    (out,) = diff.step("read_csv").outputs
+    assert out.same is None and out.differs
+    assert isinstance(out.detail, TableDiff) and out.detail.rows == Delta(2, 2)
+    assert out.detail.column_stats == {}  # as far as can be seen, the same
+    assert "whether the content is the same is unknown" in (out.detail.note or "")
+    ((component, name, before, after, kind),) = fields_of(diff.step("total").changes)
+    assert (component, name, kind) == ("input", "df", "changed")
+    assert str(before).startswith("artifact:") and str(after).startswith("artifact:")
+    assert "too large to hash" in diff.step("total").changes[0].description
+
+
+class ParquetFrames(PandasMaterializer):
+    ASSOCIATED_TYPES = ()  # only where asked for: DataFrames keep their default materializer
+
+
+def test_step_code_constant_and_materializer_changes(code: Code, repo: Repository) -> None:
+    code.write(
+        "coded",
+        """
+        import pandas as pd
+
+        from runstack.pipelines import pipeline
+        from runstack.steps import step
+
+        FACTOR = 2
+
+        @step
+        def frame() -> pd.DataFrame:
+            return pd.DataFrame({"v": [FACTOR]})
+
+        @pipeline
+        def coded(frame):
+            frame()
+        """,
+    )
+    mod = code.load("coded")
+    a = mod.coded(frame=mod.frame()).run(run_name="a")
+    code.edit("coded", "FACTOR = 2", "FACTOR = 3")
+    code.edit("coded", '{"v": [FACTOR]}', '{"v": [FACTOR, 1]}')
+    mod = code.load("coded")
+    b = mod.coded(frame=mod.frame().with_return_materializers(ParquetFrames)).run(run_name="b")
+    s = a.diff(b).step("frame")
+    by_component = {c.component: c for c in s.changes}
+    assert sorted(by_component) == ["constant", "materializer", "step_code"]
+    constant = by_component["constant"]
+    assert (constant.name, constant.before, constant.after) == ("coded:FACTOR", "2", "3")
+    step_code = by_component["step_code"]
+    assert step_code.before != step_code.after and step_code.name == ""
+    assert step_code.description == "code of step `frame` changed"
+    mat = by_component["materializer"]
+    assert (mat.name, mat.before, mat.after) == (
+        "output",
+        "runstack.materializers._pandas.PandasMaterializer",
+        "test_diff.ParquetFrames",
+    )
+    # A materializer the diff does not know is not opened, even one that writes Parquet.
+    detail = s.outputs[0].detail
+    assert isinstance(detail, OpaqueDiff)
+    assert detail.note == "different kinds of data (table -> opaque)"
