@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runstack.exceptions import RunNotFoundError
+from runstack.exceptions import RunNotFoundError, StepNotFoundError
 from runstack.execution import _fingerprint
 from runstack.materializers import BaseMaterializer, PandasMaterializer
 from runstack.pipelines import pipeline
@@ -187,6 +187,8 @@ def test_identical_runs_have_an_empty_diff(repo: Repository) -> None:
     assert all(o.same for s in diff.steps for o in s.outputs)
     assert not load_diff.differs  # ran in one, reused in the other: the same results
     assert str(diff) == "Run 'a' -> 'b': no differences."
+    with pytest.raises(StepNotFoundError, match="Did you mean 'train'"):
+        diff.step("trian")
     assert diff.to_dict()["identical"] is True
 
 
