@@ -140,3 +140,12 @@ def test_run_show_has_parameters_and_metrics(cli, two_runs):
     step = json.loads(cli("step", "show", "second", "train", "--json").stdout)
     assert step["metrics"] == {"loss": 30.0} and step["parameters"] == {"scale": 1.0, "fail": False}
     assert "metric loss" in cli("step", "show", "second", "train").stdout
+
+
+def test_read_limit_zero_compares_hashes_only(cli, two_runs):
+    data = json.loads(cli("run", "diff", "first", "second", "--read-limit", "0", "--json").stdout)
+    detail = data["steps"][0]["outputs"][0]["detail"]
+    assert detail["kind"] == "opaque" and detail["note"] == "not read (read_limit=0)"
+    assert detail["hashes"]["before"] != detail["hashes"]["after"]
+    out = cli("run", "diff", "first", "second", "--read-limit", "0").stdout
+    assert "output output hash" in out and "not read" in out

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runstack.exceptions import StepNotFoundError, did_you_mean
 from runstack.post_execution._artifact_diff import (
     ArtifactDiff,
     Delta,
@@ -130,7 +131,10 @@ class RunDiff(_ToDict):
         for s in self.steps:
             if s.name == name:
                 return s
-        raise KeyError(f"No step {name!r} in either run; steps: {[s.name for s in self.steps]}.")
+        raise StepNotFoundError(
+            f"No step {name!r} in run {self.a.name!r} or {self.b.name!r}. "
+            + did_you_mean(name, [s.name for s in self.steps], "steps")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "identical": self.identical}

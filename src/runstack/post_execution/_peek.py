@@ -72,8 +72,17 @@ def _store(view: ArtifactView) -> ArtifactStore:
     return store
 
 
+def _inline(view: ArtifactView) -> bytes | None:
+    """The bytes of an artifact kept inline with its record (its one file, ``data.json``),
+    else None. Records without the field (stores before inline values) hold none."""
+    return getattr(view._record, "inline", None)
+
+
 def size_of(view: ArtifactView, name: str | None = None) -> int:
     """Bytes the artifact's files take (of file ``name`` only, when given)."""
+    inline = _inline(view)
+    if inline is not None:
+        return len(inline) if name in (None, _JSON_FILE) else 0
     files = _store(view).files(view.uri)
     return sum(size for rel, size in files if name is None or rel == name)
 
@@ -82,6 +91,9 @@ def _read_bytes(view: ArtifactView, name: str, limit: int) -> bytes:
     size = size_of(view, name)
     if size > limit:
         raise TooLarge(f"{size} bytes, over the {limit}-byte limit for reading it here")
+    inline = _inline(view)
+    if inline is not None:
+        return inline
     with _store(view).open(view.uri, name, "rb") as f:
         data: bytes = f.read(limit + 1)
     return data
