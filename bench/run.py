@@ -29,6 +29,8 @@ BENCHMARKS = {
     "artifacts": "bench.artifacts",
     "concurrency": "bench.concurrency",
     "distributed": "bench.distributed",
+    "compare": "bench.compare",
+    "display": "bench.display",
 }
 BACKENDS = ("sqlite", "postgresql", "mysql")
 
