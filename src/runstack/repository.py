@@ -200,10 +200,12 @@ class Repository:
         """
         from runstack.post_execution import History
 
-        sc = self.get_stack_config(stack_key or self.active_stack_key)
+        key = stack_key or self.active_stack_key
+        sc = self.get_stack_config(key)
         return History(
             self._build("metadata_store", sc.metadata_store),
             self._build("artifact_store", sc.artifact_store),
+            key,
         )
 
     def _build(self, component_type: str, name: str) -> Any:
