@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +19,8 @@ from ray_support import SRC, recorded, use_ray
 from runstack.exceptions import StepExecutionError
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
-from runstack.steps import Output, step
+from runstack.repository import Repository
+from runstack.steps import Output, StepContext, step
 from s3_support import S3Bucket
 
 
@@ -181,3 +184,60 @@ def test_the_sweep_example_runs_on_ray_and_reuses_a_parallel_run(ray_address, re
     # Another orchestrator, the same stores: the same cache keys.
     on_parallel = run_sweep(isolated, "--orchestrator", "parallel", "--workers", "2")
     assert "5 of 5 steps cached" in on_parallel
+
+
+POSTGRESQL = os.environ.get(
+    "RUNSTACK_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A fresh database on the test PostgreSQL server (never skipped: fails if it is down)."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRESQL, isolation_level="AUTOCOMMIT")
+    name = f"rs_ray_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield sa.make_url(POSTGRESQL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        from runstack.stack import _flavors
+
+        for store in _flavors._stores.values():
+            store.dispose()
+        _flavors._stores.clear()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.dispose()
+
+
+@step(enable_cache=False)
+def runs_so_far(context: StepContext, label: str) -> int:
+    """Opens the PostgreSQL store on the Ray worker, through the step's context."""
+    return len(context.metadata_store.get_pipeline("team_pipe").runs)
+
+
+@pipeline
+def team_pipe(first, second):
+    _, label = first()
+    second(label)
+
+
+def test_a_run_on_ray_recorded_in_postgresql(ray_address, repo, postgresql_url):
+    repo.register_component("metadata_store", "team-db", "postgresql", {"url": postgresql_url})
+    repo.register_component("orchestrator", "ray", "ray", {})
+    repo.register_stack(
+        "team", orchestrator="ray", metadata_store="team-db", artifact_store="local", activate=True
+    )
+    first = team_pipe(produce(), runs_so_far()).run(run_name="pg-1")
+    assert first.get_step("second").output.read() == 1  # this run, seen from the worker
+    again = team_pipe(produce(), runs_so_far()).run(run_name="pg-2")
+    assert again.get_step("first").is_cached
+    assert again.get_step("second").output.read() == 2
+    runs = Repository().get_pipeline("team_pipe").runs
+    assert [(r.name, r.status) for r in runs] == [
+        ("pg-1", ExecutionStatus.COMPLETED),
+        ("pg-2", ExecutionStatus.COMPLETED),
+    ]
