@@ -99,7 +99,7 @@ def _register_commands() -> None:
         step_explain,
         step_logs,
     )
-    from runstack.cli._lifecycle import artifact_lineage, run_note, run_tag
+    from runstack.cli._lifecycle import artifact_lineage, gc, run_delete, run_note, run_tag
     from runstack.cli._pipeline_run import pipeline_run
     from runstack.cli._stacks import component_groups, stack
 
@@ -110,7 +110,7 @@ def _register_commands() -> None:
         main.add_command(group)
     pipeline_group.add_command(pipeline_run)
     run_group.add_command(run_reconcile)
-    for command in (run_tag, run_note):
+    for command in (run_tag, run_note, run_delete):
         run_group.add_command(command)
     step_group.add_command(step_explain)
     step_group.add_command(step_logs)
@@ -119,6 +119,7 @@ def _register_commands() -> None:
     main.add_command(step_group)
     artifact.add_command(artifact_lineage)
     main.add_command(artifact)
+    main.add_command(gc)
 
 
 _register_commands()
