@@ -21,7 +21,9 @@ from runstack.exceptions import RunNotFoundError
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores import _schema as t
 from runstack.models import ExecutionStatus
+from runstack.pipelines import pipeline
 from runstack.repository import Repository
+from runstack.steps import step
 
 GC_WORKER = Path(__file__).parent / "_gc_worker.py"
 
@@ -201,9 +203,38 @@ def test_gc_while_a_live_run_writes(team: Repository, backend, isolated: Path) -
     # Every record left reads back, and no record points at a missing file.
     _all_recorded_files_exist(team)
     for run in team.get_pipeline("lineage_pipeline").runs:
-        for step in run.steps:
-            for output in step.outputs.values():
+        for done in run.steps:
+            for output in done.outputs.values():
                 output.read()
     _run("after")
     after = team.get_pipeline("lineage_pipeline").get_run("after")
     assert after.get_step("train").is_cached
+
+
+_flakes = {"n": 0}
+
+
+@step(retries=1, retry_delay=0.01, enable_cache=False)
+def flaky_printer() -> int:
+    _flakes["n"] += 1
+    print(f"attempt {_flakes['n']}")
+    if _flakes["n"] == 1:
+        raise RuntimeError("flake")
+    return 1
+
+
+@pipeline
+def flaky_pipeline(flaky):
+    flaky()
+
+
+def test_logs_of_every_attempt_are_kept_with_the_step_and_go_with_it(team: Repository) -> None:
+    _flakes["n"] = 0
+    flaky_pipeline(flaky_printer()).run(run_name="flaky")
+    step_view = team.get_pipeline("flaky_pipeline").get_run("flaky").get_step("flaky")
+    logs = [Path(a["logs_uri"]) for a in step_view.attempts]
+    assert len(set(logs)) == 2 and all(p.exists() for p in logs)
+    _cli("gc", "--grace", "0s")  # earlier attempts' logs are named by a record: not orphans
+    assert all(p.exists() for p in logs)
+    _cli("run", "delete", "flaky")
+    assert not any(p.exists() for p in logs)

@@ -51,6 +51,15 @@ def _rows(conn: sa.Connection, q: Any) -> list[Any]:
     return list(conn.execute(q))
 
 
+def log_uris(logs_uri: str | None, execution: Any) -> set[str]:
+    """The log folders of a step: its last attempt's and those of earlier attempts."""
+    found = {logs_uri} if logs_uri else set()
+    for attempt in (execution or {}).get("attempts", []):
+        if attempt.get("logs_uri"):
+            found.add(attempt["logs_uri"])
+    return found
+
+
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
     ids = sorted(ids)
     for i in range(0, len(ids), _CHUNK):
@@ -73,18 +82,19 @@ class RunPruning(SQLConnection):
                     else:
                         selected.add(rid)
             cached_from: dict[int, int | None] = {}
-            logs: dict[int, str | None] = {}
+            logs: dict[int, set[str]] = {}
             for ids in _chunks(selected):
                 q = sa.select(
                     t.steps.c.id,
                     t.steps.c.run_id,
                     t.steps.c.cached_from_step_id,
                     t.steps.c.logs_uri,
+                    t.steps.c.execution,
                 ).where(t.steps.c.run_id.in_(ids))
-                for sid, rid, source, log in _rows(conn, q):
+                for sid, rid, source, log, execution in _rows(conn, q):
                     plan.step_run[sid] = rid
                     cached_from[sid] = source
-                    logs[sid] = log
+                    logs[sid] = log_uris(log, execution)
             mine = set(plan.step_run)
             produced: dict[int, int] = {}  # artifact -> producing step (of the selected runs)
             uris: dict[int, str] = {}
@@ -124,15 +134,18 @@ class RunPruning(SQLConnection):
         plan.partial_runs = {plan.step_run[s] for s in plan.kept_steps}
         plan.runs = selected - plan.partial_runs
         plan.artifacts = {aid: uris[aid] for aid, sid in produced.items() if sid in plan.steps}
-        plan.logs = {log for sid in plan.steps if (log := logs.get(sid))}
+        plan.logs = {log for sid in plan.steps for log in logs.get(sid, ())}
         return plan
 
     def stored_uris(self) -> set[str]:
         """Every URI a record names: artifact folders and step log folders."""
         with self._read() as conn:
             found = set(conn.execute(sa.select(t.artifacts.c.uri)).scalars())
-            logs = sa.select(t.steps.c.logs_uri).where(t.steps.c.logs_uri.is_not(None))
-            found.update(conn.execute(logs).scalars())
+            q = sa.select(t.steps.c.logs_uri, t.steps.c.execution).where(
+                sa.or_(t.steps.c.logs_uri.is_not(None), t.steps.c.execution.is_not(None))
+            )
+            for log, execution in _rows(conn, q):
+                found |= log_uris(log, execution)
         return found
 
     def execute_pruning(self, plan: Pruning) -> None:
