@@ -17,7 +17,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 from runstack.exceptions import ArtifactNotFoundError, StoreError
 
@@ -198,6 +198,23 @@ class ArtifactStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+    def put(self, uri: str, files: Iterable[tuple[str, IO[bytes]]]) -> None:
+        """Publish ``files`` (``(name relative to uri, readable binary file)``) as the
+        artifact at the fresh ``uri``, through ``staged`` (all or nothing)."""
+        with self.staged(uri) as target:
+            for rel, src in files:
+                parts = rel.split("/")
+                if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                    raise StoreError(f"Refusing to write {rel!r}: not a plain relative name.")
+                dest = posixpath.join(target, rel)
+                if self._local:
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                else:
+                    with self.fs.open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out)
 
     # -- presence, content, removal --------------------------------------------------------
 

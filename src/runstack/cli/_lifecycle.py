@@ -291,3 +291,105 @@ def gc(
         grace=grace_period,
     )
     _report(removal, as_json)
+
+
+@click.command("export", short_help="Write runs and their artifacts to a bundle file.")
+@click.argument("run_names", metavar="RUN...", nargs=-1)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Bundle file to write (.tar).",
+)
+@click.option("--pipeline", "-p", metavar="P", help="With --all: every run of pipeline P.")
+@click.option("--all", "all_runs", is_flag=True, help="Export every run of --pipeline.")
+@stack_option
+@json_option
+def run_export(
+    run_names: tuple[str, ...],
+    output: str,
+    pipeline: str | None,
+    all_runs: bool,
+    stack_key: str | None,
+    as_json: bool,
+) -> None:
+    """Export runs RUN... (or --pipeline P --all) with the artifacts they need to a bundle.
+
+    The bundle holds the runs' records (steps, parameters, cache keys and components, logs,
+    artifact records, tags and notes), every artifact file they use (also those reused from
+    runs not exported), SHA-256 hashes and the schema revision. `runstack run import` reads it
+    into any stack.
+    """
+    from runstack.lifecycle._bundle import export_bundle
+
+    if bool(run_names) == bool(pipeline and all_runs) or (pipeline and not all_runs):
+        raise click.UsageError("Give run names, or --pipeline P --all (not both).")
+    repo = get_repo()
+    if run_names:
+        found = [repo.find_run_stack(name, stack_key) for name in run_names]
+        keys = sorted({key for key, _ in found})
+        if len(keys) > 1:
+            raise click.UsageError(
+                f"The runs are on several stacks ({keys}); export from one at a time (--stack)."
+            )
+        key, ids = keys[0], [run_id for _, run_id in found]
+    else:
+        assert pipeline is not None
+        key = stack_key or repo.active_stack_key
+        p = repo.get_pipeline(pipeline, key)
+        ids = [r.id for r in p.runs]
+    stack = repo.get_stack(key)
+    done = export_bundle(stack.metadata_store, stack.artifact_store, ids, output)
+    data = {
+        "bundle": str(done.path),
+        "runs": done.runs,
+        "artifacts": done.artifacts,
+        "bytes": done.bytes,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(
+        f"Exported {len(done.runs)} run(s) with {done.artifacts} artifact(s) "
+        f"({_human(done.bytes)}) to {done.path}"
+    )
+
+
+@click.command("import", short_help="Read a bundle's runs into the active stack.")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@stack_option
+@json_option
+def run_import(bundle: str, stack_key: str | None, as_json: bool) -> None:
+    """Import the runs of BUNDLE (from `runstack run export`) into the active stack.
+
+    Hashes are verified before anything is written; ids and artifact locations are remapped
+    to this stack's stores; cache keys are kept, so imported runs serve cache hits. Importing
+    the same bundle again adds nothing; a run of the same name with different content is an
+    error that names it.
+    """
+    from runstack.lifecycle._bundle import import_bundle
+
+    repo = get_repo()
+    stack = repo.get_stack(stack_key or repo.active_stack_key)
+    done = import_bundle(stack.metadata_store, stack.artifact_store, bundle)
+    if as_json:
+        echo_json(
+            {
+                "imported": done.imported,
+                "already_present": done.present,
+                "steps": done.steps,
+                "artifacts": done.artifacts,
+                "bytes": done.bytes,
+            }
+        )
+        return
+    if not done.imported and not done.steps:
+        click.echo(f"Nothing to import: all {len(done.present)} run(s) are already here.")
+        return
+    click.echo(
+        f"Imported {len(done.imported)} run(s), {done.steps} step(s), {done.artifacts} "
+        f"artifact(s) ({_human(done.bytes)}) into stack {stack.key}."
+    )
+    if done.present:
+        click.echo(f"Already here, unchanged: {', '.join(done.present)}")

@@ -99,7 +99,15 @@ def _register_commands() -> None:
         step_explain,
         step_logs,
     )
-    from runstack.cli._lifecycle import artifact_lineage, gc, run_delete, run_note, run_tag
+    from runstack.cli._lifecycle import (
+        artifact_lineage,
+        gc,
+        run_delete,
+        run_export,
+        run_import,
+        run_note,
+        run_tag,
+    )
     from runstack.cli._pipeline_run import pipeline_run
     from runstack.cli._stacks import component_groups, stack
 
@@ -110,7 +118,7 @@ def _register_commands() -> None:
         main.add_command(group)
     pipeline_group.add_command(pipeline_run)
     run_group.add_command(run_reconcile)
-    for command in (run_tag, run_note, run_delete):
+    for command in (run_tag, run_note, run_delete, run_export, run_import):
         run_group.add_command(command)
     step_group.add_command(step_explain)
     step_group.add_command(step_logs)

@@ -47,7 +47,7 @@ class Pruning:
     step_run: dict[int, int] = field(default_factory=dict)
 
 
-def _rows(conn: sa.Connection, q: Any) -> list[Any]:
+def fetch_rows(conn: sa.Connection, q: Any) -> list[Any]:
     return list(conn.execute(q))
 
 
@@ -60,7 +60,7 @@ def log_uris(logs_uri: str | None, execution: Any) -> set[str]:
     return found
 
 
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+def id_chunks(ids: Iterable[int]) -> Iterable[list[int]]:
     ids = sorted(ids)
     for i in range(0, len(ids), _CHUNK):
         yield ids[i : i + _CHUNK]
@@ -74,16 +74,16 @@ class RunPruning(SQLConnection):
         plan = Pruning()
         with self._read() as conn:
             selected: set[int] = set()
-            for ids in _chunks(set(run_ids)):
+            for ids in id_chunks(set(run_ids)):
                 q = sa.select(t.runs.c.id, t.runs.c.status).where(t.runs.c.id.in_(ids))
-                for rid, status in _rows(conn, q):
+                for rid, status in fetch_rows(conn, q):
                     if status == ExecutionStatus.RUNNING.value:
                         plan.running.add(rid)
                     else:
                         selected.add(rid)
             cached_from: dict[int, int | None] = {}
             logs: dict[int, set[str]] = {}
-            for ids in _chunks(selected):
+            for ids in id_chunks(selected):
                 q = sa.select(
                     t.steps.c.id,
                     t.steps.c.run_id,
@@ -91,7 +91,7 @@ class RunPruning(SQLConnection):
                     t.steps.c.logs_uri,
                     t.steps.c.execution,
                 ).where(t.steps.c.run_id.in_(ids))
-                for sid, rid, source, log, execution in _rows(conn, q):
+                for sid, rid, source, log, execution in fetch_rows(conn, q):
                     plan.step_run[sid] = rid
                     cached_from[sid] = source
                     logs[sid] = log_uris(log, execution)
@@ -100,27 +100,29 @@ class RunPruning(SQLConnection):
             uris: dict[int, str] = {}
             links: dict[int, set[int]] = {}  # selected step -> artifacts it links to
             needed: set[int] = set()  # selected steps that something outside needs
-            for ids in _chunks(mine):
+            for ids in id_chunks(mine):
                 a = t.artifacts
                 made = sa.select(a.c.id, a.c.producer_step_id, a.c.uri)
-                for aid, sid, uri in _rows(conn, made.where(a.c.producer_step_id.in_(ids))):
+                for aid, sid, uri in fetch_rows(conn, made.where(a.c.producer_step_id.in_(ids))):
                     produced[aid] = sid
                     uris[aid] = uri
                 for link in (t.step_inputs, t.step_outputs):
                     q = sa.select(link.c.step_id, link.c.artifact_id).where(link.c.step_id.in_(ids))
-                    for sid, aid in _rows(conn, q):
+                    for sid, aid in fetch_rows(conn, q):
                         links.setdefault(sid, set()).add(aid)
                 # Steps outside the selection cached from a selected step.
                 q = sa.select(t.steps.c.id, t.steps.c.cached_from_step_id).where(
                     t.steps.c.cached_from_step_id.in_(ids)
                 )
-                needed.update(source for sid, source in _rows(conn, q) if sid not in mine)
-            for ids in _chunks(produced):
+                needed.update(source for sid, source in fetch_rows(conn, q) if sid not in mine)
+            for ids in id_chunks(produced):
                 for link in (t.step_inputs, t.step_outputs):
                     q = sa.select(link.c.step_id, link.c.artifact_id).where(
                         link.c.artifact_id.in_(ids)
                     )
-                    needed.update(produced[aid] for sid, aid in _rows(conn, q) if sid not in mine)
+                    needed.update(
+                        produced[aid] for sid, aid in fetch_rows(conn, q) if sid not in mine
+                    )
         # Close upstream: a kept step keeps what it links to and what it was cached from.
         frontier = list(needed)
         while frontier:
@@ -144,7 +146,7 @@ class RunPruning(SQLConnection):
             q = sa.select(t.steps.c.logs_uri, t.steps.c.execution).where(
                 sa.or_(t.steps.c.logs_uri.is_not(None), t.steps.c.execution.is_not(None))
             )
-            for log, execution in _rows(conn, q):
+            for log, execution in fetch_rows(conn, q):
                 found |= log_uris(log, execution)
         return found
 
@@ -179,25 +181,25 @@ class RunPruning(SQLConnection):
         steps deleted (the others wait for a later batch that still links to them)."""
         if steps:
             # Something outside the plan began to use a step or artifact deleted here?
-            for ids in _chunks(steps):
+            for ids in id_chunks(steps):
                 q = sa.select(t.steps.c.id).where(t.steps.c.cached_from_step_id.in_(ids))
                 if any(sid not in plan.steps for sid in conn.execute(q).scalars()):
                     raise PlanChanged("a step was cached from a step being deleted")
             produced = [
                 aid
-                for ids in _chunks(steps)
+                for ids in id_chunks(steps)
                 for aid in conn.execute(
                     sa.select(t.artifacts.c.id).where(t.artifacts.c.producer_step_id.in_(ids))
                 ).scalars()
             ]
-            for ids in _chunks(produced):
+            for ids in id_chunks(produced):
                 for link in (t.step_inputs, t.step_outputs):
                     users = conn.execute(
                         sa.select(link.c.step_id).where(link.c.artifact_id.in_(ids))
                     ).scalars()
                     if any(sid not in plan.steps for sid in users):
                         raise PlanChanged("an artifact being deleted was taken up meanwhile")
-            for ids in _chunks(steps):
+            for ids in id_chunks(steps):
                 # Never a cache hit again, even if a crash stops the deletion half-way.
                 conn.execute(
                     t.steps.update()
@@ -211,11 +213,11 @@ class RunPruning(SQLConnection):
                 ~sa.exists().where(link.c.artifact_id == a.c.id)
                 for link in (t.step_inputs, t.step_outputs)
             ]
-            for ids in _chunks(produced):
+            for ids in id_chunks(produced):
                 conn.execute(a.delete().where(a.c.id.in_(ids), *unlinked))
             # MySQL cannot name the table it deletes from in a subquery: ask first.
             blocked: set[int] = set()
-            for ids in _chunks(steps):
+            for ids in id_chunks(steps):
                 blocked.update(
                     conn.execute(
                         sa.select(t.artifacts.c.producer_step_id).where(
@@ -232,7 +234,7 @@ class RunPruning(SQLConnection):
                     ).scalars()
                 )
             deletable = [s for s in steps if s not in blocked]
-            for ids in _chunks(deletable):
+            for ids in id_chunks(deletable):
                 conn.execute(t.steps.delete().where(t.steps.c.id.in_(ids)))
         else:
             deletable = []
