@@ -285,3 +285,21 @@ def test_damaged_or_unsafe_bundles_are_refused_before_anything_is_written(
     assert not (isolated / "escaped.txt").exists()
     imported = import_bundle(target.metadata_store, target.artifact_store, bundle)
     assert imported.imported == ["base"] and imported.artifacts == 3
+
+
+def test_a_partial_run_imported_first_is_completed_later(repo: Repository, isolated: Path) -> None:
+    _run("r1")
+    _run("r2")  # reuses r1's load and train from the cache
+    first, second = isolated / "r2.tar", isolated / "r1.tar"
+    _cli("run", "export", "r2", "-o", str(first))
+    _cli("run", "export", "r1", "-o", str(second))
+    target = Repository.init(isolated / "target").active_stack
+    got = import_bundle(target.metadata_store, target.artifact_store, first)
+    assert got.imported == ["r1", "r2"]  # r1 partially: the steps r2 reused
+    assert target.history.get_run("r1").get_step_names() == ["load", "train"]
+    got = import_bundle(target.metadata_store, target.artifact_store, second)
+    assert got.present == ["r1"] and got.steps == 1
+    r1 = target.history.get_run("r1")
+    assert r1.get_step_names() == ["load", "train", "evaluate"]
+    assert r1.get_step("evaluate").output.read() is True
+    assert import_bundle(target.metadata_store, target.artifact_store, second).steps == 0

@@ -217,8 +217,10 @@ def _match(conn: sa.Connection, records: Mapping[str, Any]) -> ImportPlan:
                 ).where(t.steps.c.run_id == rid),
             )
         }
-        if not run["partial"] and set(held) != {s["name"] for s in bundle_steps}:
-            raise _clash(run["name"], f"steps {sorted(held)}")
+        extra = set(held) - {s["name"] for s in bundle_steps}
+        if not run["partial"] and extra:
+            # (Fewer steps is fine: a partial run imported earlier is completed.)
+            raise _clash(run["name"], f"it has step(s) {sorted(extra)} the bundle lacks")
         held_out: dict[int, dict[str, tuple[int, str | None]]] = {}
         if held:
             so = t.step_outputs
