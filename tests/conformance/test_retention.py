@@ -238,3 +238,32 @@ def test_logs_of_every_attempt_are_kept_with_the_step_and_go_with_it(team: Repos
     assert all(p.exists() for p in logs)
     _cli("run", "delete", "flaky")
     assert not any(p.exists() for p in logs)
+
+
+def test_orphans_are_left_alone_when_a_store_sharing_the_artifacts_is_unreachable(
+    team: Repository,
+) -> None:
+    _run("a")
+    _run("b")
+    step_dir = Path(team.get_pipeline("lineage_pipeline").get_run("a").get_step("load").output.uri)
+    orphan = step_dir.parent.parent / "crashed-0123456789" / "output-abcdef0123"
+    orphan.mkdir(parents=True)
+    (orphan / "data.json").write_text("{}")
+    old = time.time() - 7 * 3600
+    os.utime(orphan / "data.json", (old, old))
+    # Its records might name that folder: without them nothing may be taken for an orphan.
+    team.register_component(
+        "metadata_store",
+        "gone-db",
+        "postgresql",
+        {"url": "postgresql+psycopg://postgres@127.0.0.1:5432/rs_no_such_database"},
+    )
+    team.register_stack(
+        "gone", orchestrator="local", metadata_store="gone-db", artifact_store="local"
+    )
+    result = CliRunner().invoke(main, ["gc", "--keep-last", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "Orphaned folders were not looked for" in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["steps"], report["kept_for_other_runs"]) == (1, {"a": ["load", "train"]})
+    assert report["orphans"] == [] and orphan.exists()

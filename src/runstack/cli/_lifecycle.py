@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runstack.cli._common import console, echo_json, get_repo, json_option, stack_option
+from runstack.cli._common import console, echo_json, get_repo, json_option, stack_option, warn
 from runstack.cli._history import _short_type, find_run
 
 if TYPE_CHECKING:
@@ -282,12 +282,23 @@ def gc(
         keep_tags=spared,
     )
     path = stack.artifact_store.path
+
+    def known_uris() -> set[str] | None:
+        from runstack.exceptions import RunstackError
+
+        try:
+            return repo.artifact_uris_of(path)
+        except RunstackError as e:
+            # Without every store's records, any folder could look orphaned: sweep none.
+            warn(f"Orphaned folders were not looked for: {e}")
+            return None
+
     removal = remove_runs(
         stack.metadata_store,
         stack.artifact_store,
         [r.id for r in runs],
         dry_run=dry_run,
-        known_uris=None if no_orphans else lambda: repo.artifact_uris_of(path),
+        known_uris=None if no_orphans else known_uris,
         grace=grace_period,
     )
     _report(removal, as_json)

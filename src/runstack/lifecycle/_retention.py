@@ -127,13 +127,14 @@ def remove_runs(
     run_ids: Iterable[int],
     *,
     dry_run: bool = False,
-    known_uris: Callable[[], set[str]] | None = None,
+    known_uris: Callable[[], set[str] | None] | None = None,
     grace: timedelta = DEFAULT_GRACE,
 ) -> Removal:
     """Delete the runs ``run_ids`` (records, then files), keeping whatever kept runs need.
 
     Given ``known_uris`` (every URI that any metadata store writing into this artifact store
-    names), also remove folders no record names and staging leftovers older than ``grace``.
+    names, or None when that cannot be known), also remove folders no record names and
+    staging leftovers older than ``grace``.
     """
     wanted = set(run_ids)
     names = {r.id: r.name for r in store.runs_by_ids(sorted(wanted))}
@@ -164,10 +165,11 @@ def remove_runs(
         for uri, _ in sorted(files):
             if uri not in still_named:
                 artifacts.remove(uri)
-    if known_uris is not None:
+    known = known_uris() if known_uris is not None else None
+    if known is not None:
         busy = [r[1] for r in store.running_runs()]
         cutoff = time.time() - grace.total_seconds()
-        removal.orphans = artifacts.leftovers(known_uris(), cutoff, busy)
+        removal.orphans = artifacts.leftovers(known, cutoff, busy)
         if not dry_run:
             for uri, _ in removal.orphans:
                 artifacts.remove(uri)
