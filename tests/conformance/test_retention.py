@@ -18,8 +18,10 @@ from test_lineage import _run
 
 from runstack.cli import main
 from runstack.exceptions import RunNotFoundError
+from runstack.lifecycle._retention import remove_runs
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._pruning import PlanChanged
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
@@ -267,3 +269,21 @@ def test_orphans_are_left_alone_when_a_store_sharing_the_artifacts_is_unreachabl
     report = json.loads(result.stdout)
     assert (report["steps"], report["kept_for_other_runs"]) == (1, {"a": ["load", "train"]})
     assert report["orphans"] == [] and orphan.exists()
+
+
+def test_a_plan_overtaken_by_a_cache_hit_deletes_nothing(team: Repository) -> None:
+    _run("r1")
+    store = team.active_stack.metadata_store
+    (r1,) = store.list_runs()
+    plan = store.plan_pruning([r1.id])  # r1 alone: everything of it would go
+    assert plan.runs == {r1.id} and not plan.kept_steps
+    _run("r2")  # meanwhile a live run reuses r1's load and train from the cache
+    with pytest.raises(PlanChanged):
+        store.execute_pruning(plan)
+    r1_view = team.get_pipeline("lineage_pipeline").get_run("r1")
+    assert r1_view.get_step_names() == ["load", "train", "evaluate"]
+    assert r1_view.get_step("train").cache_key is not None  # still a cache source
+    _all_recorded_files_exist(team)
+    # Planned again, the steps r2 uses are kept.
+    again = remove_runs(store, team.active_stack.artifact_store, [r1.id])
+    assert again.kept == {"r1": ["load", "train"]}

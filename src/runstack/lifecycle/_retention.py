@@ -141,30 +141,32 @@ def remove_runs(
     plan = store.plan_pruning(wanted)
     removal = _describe(store, artifacts, plan, dry_run)
     if not dry_run:
-        files = {*removal.artifacts, *removal.logs}
+        art_files, log_files = set(removal.artifacts), set(removal.logs)
         for attempt in range(_REPLANS):
             try:
                 store.execute_pruning(plan)
                 break
-            except PlanChanged:
+            except PlanChanged as e:
                 # A live run took up something being deleted: plan again what is left.
                 if attempt == _REPLANS - 1:
-                    raise
+                    raise PlanChanged(
+                        f"Live runs kept taking up what was being deleted ({e}); what is "
+                        "deleted so far is consistent. Run the deletion again."
+                    ) from e
                 plan = store.plan_pruning({r.id for r in store.runs_by_ids(sorted(wanted))})
                 again = _describe(store, artifacts, plan, dry_run)
-                files |= {*again.artifacts, *again.logs}
-                removal.kept, removal.refused = (
-                    again.kept,
-                    sorted({*removal.refused, *again.refused}),
-                )
+                art_files |= set(again.artifacts)
+                log_files |= set(again.logs)
+                removal.kept = again.kept
+                removal.refused = sorted({*removal.refused, *again.refused})
         left = {r.id for r in store.runs_by_ids(sorted(wanted))}
         removal.runs = sorted(names[r] for r in wanted - left if r in names)
+        # Files after the records, and only those no record names any more.
         still_named = store.stored_uris()
-        kept_files = [f for f in files if f[0] in still_named]
-        removal.artifacts = sorted(f for f in removal.artifacts if f not in kept_files)
-        for uri, _ in sorted(files):
-            if uri not in still_named:
-                artifacts.remove(uri)
+        removal.artifacts = sorted(f for f in art_files if f[0] not in still_named)
+        removal.logs = sorted(f for f in log_files if f[0] not in still_named)
+        for uri, _ in (*removal.artifacts, *removal.logs):
+            artifacts.remove(uri)
     known = known_uris() if known_uris is not None else None
     if known is not None:
         busy = [r[1] for r in store.running_runs()]

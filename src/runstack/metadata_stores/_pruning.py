@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from runstack.exceptions import StoreError
 from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
 from runstack.models import ExecutionStatus
@@ -28,7 +29,7 @@ _CHUNK = 400  # ids per IN list
 _BATCH_RUNS = 50  # runs per delete transaction
 
 
-class PlanChanged(Exception):
+class PlanChanged(StoreError):
     """A step outside the plan started using something the plan deletes."""
 
 
@@ -172,7 +173,10 @@ class RunPruning(SQLConnection):
                     raise PlanChanged(str(e.orig)) from e
             if not remaining:
                 return
-        raise PlanChanged(f"{len(remaining)} step records could not be deleted")
+        raise PlanChanged(
+            f"{len(remaining)} step record(s) could not be deleted: runs kept taking them up. "
+            "Nothing is broken; run the deletion again."
+        )
 
     def _delete_batch(
         self, conn: sa.Connection, plan: Pruning, steps: Sequence[int], whole: Sequence[int]
