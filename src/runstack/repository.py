@@ -385,16 +385,17 @@ class Repository:
         A running run is never deleted. ``dry_run`` only reports what would be removed.
         """
         from runstack.lifecycle._retention import remove_runs
+        from runstack.models import ExecutionStatus
 
         key, run_id = self.find_run_stack(name, stack_key)
         stack = self.get_stack(key)
-        removal = remove_runs(stack.metadata_store, stack.artifact_store, [run_id], dry_run=dry_run)
-        if removal.running:
+        (record,) = stack.metadata_store.runs_by_ids([run_id])
+        if record.status is ExecutionStatus.RUNNING:
             raise RunstackError(
                 f"Run {name!r} is running; it is not deleted. Wait for it to end, or record "
                 "it failed with `runstack run reconcile` if its process died."
             )
-        return removal
+        return remove_runs(stack.metadata_store, stack.artifact_store, [run_id], dry_run=dry_run)
 
     def artifact_uris_of(self, artifact_store_path: str) -> set[str]:
         """Every URI that a metadata store of this repository's stacks writing into the

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from test_lineage import _run
 
 from runstack.cli import main
-from runstack.exceptions import RunNotFoundError
+from runstack.exceptions import RunNotFoundError, RunstackError
 from runstack.lifecycle._retention import remove_runs
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores import _schema as t
@@ -287,3 +287,18 @@ def test_a_plan_overtaken_by_a_cache_hit_deletes_nothing(team: Repository) -> No
     # Planned again, the steps r2 uses are kept.
     again = remove_runs(store, team.active_stack.artifact_store, [r1.id])
     assert again.kept == {"r1": ["load", "train"]}
+
+
+def test_a_running_run_is_never_deleted(team: Repository) -> None:
+    _run("done")
+    store = team.active_stack.metadata_store
+    live = store.create_run(
+        "lineage_pipeline", "live", datetime.now(timezone.utc), owner_pid=os.getpid()
+    )
+    assert "are running; nothing was deleted" in _cli("run", "delete", "done", "live", code=1)
+    with pytest.raises(RunstackError, match="'live' is running"):
+        team.delete_run("live")
+    report = json.loads(_cli("gc", "--keep-last", "0", "--json"))
+    assert report["runs"] == ["done"]
+    assert [r.name for r in store.list_runs()] == ["live"]
+    assert store.runs_by_ids([live.id])[0].status is ExecutionStatus.RUNNING

@@ -185,24 +185,29 @@ def run_delete(
     """
     from runstack.exceptions import RunstackError
     from runstack.lifecycle._retention import remove_runs
+    from runstack.models import ExecutionStatus
 
     repo = get_repo()
     by_stack: dict[str, list[int]] = {}
     for name in run_names:  # every name is found before anything is deleted
         key, run_id = repo.find_run_stack(name, stack_key)
         by_stack.setdefault(key, []).append(run_id)
-    removals = []
-    for key, ids in by_stack.items():
-        stack = repo.get_stack(key)
-        removal = remove_runs(stack.metadata_store, stack.artifact_store, ids, dry_run=True)
-        if removal.running:
-            raise RunstackError(
-                f"Run(s) {removal.running} are running; nothing was deleted. Wait for them to "
-                "end, or record crashed ones failed with `runstack run reconcile`."
-            )
-        if not dry_run:
-            removal = remove_runs(stack.metadata_store, stack.artifact_store, ids)
-        removals.append(removal)
+    stacks = {key: repo.get_stack(key) for key in by_stack}
+    running = [
+        r.name
+        for key, ids in by_stack.items()
+        for r in stacks[key].metadata_store.runs_by_ids(ids)
+        if r.status is ExecutionStatus.RUNNING
+    ]
+    if running:
+        raise RunstackError(
+            f"Run(s) {running} are running; nothing was deleted. Wait for them to end, or "
+            "record crashed ones failed with `runstack run reconcile`."
+        )
+    removals = [
+        remove_runs(stacks[key].metadata_store, stacks[key].artifact_store, ids, dry_run=dry_run)
+        for key, ids in by_stack.items()
+    ]
     for removal in removals:
         _report(removal, as_json)
 
