@@ -35,7 +35,7 @@ def test_public_names_are_locked() -> None:
     ]
     assert sorted(runstack.pipelines.__all__) == ["BasePipeline", "pipeline"]
     assert "Repository" in runstack.repository.__all__
-    assert {"ArtifactView", "PipelineView", "RunView", "StepView"} <= set(
+    assert {"ArtifactView", "PipelineView", "RunFilter", "RunView", "StepView"} <= set(
         runstack.post_execution.__all__
     )
     assert {

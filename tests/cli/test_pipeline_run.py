@@ -119,3 +119,11 @@ def test_the_file_can_import_its_neighbours(cli, repo, isolated: Path):
     run = json.loads(cli("pipeline", "run", str(main), "--json").stdout)
     value = json.loads(cli("artifact", "read", run["name"], "make", "--json").stdout)
     assert value["text"] == "2"
+
+
+def test_run_tags_from_the_command_line(cli, repo, pipeline_file):
+    cli("pipeline", "run", str(pipeline_file), "--run-name", "tagged", "--tag", "exp=cli")
+    assert repo.get_pipeline("training").get_run("tagged").tags == {"exp": "cli"}
+    bad = cli("pipeline", "run", str(pipeline_file), "--tag", "bad key=x", code=1)
+    assert "'bad key' is not allowed" in bad.stderr
+    assert repo.get_pipeline("training").get_run_names() == ["tagged"]  # nothing ran

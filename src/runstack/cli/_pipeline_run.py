@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 )
 @click.option("--run-name", metavar="NAME", help="Name the run (default: <pipeline>-<timestamp>).")
 @click.option("--stack", "-s", "stack_key", metavar="STACK", help="Run on STACK, not the active.")
+@click.option("--tag", "tag_pairs", metavar="KEY=VALUE", multiple=True, help="Tag the run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON.")
 def pipeline_run(
     file: Path,
@@ -39,6 +40,7 @@ def pipeline_run(
     choice: str | None,
     run_name: str | None,
     stack_key: str | None,
+    tag_pairs: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Run the pipeline that FILE creates, with step parameters from --config.
@@ -55,14 +57,16 @@ def pipeline_run(
           parameters: {epochs: 5, lr: 0.01}
     """
     from runstack.exceptions import StepExecutionError
+    from runstack.metadata_stores._tags import parse_tag_args
 
+    tags = parse_tag_args(tag_pairs)  # before the file is even loaded
     name, pipeline = _pick(load_pipelines(file), choice, file)
     if config is not None:
         pipeline = pipeline.with_config(config)
     repo = get_repo()
     stack = repo.get_stack(stack_key or repo.active_stack_key)
     try:
-        run = stack.run_pipeline(pipeline, run_name=run_name)
+        run = stack.run_pipeline(pipeline, run_name=run_name, tags=tags)
     except StepExecutionError as e:
         cause = e.__cause__
         if cause is not None:
