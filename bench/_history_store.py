@@ -32,6 +32,8 @@ from bench._core import RESULTS_DIR, quiet_listener
 
 BUILDER_VERSION = 2  # bump when what a stored run holds changes without a schema change
 REAL_RUNS = 1000  # runs made by running the pipeline; the rest are copies of the last one
+# On a server each real run is several round trips (~2-30 runs/s here, by load): fewer.
+SERVER_REAL_RUNS = 100
 CLONE_BATCH = 2000  # copied runs per transaction
 SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
@@ -71,10 +73,10 @@ def record_runs(repo: Any, count: int, label: str) -> None:
             )
 
 
-def build(repo: Any, n: int, have: int, label: str) -> None:
-    """Grow the active stack's history from ``have`` to ``n`` runs: real ones first, then
-    copies (see the module docstring)."""
-    real = max(0, min(n, REAL_RUNS) - have)
+def build(repo: Any, n: int, have: int, label: str, real_runs: int = REAL_RUNS) -> None:
+    """Grow the active stack's history from ``have`` to ``n`` runs: real ones first (up to
+    ``real_runs`` in all), then copies (see the module docstring)."""
+    real = max(0, min(n, real_runs) - have)
     if real:
         record_runs(repo, real, label)
     if n - have - real > 0:
@@ -280,7 +282,7 @@ def server_history(backend: str, sizes: tuple[int, ...]) -> Iterator[Any]:
 
             def grow(n: int) -> Any:
                 nonlocal have
-                build(repo, n, have, f"{backend} store, {have} -> {n} runs")
+                build(repo, n, have, f"{backend} store, {have} -> {n} runs", SERVER_REAL_RUNS)
                 have = n
                 # Planner statistics, as autovacuum / InnoDB would have them on a live server.
                 with repo.active_stack.metadata_store.engine.begin() as conn:

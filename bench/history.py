@@ -161,8 +161,10 @@ def _repos(mode: Mode, backend: str, rebuild: bool) -> Iterator[Iterator[tuple[i
 
         yield gen()
     else:
-        with server_history(backend, mode.history_sizes) as grow:
-            yield ((n, grow(n)) for n in mode.history_sizes)
+        # 100,000 runs on a server only with --full: copying them takes minutes there.
+        sizes = tuple(n for n in mode.history_sizes if n <= BUDGET_AT or mode.name == "full")
+        with server_history(backend, sizes) as grow:
+            yield ((n, grow(n)) for n in sizes)
 
 
 PER_CALL = ("get_run(name)", "latest_run")  # timed CALLS times per sample
@@ -225,7 +227,7 @@ def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figu
                         note,
                     )
                 )
-                if backend != "sqlite" and in_s and n == max(mode.history_sizes[:3]):
+                if backend != "sqlite" and in_s and n == min(BUDGET_AT, max(mode.history_sizes)):
                     lite = _sqlite_scan(n, rebuild, len(s))
                     tl = median(lite)
                     figures.append(

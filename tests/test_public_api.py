@@ -36,7 +36,7 @@ def test_public_names_are_locked() -> None:
     ]
     assert sorted(runstack.pipelines.__all__) == ["BasePipeline", "pipeline"]
     assert "Repository" in runstack.repository.__all__
-    assert {"ArtifactView", "PipelineView", "RunView", "StepView"} <= set(
+    assert {"ArtifactView", "PipelineView", "RunFilter", "RunView", "StepView"} <= set(
         runstack.post_execution.__all__
     )
     # The run diff and comparison (issue 12): the dashboard and reports depend on these shapes.

@@ -32,6 +32,7 @@ from runstack.stack._flavors import (
 )
 
 if TYPE_CHECKING:
+    from runstack.lifecycle._retention import Removal
     from runstack.post_execution import History, PipelineView, RunView
     from runstack.post_execution._compare import RunComparison
     from runstack.post_execution._diff import RunDiff
@@ -414,7 +415,7 @@ class Repository:
         if pipeline is not None:
             return run_of_pipeline(self.get_pipeline(pipeline, stack_key), name)
         keys = self.history_stack_keys(stack_key)
-        histories = [self.get_stack(key).history for key in keys]
+        histories = [self.get_history(key) for key in keys]
         for history in histories:
             try:
                 return history.get_run(name)
@@ -448,6 +449,52 @@ class Repository:
         from runstack.post_execution._compare import compare_runs
 
         return compare_runs([self.get_run(r, pipeline, stack_key) for r in runs])
+
+    def find_run_stack(self, name: str, stack_key: str | None = None) -> tuple[str, int]:
+        """``(stack, run id)`` of the run named ``name`` on the first stack that has it."""
+        from runstack.exceptions import RunNotFoundError
+
+        keys = self.history_stack_keys(stack_key)
+        for key in keys:
+            record = self.get_stack(key).metadata_store.get_run(name)
+            if record is not None:
+                return key, record.id
+        raise RunNotFoundError(
+            f"No run named {name!r} on stack(s) {keys}. List runs with `runstack run list`."
+        )
+
+    def delete_run(
+        self, name: str, *, stack_key: str | None = None, dry_run: bool = False
+    ) -> Removal:
+        """Delete run ``name``: its records, then its artifact and log files.
+
+        Steps of it that other runs still use (an artifact they consumed or reused from the
+        cache) are kept with their run record, so lineage and cache explanations stay whole.
+        A running run is never deleted. ``dry_run`` only reports what would be removed.
+        """
+        from runstack.lifecycle._retention import remove_runs
+        from runstack.models import ExecutionStatus
+
+        key, run_id = self.find_run_stack(name, stack_key)
+        stack = self.get_stack(key)
+        (record,) = stack.metadata_store.runs_by_ids([run_id])
+        if record.status is ExecutionStatus.RUNNING:
+            raise RunstackError(
+                f"Run {name!r} is running; it is not deleted. Wait for it to end, or record "
+                "it failed with `runstack run reconcile` if its process died."
+            )
+        return remove_runs(stack.metadata_store, stack.artifact_store, [run_id], dry_run=dry_run)
+
+    def artifact_uris_of(self, artifact_store_path: str) -> set[str]:
+        """Every URI that a metadata store of this repository's stacks writing into the
+        artifact store at ``artifact_store_path`` names (what gc must never take for an
+        orphan)."""
+        known: set[str] = set()
+        for key in self._config.stacks:
+            stack = self.get_stack(key)
+            if stack.artifact_store.path == artifact_store_path:
+                known |= stack.metadata_store.stored_uris()
+        return known
 
     def __repr__(self) -> str:
         return f"Repository({str(self.config_dir)!r})"

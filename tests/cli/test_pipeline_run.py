@@ -166,3 +166,11 @@ def test_a_file_whose_own_run_fails_exits_1_naming_the_run(cli, repo, isolated):
     result = cli("pipeline", "run", str(script), code=1)
     assert "ValueError: no" in result.stderr and "runstack run show broken" in result.stderr
     assert [r.status.value for r in Repository().get_pipeline("greeting").runs] == ["failed"]
+
+
+def test_run_tags_from_the_command_line(cli, repo, pipeline_file):
+    cli("pipeline", "run", str(pipeline_file), "--run-name", "tagged", "--tag", "exp=cli")
+    assert repo.get_pipeline("training").get_run("tagged").tags == {"exp": "cli"}
+    bad = cli("pipeline", "run", str(pipeline_file), "--tag", "bad key=x", code=1)
+    assert "'bad key' is not allowed" in bad.stderr
+    assert repo.get_pipeline("training").get_run_names() == ["tagged"]  # nothing ran

@@ -118,3 +118,29 @@ def test_a_store_written_before_inline_values_is_upgraded_and_reads_unchanged(
     assert after == before
     monkeypatch.delenv("RUNSTACK_INLINE_MAX_BYTES")
     assert _run("new").get_step("c").is_cached  # new inline values hit the old files' cache
+
+
+def test_export_import_and_delete_treat_inline_and_file_artifacts_alike(
+    team: Repository, tmp_path: Any
+) -> None:
+    from runstack.lifecycle._bundle import export_bundle, import_bundle
+    from runstack.repository import Repository as Repo
+
+    _run("out")
+    stack = team.active_stack
+    run = team.get_history().get_run("out")
+    bundle = tmp_path / "out.tar"
+    export_bundle(stack.metadata_store, stack.artifact_store, [run.id], bundle)
+    other = Repo.init(tmp_path / "elsewhere")  # a SQLite store of its own
+    target = other.active_stack
+    import_bundle(target.metadata_store, target.artifact_store, bundle)
+    before, after = _outputs(team, "out"), _outputs(other, "out")
+    for name, art in before.items():
+        assert after[name].is_inline == art.is_inline, name
+        assert after[name].read() == art.read(), name
+        assert after[name].content_hash == art.content_hash, name
+    # Deleting the run removes the file artifacts' folders; inline ones have none to remove.
+    team.delete_run("out")
+    assert not os.path.exists(before["large"].uri)
+    with pytest.raises(KeyError):
+        team.get_history().get_run("out")

@@ -20,7 +20,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 from runstack._files import make_dirs
 from runstack.exceptions import ArtifactNotFoundError, StoreError
@@ -216,6 +216,23 @@ class ArtifactStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
+    def put(self, uri: str, files: Iterable[tuple[str, IO[bytes]]]) -> None:
+        """Publish ``files`` (``(name relative to uri, readable binary file)``) as the
+        artifact at the fresh ``uri``, through ``staged`` (all or nothing)."""
+        with self.staged(uri) as target:
+            for rel, src in files:
+                parts = rel.split("/")
+                if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                    raise StoreError(f"Refusing to write {rel!r}: not a plain relative name.")
+                dest = posixpath.join(target, rel)
+                if self._local:
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                else:
+                    with self.fs.open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out)
+
     # -- presence, content, removal --------------------------------------------------------
 
     def _fs_path(self, uri: str) -> str:
@@ -313,14 +330,80 @@ class ArtifactStore:
     def _remove(self, uri: str) -> None:
         if self._local:
             shutil.rmtree(self._fs_path(uri), ignore_errors=True)
+            # Its step and run folders too once empty; never the pipeline folder (a live run
+            # may be creating its own run folder in it) or the root.
+            parts = (self._relative(uri) or "").split("/")
+            for depth in (3, 2):
+                if len(parts) <= depth:
+                    continue
+                try:
+                    os.rmdir(os.path.join(self.path, *parts[:depth]))
+                except OSError:  # not empty (or gone)
+                    break
             return
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(uri, recursive=True)
         with contextlib.suppress(AttributeError):
             self.fs.invalidate_cache(uri)
 
+    def leftovers(
+        self, known: set[str], older_than: float, busy_runs: Iterable[str] = ()
+    ) -> list[tuple[str, int]]:
+        """``(uri, bytes)`` of folders this store made that no URI in ``known`` names: output
+        and log folders of no record, and the ``.partial-*`` staging folders of crashed
+        writes; only those untouched since ``older_than`` (a POSIX time), and none of runs
+        named in ``busy_runs`` (still running), so a write in flight is never taken."""
+        busy = {_safe(name) for name in busy_runs}
+        fs = self.fs
+        with contextlib.suppress(AttributeError):
+            fs.invalidate_cache(self.path)
+        try:
+            found = fs.find(self.path, detail=True)
+        except FileNotFoundError:
+            return []
+        root = fs._strip_protocol(self.path).rstrip("/")
+        groups: dict[tuple[str, ...], list[int]] = {}
+        newest: dict[tuple[str, ...], float] = {}
+        for path, info in found.items():
+            parts = tuple(path[len(root) :].strip("/").split("/"))
+            if len(parts) < 4 or not _made_here(parts) or parts[1].rsplit("-", 1)[0] in busy:
+                continue
+            key = parts[:4]
+            groups.setdefault(key, []).append(int(info.get("size") or 0))
+            newest[key] = max(newest.get(key, 0.0), _mtime(info))
+        out = []
+        for key, sizes in sorted(groups.items()):
+            uri = posixpath.join(self.path, *key)
+            if uri not in known and newest[key] < older_than:
+                out.append((uri, sum(sizes)))
+        return out
+
     def __repr__(self) -> str:
         return f"ArtifactStore({self.path!r})"
+
+
+_HASHED = re.compile(r".+-[0-9a-f]{10}")
+_RUN_PART = re.compile(r".+-[0-9a-f]{8}")
+_LEAF = re.compile(r"(.+-[0-9a-f]{10}(\.partial-[0-9a-f]{8}\.tmp)?|_logs)")
+
+
+def _made_here(parts: tuple[str, ...]) -> bool:
+    """Whether a path below the root is inside a folder ``new_uri``/``logs_uri``/``staged``
+    made: <pipeline>/<run>/<step>/<output, _logs or staging>; nothing else is ever removed."""
+    return bool(
+        _HASHED.fullmatch(parts[0])
+        and _RUN_PART.fullmatch(parts[1])
+        and _HASHED.fullmatch(parts[2])
+        and _LEAF.fullmatch(parts[3])
+    )
+
+
+def _mtime(info: Mapping[str, Any]) -> float:
+    """Last change of a listed file: ``mtime`` (local), ``LastModified`` (S3), else now."""
+    value = info.get("mtime", info.get("LastModified", info.get("last_modified")))
+    if value is None:
+        return float("inf")  # unknown age: never old enough to remove
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
 def _local_files(folder: str, prefix: str) -> list[tuple[str, int, str]]:

@@ -157,11 +157,15 @@ COMMANDS: dict[str, str] = {
     "run report": "runstack.cli._report:run_report",
     "run tag": "runstack.cli._lifecycle:run_tag",
     "run note": "runstack.cli._lifecycle:run_note",
+    "run delete": "runstack.cli._lifecycle:run_delete",
+    "run export": "runstack.cli._lifecycle:run_export",
+    "run import": "runstack.cli._lifecycle:run_import",
     "step": "runstack.cli._history:step_group",
     "step explain": "runstack.cli._integrity:step_explain",
     "step logs": "runstack.cli._integrity:step_logs",
     "artifact": "runstack.cli._artifacts:artifact",
     "artifact lineage": "runstack.cli._lifecycle:artifact_lineage",
+    "gc": "runstack.cli._lifecycle:gc",
 }
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 )
 @click.option("--run-name", metavar="NAME", help="Name the run (default: <pipeline>-<timestamp>).")
 @click.option("--stack", "-s", "stack_key", metavar="STACK", help="Run on STACK, not the active.")
+@click.option("--tag", "tag_pairs", metavar="KEY=VALUE", multiple=True, help="Tag the run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON.")
 def pipeline_run(
     file: Path,
@@ -39,6 +40,7 @@ def pipeline_run(
     choice: str | None,
     run_name: str | None,
     stack_key: str | None,
+    tag_pairs: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Run the pipeline that FILE creates, with step parameters from --config.
@@ -55,8 +57,10 @@ def pipeline_run(
           parameters: {epochs: 5, lr: 0.01}
     """
     from runstack.exceptions import StepExecutionError
+    from runstack.metadata_stores._tags import parse_tag_args
     from runstack.stack._stack import STARTED_RUNS
 
+    tags = parse_tag_args(tag_pairs)  # before the file is even loaded
     before = len(STARTED_RUNS)
     try:
         found = load_pipelines(file)
@@ -69,9 +73,9 @@ def pipeline_run(
     if len(STARTED_RUNS) > before:
         # FILE ran its pipeline(s) itself when imported (`p.run()` at module level): that run
         # is what the user asked for; running again would record a second one.
-        if config is not None or run_name is not None:
+        if config is not None or run_name is not None or tags:
             click.secho(
-                f"Warning: --config and --run-name were not applied: {file} ran its pipeline "
+                f"Warning: --config, --run-name and --tag were not applied: {file} ran its pipeline "
                 "itself when loaded.",
                 fg="yellow",
                 err=True,
@@ -84,7 +88,7 @@ def pipeline_run(
     repo = get_repo()
     stack = repo.get_stack(stack_key or repo.active_stack_key)
     try:
-        run = stack.run_pipeline(pipeline, run_name=run_name)
+        run = stack.run_pipeline(pipeline, run_name=run_name, tags=tags)
     except StepExecutionError as e:
         _report_failure(e)
     steps = run.steps

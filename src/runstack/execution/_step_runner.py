@@ -26,6 +26,7 @@ from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._task import StepTask, TaskResult, failed_result, timeout_error
 from runstack.metadata_stores import SQLMetadataStore
+from runstack.metadata_stores._recording import CacheSourceGoneError
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
 logger = logging.getLogger("runstack")
@@ -102,21 +103,27 @@ class StepRunner:
             hit, decision = self._find_cached(cache_key)
             if hit is not None:
                 source_id, outputs = hit
-                self.metadata_store.record_step(
-                    self._result(
-                        sp,
-                        ExecutionStatus.CACHED,
-                        start,
-                        _now(),
-                        inputs,
-                        cache_key,
-                        _cache.with_decision(parts, decision),
-                        reused_outputs=outputs,
-                        cached_from_step_id=source_id,
+                try:
+                    self.metadata_store.record_step(
+                        self._result(
+                            sp,
+                            ExecutionStatus.CACHED,
+                            start,
+                            _now(),
+                            inputs,
+                            cache_key,
+                            _cache.with_decision(parts, decision),
+                            reused_outputs=outputs,
+                            cached_from_step_id=source_id,
+                        )
                     )
-                )
-                self._emit("step_cached", sp, start, f"from run {decision['run']!r}")
-                return StepOutcome(outputs, ExecutionStatus.CACHED)
+                except CacheSourceGoneError:
+                    # Deleted (runstack gc) since the lookup: the step runs instead.
+                    gone = {"step_id": source_id, "missing": sorted(outputs)}
+                    decision = {"outcome": "miss", "artifacts_missing": [gone]}
+                else:
+                    self._emit("step_cached", sp, start, f"from run {decision['run']!r}")
+                    return StepOutcome(outputs, ExecutionStatus.CACHED)
         else:
             decision = _cache.disabled_decision(sp)
         components = _cache.with_decision(parts, decision)

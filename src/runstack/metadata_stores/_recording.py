@@ -5,6 +5,7 @@ The driver is the one writer of run and step records; each write is one transact
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,10 @@ from runstack.metadata_stores._params import parameter_rows
 from runstack.metadata_stores._rows import artifact_links, naive
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
+
+
+class CacheSourceGoneError(StoreError):
+    """The step a cache hit reuses was deleted between the lookup and the record."""
 
 
 class RunRecording(SQLConnection):
@@ -124,13 +129,25 @@ class RunRecording(SQLConnection):
         """Record one finished step, its new artifacts and its input/output links, atomically.
 
         A ``running`` row recorded by ``start_step`` (``result.running_step_id``) is replaced
-        in the same transaction."""
-        if self._sqlite_inserts is not None:
-            with self._errors():
-                return self._sqlite_inserts.transact(
-                    self._engine, lambda insert: self._record_step(insert, result)
-                )
-        return self._transact(lambda conn: self._record_step(core_insert(conn), result))
+        in the same transaction. A cache hit whose source was deleted since it was looked up
+        (``runstack gc`` at that moment) raises ``CacheSourceGoneError``, recording nothing."""
+        cached = result.cached_from_step_id is not None
+        try:
+            if self._sqlite_inserts is not None:
+                with self._errors():
+                    try:
+                        return self._sqlite_inserts.transact(
+                            self._engine, lambda insert: self._record_step(insert, result)
+                        )
+                    except sqlite3.IntegrityError as e:
+                        if cached:
+                            raise CacheSourceGoneError(str(e)) from e
+                        raise
+            return self._transact(lambda conn: self._record_step(core_insert(conn), result))
+        except sa.exc.IntegrityError as e:
+            if cached:
+                raise CacheSourceGoneError(str(e.orig)) from e
+            raise
 
     @staticmethod
     def _step_row(result: StepResult) -> dict[str, Any]:
