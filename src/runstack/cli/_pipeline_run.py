@@ -75,8 +75,8 @@ def pipeline_run(
         # is what the user asked for; running again would record a second one.
         if config is not None or run_name is not None or tags:
             click.secho(
-                f"Warning: --config, --run-name and --tag were not applied: {file} ran its pipeline "
-                "itself when loaded.",
+                f"Warning: --config, --run-name and --tag were not applied: {file} ran its "
+                "pipeline itself when loaded.",
                 fg="yellow",
                 err=True,
             )
