@@ -23,7 +23,8 @@ def _gc(*args: str) -> dict:  # type: ignore[type-arg]
     return json.loads(result.stdout)
 
 
-def test_delete_and_gc_on_s3(repo: Repository, s3: S3Bucket) -> None:
+def test_delete_and_gc_on_s3(repo: Repository, s3: S3Bucket, file_artifacts: None) -> None:
+    # Objects on S3 to delete: small values would otherwise be inline in the metadata store.
     use_s3(repo, s3)
     _run("a")
     _run("b")

@@ -68,8 +68,9 @@ def simple(first, second):
 
 
 def test_a_run_writes_to_s3_and_a_rerun_is_served_from_the_cache(
-    repo: Repository, s3: S3Bucket
+    repo: Repository, s3: S3Bucket, file_artifacts: None
 ) -> None:
+    # Every output an S3 object (small values would otherwise be inline in the metadata store).
     use_s3(repo, s3)
     run = simple(produce(), consume()).run(run_name="first")
     assert run.status is ExecutionStatus.COMPLETED

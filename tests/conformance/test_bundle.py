@@ -257,8 +257,9 @@ def _rewrite(bundle: Path, edit: Any) -> Path:
 
 
 def test_damaged_or_unsafe_bundles_are_refused_before_anything_is_written(
-    repo: Repository, isolated: Path
+    repo: Repository, isolated: Path, file_artifacts: None
 ) -> None:
+    # Artifact files to damage: small values would otherwise be inline, inside records.json.
     _run("base")
     bundle = isolated / "b.tar"
     export_bundle(

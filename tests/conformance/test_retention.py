@@ -22,7 +22,7 @@ from runstack.lifecycle._retention import remove_runs
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._pruning import PlanChanged
-from runstack.models import ExecutionStatus
+from runstack.models import ArtifactRecord, ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
 from runstack.steps import step
@@ -51,12 +51,13 @@ def _snapshot(repo: Repository) -> tuple[dict[str, int], list[str]]:
 def _all_recorded_files_exist(repo: Repository) -> None:
     stack = repo.active_stack
     with stack.metadata_store.engine.connect() as conn:
-        uris = conn.execute(sa.select(t.artifacts.c.uri)).scalars().all()
-    missing = [u for u in uris if not stack.artifact_store.exists(u)]
+        rows = conn.execute(sa.select(t.artifacts.c.uri, t.artifacts.c.inline_data)).all()
+    records = [ArtifactRecord(0, uri, "", "", 0, inline=data) for uri, data in rows]
+    missing = [r.uri for r in records if not stack.artifact_store.holds(r)]
     assert missing == []
 
 
-def test_delete_keeps_what_kept_runs_use(team: Repository) -> None:
+def test_delete_keeps_what_kept_runs_use(team: Repository, file_artifacts: None) -> None:
     for name in ("r1", "r2", "r3"):
         _run(name)
     pipe = team.get_pipeline("lineage_pipeline")
@@ -128,7 +129,9 @@ def test_gc_selects_by_age_status_and_keeps_tagged_and_newest(team: Repository) 
     assert "Not a duration" in _cli("gc", "--older-than", "soon", code=1)
 
 
-def test_missing_files_and_foreign_uris_are_not_errors(team: Repository, tmp_path: Path) -> None:
+def test_missing_files_and_foreign_uris_are_not_errors(
+    team: Repository, tmp_path: Path, file_artifacts: None
+) -> None:
     _run("a")
     _run("b")
     store = team.active_stack.metadata_store

@@ -103,10 +103,13 @@ class RunPruning(SQLConnection):
             needed: set[int] = set()  # selected steps that something outside needs
             for ids in id_chunks(mine):
                 a = t.artifacts
-                made = sa.select(a.c.id, a.c.producer_step_id, a.c.uri)
-                for aid, sid, uri in fetch_rows(conn, made.where(a.c.producer_step_id.in_(ids))):
+                # An inline artifact (0008) has no files: nothing at its URI to remove.
+                made = sa.select(a.c.id, a.c.producer_step_id, a.c.uri, a.c.inline_data.is_(None))
+                rows = fetch_rows(conn, made.where(a.c.producer_step_id.in_(ids)))
+                for aid, sid, uri, has_files in rows:
                     produced[aid] = sid
-                    uris[aid] = uri
+                    if has_files:
+                        uris[aid] = uri
                 for link in (t.step_inputs, t.step_outputs):
                     q = sa.select(link.c.step_id, link.c.artifact_id).where(link.c.step_id.in_(ids))
                     for sid, aid in fetch_rows(conn, q):
@@ -136,7 +139,9 @@ class RunPruning(SQLConnection):
         plan.steps = mine - plan.kept_steps
         plan.partial_runs = {plan.step_run[s] for s in plan.kept_steps}
         plan.runs = selected - plan.partial_runs
-        plan.artifacts = {aid: uris[aid] for aid, sid in produced.items() if sid in plan.steps}
+        plan.artifacts = {
+            aid: uris[aid] for aid, sid in produced.items() if sid in plan.steps and aid in uris
+        }
         plan.logs = {log for sid in plan.steps for log in logs.get(sid, ())}
         return plan
 
