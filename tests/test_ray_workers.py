@@ -35,7 +35,7 @@ def single(step_):
 @step
 def produce() -> Output(numbers=list, label=str):
     print("producing on ray")
-    return [1, 2, 3], "abc"
+    return list(range(2000)), "abc"  # numbers: too big to be kept inline, so a file on S3
 
 
 @step
@@ -55,11 +55,13 @@ def test_a_run_on_ray_writes_to_an_s3_artifact_store(ray_address, repo, s3: S3Bu
     )
     use_ray(repo, artifact_store="s3")
     run = simple(produce(), consume()).run(run_name="s3-ray")
-    out = run.get_step("second").output
-    assert out.uri.startswith(s3.url + "/") and out.read() == "abc:6"
+    assert run.get_step("second").output.read() == f"abc:{sum(range(2000))}"
+    numbers = run.get_step("first").outputs["numbers"]
+    assert not numbers.is_inline and numbers.uri.startswith(s3.url + "/")
+    assert numbers.read() == list(range(2000))
     assert "producing on ray" in run.get_step("first").logs
     keys = s3.object_keys()
-    assert any(k.startswith(out.uri.removeprefix(f"s3://{s3.name}/")) for k in keys)
+    assert any(k.startswith(numbers.uri.removeprefix(f"s3://{s3.name}/")) for k in keys)
     again = simple(produce(), consume()).run(run_name="s3-ray-again")
     assert all(s.is_cached for s in again.steps)
 
