@@ -92,6 +92,7 @@ def version() -> None:
 
 def _register_commands() -> None:
     from runstack.cli._artifacts import artifact
+    from runstack.cli._dashboard import up
     from runstack.cli._history import pipeline_group, run_group, step_group
     from runstack.cli._integrity import (
         metadata_store_backup,
@@ -115,6 +116,7 @@ def _register_commands() -> None:
     main.add_command(run_group)
     main.add_command(step_group)
     main.add_command(artifact)
+    main.add_command(up)
 
 
 _register_commands()

@@ -482,7 +482,60 @@ class SQLMetadataStore:
         ``parameters`` maps ``"<step>.<parameter>"`` to the value that parameter had, e.g.
         ``{"trainer.lr": 0.1}``; values compare as JSON (``1`` matches ``1.0``).
         """
-        q = self._runs_query()
+        q = self._filtered_runs(
+            self._runs_query(),
+            pipeline_id,
+            status,
+            name_prefix,
+            started_after,
+            started_before,
+            parameters,
+        )
+        if newest_first:
+            q = q.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
+        else:
+            q = q.order_by(t.runs.c.start_time, t.runs.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
+        with self._read() as conn:
+            return [run_record(r) for r in conn.execute(q).all()]
+
+    def count_runs(
+        self,
+        pipeline_id: int | None = None,
+        *,
+        status: ExecutionStatus | str | None = None,
+        name_prefix: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """How many runs ``list_runs`` with the same filters would return without a limit."""
+        q = self._filtered_runs(
+            sa.select(sa.func.count()).select_from(t.runs),
+            pipeline_id,
+            status,
+            name_prefix,
+            started_after,
+            started_before,
+            parameters,
+        )
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    @staticmethod
+    def _filtered_runs(
+        q: sa.Select[Any],
+        pipeline_id: int | None,
+        status: ExecutionStatus | str | None,
+        name_prefix: str | None,
+        started_after: datetime | None,
+        started_before: datetime | None,
+        parameters: Mapping[str, Any] | None,
+    ) -> sa.Select[Any]:
+        """``q`` restricted to the runs matching the filters of ``list_runs``."""
         if pipeline_id is not None:
             q = q.where(t.runs.c.pipeline_id == pipeline_id)
         if status is not None:
@@ -512,16 +565,7 @@ class SQLMetadataStore:
             q = q.where(t.runs.c.start_time >= naive(started_after))
         if started_before is not None:
             q = q.where(t.runs.c.start_time < naive(started_before))
-        if newest_first:
-            q = q.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
-        else:
-            q = q.order_by(t.runs.c.start_time, t.runs.c.id)
-        if limit is not None:
-            q = q.limit(limit)
-        if offset:
-            q = q.offset(offset)
-        with self._read() as conn:
-            return [run_record(r) for r in conn.execute(q).all()]
+        return q
 
     def get_run(self, name: str, pipeline_id: int | None = None) -> RunRecord | None:
         q = self._runs_query().where(t.runs.c.name == name)

@@ -1,0 +1,157 @@
+"""Aggregate reads for overview pages (the dashboard): a few queries per page, whatever its size.
+
+Kept apart from the runner's store so that listing pages never costs a query per run or step:
+pipelines with their run counts and recent outcomes in two queries; for a page of runs, the
+step counts by status, the parameters and the scalar outputs in one query each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._rows import (
+    ARTIFACT_COLUMNS,
+    STEP_COLUMNS,
+    artifact_record,
+    aware,
+    step_record,
+)
+from runstack.metadata_stores._sql_store import SQLMetadataStore
+from runstack.models import ArtifactRecord, ExecutionStatus, StepRecord
+
+# Outputs shown as "metrics": what the built-in materializer stores as one JSON value.
+BUILTIN_MATERIALIZER = "runstack.materializers._builtin.BuiltInMaterializer"
+SCALAR_TYPES = ("builtins.int", "builtins.float", "builtins.bool", "builtins.str")
+
+
+@dataclass(frozen=True)
+class RecentRun:
+    name: str
+    status: ExecutionStatus
+    start_time: datetime
+    end_time: datetime | None
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    """A pipeline with its run count and latest runs (newest last)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    run_count: int
+    recent: list[RecentRun] = field(default_factory=list)
+
+
+def pipeline_summaries(store: SQLMetadataStore, recent: int = 20) -> list[PipelineSummary]:
+    """Every pipeline, oldest first, with its run count and its ``recent`` latest runs."""
+    r = t.runs
+    counts = sa.select(r.c.pipeline_id, sa.func.count()).group_by(r.c.pipeline_id)
+    ranked = sa.select(
+        r.c.pipeline_id,
+        r.c.name,
+        r.c.status,
+        r.c.start_time,
+        r.c.end_time,
+        sa.func.row_number()
+        .over(partition_by=r.c.pipeline_id, order_by=(r.c.start_time.desc(), r.c.id.desc()))
+        .label("rn"),
+    ).subquery()
+    latest = (
+        sa.select(ranked)
+        .where(ranked.c.rn <= recent)
+        .order_by(ranked.c.pipeline_id, ranked.c.rn.desc())
+    )
+    pipes = sa.select(t.pipelines.c.id, t.pipelines.c.name, t.pipelines.c.created_at).order_by(
+        t.pipelines.c.created_at, t.pipelines.c.id
+    )
+    with store._read() as conn:
+        n: dict[int, int] = {row[0]: row[1] for row in conn.execute(counts)}
+        by_pipe: dict[int, list[RecentRun]] = {}
+        for row in conn.execute(latest):
+            by_pipe.setdefault(row[0], []).append(
+                RecentRun(row[1], ExecutionStatus(row[2]), aware(row[3]), aware(row[4]))  # type: ignore[arg-type]
+            )
+        return [
+            PipelineSummary(p[0], p[1], aware(p[2]), n.get(p[0], 0), by_pipe.get(p[0], []))  # type: ignore[arg-type]
+            for p in conn.execute(pipes)
+        ]
+
+
+def step_counts(store: SQLMetadataStore, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Run id -> {step status: how many steps}, for the given runs, in one query."""
+    s = t.steps
+    q = (
+        sa.select(s.c.run_id, s.c.status, sa.func.count())
+        .where(s.c.run_id.in_(list(run_ids)))
+        .group_by(s.c.run_id, s.c.status)
+    )
+    out: dict[int, dict[str, int]] = {i: {} for i in run_ids}
+    with store._read() as conn:
+        for run_id, status, count in conn.execute(q):
+            out[run_id][status] = count
+    return out
+
+
+def parameters_of_runs(
+    store: SQLMetadataStore, run_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """Run id -> {"<step>.<parameter>": value}: the steps' recorded parameters, in one query.
+
+    Values come from the steps' own JSON (exact), only for steps that had parameters.
+    """
+    s, sp = t.steps, t.step_parameters
+    with_params = sa.select(sp.c.step_id).where(sp.c.run_id.in_(list(run_ids)))
+    q = (
+        sa.select(s.c.run_id, s.c.name, s.c.parameters)
+        .where(s.c.id.in_(with_params))
+        .order_by(s.c.run_id, s.c.position)
+    )
+    out: dict[int, dict[str, Any]] = {i: {} for i in run_ids}
+    with store._read() as conn:
+        for run_id, step, params in conn.execute(q):
+            for name, value in (params or {}).items():
+                out[run_id][f"{step}.{name}"] = value
+    return out
+
+
+def scalar_outputs_of_runs(
+    store: SQLMetadataStore, run_ids: Sequence[int]
+) -> list[tuple[int, str, str, ArtifactRecord]]:
+    """``(run id, step, output, artifact)`` for every built-in int/float/bool/str output of the
+    given runs, in one query; the values are in the artifacts' files."""
+    s, o = t.steps, t.step_outputs
+    q = (
+        sa.select(s.c.run_id, s.c.name, o.c.name, *ARTIFACT_COLUMNS)
+        .join(o, o.c.step_id == s.c.id)
+        .join(t.artifacts, t.artifacts.c.id == o.c.artifact_id)
+        .where(
+            s.c.run_id.in_(list(run_ids)),
+            t.artifacts.c.data_type.in_(SCALAR_TYPES),
+            t.artifacts.c.materializer == BUILTIN_MATERIALIZER,
+        )
+        .order_by(s.c.run_id, s.c.position, o.c.position)
+    )
+    with store._read() as conn:
+        return [(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q)]
+
+
+def get_artifact(store: SQLMetadataStore, artifact_id: int) -> ArtifactRecord | None:
+    """The recorded artifact with this id."""
+    q = sa.select(*ARTIFACT_COLUMNS).where(t.artifacts.c.id == artifact_id)
+    with store._read() as conn:
+        row = conn.execute(q).first()
+    return None if row is None else artifact_record(row, 0)
+
+
+def steps_of_run(store: SQLMetadataStore, run_id: int) -> list[StepRecord]:
+    """Every step of one run with all its columns (traceback, attempts...), in one query."""
+    q = sa.select(*STEP_COLUMNS).where(t.steps.c.run_id == run_id).order_by(t.steps.c.position)
+    with store._read() as conn:
+        return [step_record(r) for r in conn.execute(q)]
