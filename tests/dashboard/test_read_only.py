@@ -1,0 +1,99 @@
+"""Browsing is read-only by construction: the store's file is byte-for-byte unchanged, and
+the connections the dashboard holds refuse writes (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from conftest import client_for, db_file
+from fastapi.testclient import TestClient
+
+from runstack.dashboard import open_source
+from runstack.exceptions import StoreError
+from runstack.models import ExecutionStatus
+from runstack.repository import Repository
+from runstack.stack import _flavors
+
+
+def _sha(repo: Repository) -> str:
+    return hashlib.sha256(db_file(repo).read_bytes()).hexdigest()
+
+
+def browse_everything(client: TestClient) -> int:
+    """Every page and API route over every pipeline, run, step and output; returns the count."""
+    urls = ["/", "/api/pipelines", "/api/openapi.json"]
+    for p in client.get("/api/pipelines").json():
+        base = f"/api/pipelines/{p['name']}/runs"
+        urls += [f"/pipelines/{p['name']}", f"/pipelines/{p['name']}?status=failed", base]
+        urls += [f"{base}?status=running", f"{base}?limit=1&offset=2&newest_first=false"]
+        names = [r["name"] for r in client.get(base, params={"limit": 500}).json()["runs"]]
+        urls.append("/compare?" + "&".join(f"run={n}" for n in names[:4]))
+        for name in names:
+            run = client.get(f"/api/runs/{name}").json()
+            urls += [f"/runs/{name}", f"/api/runs/{name}"]
+            for s in run["steps"]:
+                step = f"/runs/{name}/steps/{s['name']}"
+                urls += [step, f"{step}/panel", f"/api{step}", f"/api{step}/logs"]
+                for o in s["outputs"] + s["inputs"]:
+                    urls += [f"/artifacts/{o['artifact_id']}", f"/api/artifacts/{o['artifact_id']}"]
+                for o in s["outputs"]:
+                    urls.append(f"/api{step}/outputs/{o['name']}/preview")
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.status_code, r.text[:300])
+    return len(urls)
+
+
+def _crashed_run(repo: Repository) -> None:
+    """A run left "running" by a process on another host that stopped beating an hour ago."""
+    store = repo.active_stack.metadata_store
+    store.create_run(
+        "train_pipeline",
+        "r-crashed",
+        datetime.now(timezone.utc) - timedelta(hours=1),
+        owner_host="another-host",
+        owner_pid=4242,
+    )
+
+
+def test_browsing_everything_leaves_the_sqlite_file_unchanged(sqlite_repo: Repository) -> None:
+    _crashed_run(sqlite_repo)
+    for store in _flavors._stores.values():
+        store.dispose()  # the writer is done: the store is one self-contained file at rest
+    _flavors._stores.clear()
+    before = _sha(sqlite_repo)
+    client, source = client_for(sqlite_repo)
+    with client:
+        assert browse_everything(client) > 60
+        # A crashed run reads as failed, but nothing records it: that is `run reconcile`'s job.
+        crashed = client.get("/api/runs/r-crashed").json()
+        assert crashed["status"] == "failed" and "no heartbeat" in crashed["error"]
+    source.store.dispose()
+    assert _sha(sqlite_repo) == before
+    with sa.create_engine(f"sqlite:///{db_file(sqlite_repo)}").connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM runs WHERE name = 'r-crashed'"))
+        assert status.scalar() == ExecutionStatus.RUNNING.value
+
+
+def test_the_dashboards_connections_refuse_writes(backend_repo: Repository) -> None:
+    source = open_source(backend_repo)
+    try:
+        with pytest.raises(StoreError):
+            source.store.finish_run(1, ExecutionStatus.FAILED, datetime.now(timezone.utc))
+        with (
+            pytest.raises(sa.exc.DBAPIError, match="(?i)read.only|readonly"),
+            source.store.engine.begin() as conn,
+        ):
+            conn.execute(sa.text("UPDATE runs SET status = 'failed'"))
+        assert source.history.get_run("r-1").status is ExecutionStatus.COMPLETED
+    finally:
+        source.store.dispose()
+
+
+def test_a_missing_sqlite_store_is_an_error_and_is_not_created(repo: Repository) -> None:
+    with pytest.raises(StoreError, match="There is no SQLite metadata store at .*Run a pipeline"):
+        open_source(repo)
+    assert not db_file(repo).exists()
