@@ -38,6 +38,25 @@ def test_public_names_are_locked() -> None:
     assert {"ArtifactView", "PipelineView", "RunView", "StepView"} <= set(
         runstack.post_execution.__all__
     )
+    # The run diff and comparison (issue 12): the dashboard and reports depend on these shapes.
+    assert {
+        "ArrayDiff",
+        "ArtifactDiff",
+        "ComparisonRow",
+        "ComponentChange",
+        "Delta",
+        "OpaqueDiff",
+        "OutputDiff",
+        "RunComparison",
+        "RunDiff",
+        "RunSummary",
+        "StepDiff",
+        "TableDiff",
+        "ValueDiff",
+        "compare_runs",
+        "run_to_dict",
+        "step_to_dict",
+    } <= set(runstack.post_execution.__all__)
     assert {
         "BaseMaterializer",
         "BuiltInMaterializer",

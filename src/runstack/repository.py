@@ -30,7 +30,9 @@ from runstack.stack._flavors import (
 )
 
 if TYPE_CHECKING:
-    from runstack.post_execution import PipelineView
+    from runstack.post_execution import PipelineView, RunView
+    from runstack.post_execution._compare import RunComparison
+    from runstack.post_execution._diff import RunDiff
 
 REPO_DIR = ".runstack"
 ENV_REPOSITORY = "RUNSTACK_REPOSITORY"
@@ -360,6 +362,60 @@ class Repository:
             + (f" on stack {stack_key!r}. " if stack_key else ". ")
             + did_you_mean(pipeline_name, known, "pipelines")
         )
+
+    def get_run(
+        self, name: str, pipeline: str | None = None, stack_key: str | None = None
+    ) -> RunView:
+        """A run by name, from the first stack that has it (or ``stack_key``'s).
+
+        With ``pipeline``, ``"latest"`` is that pipeline's newest run and ``"latest~N"`` the
+        one N runs before it (by start time); a plain name must then be a run of it.
+        """
+        from runstack.exceptions import RunNotFoundError
+        from runstack.post_execution._refs import (
+            latest_needs_pipeline,
+            latest_offset,
+            run_not_found,
+            run_of_pipeline,
+        )
+
+        if pipeline is not None:
+            return run_of_pipeline(self.get_pipeline(pipeline, stack_key), name)
+        keys = self.history_stack_keys(stack_key)
+        histories = [self.get_stack(key).history for key in keys]
+        for history in histories:
+            try:
+                return history.get_run(name)
+            except RunNotFoundError:
+                continue
+        if latest_offset(name) is not None:
+            raise latest_needs_pipeline(name)
+        raise run_not_found(name, histories, keys)
+
+    def diff(
+        self,
+        run_a: str,
+        run_b: str,
+        *,
+        pipeline: str | None = None,
+        stack_key: str | None = None,
+        read_limit: int | None = None,
+    ) -> RunDiff:
+        """What differs from run ``run_a`` to run ``run_b`` (names as :meth:`get_run` takes
+        them, so ``diff("latest~1", "latest", pipeline="training")`` works); see
+        ``RunView.diff`` and docs/compare.md."""
+        a = self.get_run(run_a, pipeline, stack_key)
+        b = self.get_run(run_b, pipeline, stack_key)
+        return a.diff(b, read_limit=read_limit)
+
+    def compare(
+        self, *runs: str, pipeline: str | None = None, stack_key: str | None = None
+    ) -> RunComparison:
+        """Runs side by side: the parameters that differ between them and their scalar
+        outputs (metrics), one row per run, in the order given."""
+        from runstack.post_execution._compare import compare_runs
+
+        return compare_runs([self.get_run(r, pipeline, stack_key) for r in runs])
 
     def __repr__(self) -> str:
         return f"Repository({str(self.config_dir)!r})"

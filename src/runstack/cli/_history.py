@@ -21,7 +21,7 @@ from runstack.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from runstack.post_execution import History, RunView, StepView
+    from runstack.post_execution import History, RunView
 
 
 def histories(stack_key: str | None) -> Iterator[tuple[str, History]]:
@@ -44,17 +44,16 @@ def histories(stack_key: str | None) -> Iterator[tuple[str, History]]:
 def find_run(name: str, stack_key: str | None) -> tuple[str, RunView]:
     """A run by name from the first stack that has it."""
     from runstack.exceptions import RunNotFoundError
+    from runstack.post_execution._refs import run_not_found
 
     searched = []
     for key, history in histories(stack_key):
-        searched.append(key)
+        searched.append((key, history))
         try:
             return key, history.get_run(name)
         except RunNotFoundError:
             continue
-    raise RunNotFoundError(
-        f"No run named {name!r} on stack(s) {searched}. List runs with `runstack run list`."
-    )
+    raise run_not_found(name, [h for _, h in searched], [k for k, _ in searched])
 
 
 # -- pipeline --------------------------------------------------------------------------------
@@ -223,32 +222,17 @@ def _pipeline_exists(name: str, stack_key: str | None) -> bool:
     return False
 
 
-def _step_row(step: StepView) -> dict[str, Any]:
-    return {
-        "name": step.name,
-        "entrypoint": step.entrypoint_name,
-        "status": step.status.value,
-        "cached": step.is_cached,
-        "start_time": step.start_time,
-        "end_time": step.end_time,
-        "duration": step.duration,
-        "outputs": {
-            name: {"data_type": a.data_type, "uri": a.uri} for name, a in step.outputs.items()
-        },
-        "error": step.error,
-    }
-
-
 @run_group.command("show", short_help="Show a run and its steps.")
 @click.argument("run_name", metavar="RUN")
 @stack_option
 @json_option
 def run_show(run_name: str, stack_key: str | None, as_json: bool) -> None:
-    """Show run RUN: its status and each step with status, cache use, duration and outputs."""
+    """Show run RUN: its status, parameters and metrics (scalar outputs), and each step with
+    status, cache use, duration and outputs."""
+    from runstack.post_execution import run_to_dict
+
     key, run = find_run(run_name, stack_key)
-    data = _run_row(run, key)
-    del data["steps"], data["cached_steps"]
-    data["steps"] = [_step_row(s) for s in run.steps]
+    data = {**run_to_dict(run), "stack": key}
     if as_json:
         echo_json(data)
         return
@@ -257,8 +241,8 @@ def run_show(run_name: str, stack_key: str | None, as_json: bool) -> None:
             ("pipeline", data["pipeline"]),
             ("stack", key),
             ("status", data["status"]),
-            ("started", fmt_time(data["start_time"])),
-            ("finished", fmt_time(data["end_time"])),
+            ("started", fmt_time(run.start_time)),
+            ("finished", fmt_time(run.end_time)),
             ("duration", fmt_duration(data["duration"])),
             ("error", data["error"]),
         ],
@@ -280,10 +264,19 @@ def run_show(run_name: str, stack_key: str | None, as_json: bool) -> None:
         styles={"status": "status"},
         empty="This run has no recorded steps.",
     )
+    _print_values("parameter", data["parameters"])
+    _print_values("metric", data["metrics"])
     failed = [s for s in data["steps"] if s["error"]]
     for s in failed:
         click.secho(f"Step {s['name']} failed: {s['error']}", fg="red")
         click.echo(f"  See its traceback with `runstack step show {run.name} {s['name']}`.")
+
+
+def _print_values(kind: str, by_step: dict[str, dict[str, Any]]) -> None:
+    """Parameters or metrics of a run, one row per ``step.name``."""
+    rows = [[f"{step}.{name}", repr(v)] for step, vs in by_step.items() for name, v in vs.items()]
+    if rows:
+        print_table([kind, "value"], rows)
 
 
 def _short_type(path: str) -> str:
@@ -306,30 +299,12 @@ def step_group() -> None:
 @json_option
 def step_show(run_name: str, step_name: str, stack_key: str | None, as_json: bool) -> None:
     """Show step STEP of run RUN: parameters, cache key, inputs, outputs and any error."""
+    from runstack.post_execution import step_to_dict
+
     key, run = find_run(run_name, stack_key)
     step = run.get_step(step_name)
-    data = _step_row(step)
-    data.update(
-        run=run.name,
-        pipeline=run.pipeline_name,
-        stack=key,
-        parameters=step.parameters,
-        cache_key=step.cache_key,
-        inputs={
-            name: {"data_type": a.data_type, "uri": a.uri, "producer_step": a.producer_step.name}
-            for name, a in step.inputs.items()
-        },
-        outputs={
-            name: {
-                "data_type": a.data_type,
-                "materializer": a.materializer,
-                "uri": a.uri,
-                "reused": a.is_cached,
-            }
-            for name, a in step.outputs.items()
-        },
-        traceback=step.traceback,
-    )
+    data = step_to_dict(step, detail=True)
+    data.update(run=run.name, pipeline=run.pipeline_name, stack=key)
     if as_json:
         echo_json(data)
         return
@@ -340,10 +315,11 @@ def step_show(run_name: str, step_name: str, stack_key: str | None, as_json: boo
             ("entrypoint", data["entrypoint"]),
             ("status", data["status"]),
             ("cached", "yes, outputs reused from an earlier run" if data["cached"] else "no"),
-            ("started", fmt_time(data["start_time"])),
+            ("started", fmt_time(step.start_time)),
             ("duration", fmt_duration(data["duration"])),
             ("cache key", data["cache_key"]),
             *((f"parameter {k}", repr(v)) for k, v in data["parameters"].items()),
+            *((f"metric {k}", repr(v)) for k, v in data["metrics"].items()),
         ],
         title=f"Step {step.name}",
     )

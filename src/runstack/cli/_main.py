@@ -92,6 +92,7 @@ def version() -> None:
 
 def _register_commands() -> None:
     from runstack.cli._artifacts import artifact
+    from runstack.cli._compare import run_compare, run_diff
     from runstack.cli._dashboard import up
     from runstack.cli._history import pipeline_group, run_group, step_group
     from runstack.cli._integrity import (
@@ -101,6 +102,7 @@ def _register_commands() -> None:
         step_logs,
     )
     from runstack.cli._pipeline_run import pipeline_run
+    from runstack.cli._report import run_report
     from runstack.cli._stacks import component_groups, stack
 
     main.add_command(stack)
@@ -110,6 +112,9 @@ def _register_commands() -> None:
         main.add_command(group)
     pipeline_group.add_command(pipeline_run)
     run_group.add_command(run_reconcile)
+    run_group.add_command(run_diff)
+    run_group.add_command(run_compare)
+    run_group.add_command(run_report)
     step_group.add_command(step_explain)
     step_group.add_command(step_logs)
     main.add_command(pipeline_group)

@@ -62,6 +62,9 @@ class ColumnStatistics:
     max: Any = None
     quantiles: dict[float, float] = field(default_factory=dict)
     top_values: dict[str, int] = field(default_factory=dict)
+    #: Numbers only: ``(low, high, count)`` per bin of equal width from min to max (the last
+    #: bin includes max); computed on read, so artifacts written before it have it too.
+    histogram: tuple[tuple[float, float, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,6 +171,28 @@ def schema_of(table: Any) -> TableSchema:
 
 _QUANTILES = (0.25, 0.5, 0.75)
 _TOP = 5
+_BINS = 20
+
+
+def _histogram(numbers: Any, low: float, high: float) -> tuple[tuple[float, float, int], ...]:
+    """Counts of ``numbers`` (float64, no nulls) in ``_BINS`` equal bins over ``low..high``."""
+    import math
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ()  # an infinite value leaves no finite bin width
+    if high == low:
+        return ((low, high, len(numbers) - numbers.null_count),)
+    width = (high - low) / _BINS
+    index = pc.floor(pc.divide(pc.subtract(numbers, low), width))
+    # The max falls in the last bin; nulls stay null (min_element_wise skips them by default).
+    index = pc.min_element_wise(index, pa.scalar(float(_BINS - 1)), skip_nulls=False)
+    counts = [0] * _BINS
+    for row in pc.value_counts(index.drop_null().cast(pa.int64())).to_pylist():
+        counts[row["values"]] += row["counts"]
+    return tuple((low + i * width, low + (i + 1) * width, c) for i, c in enumerate(counts))
 
 
 def _is_text(kind: Any) -> bool:
@@ -200,6 +225,7 @@ def _column_statistics(name: str, column: Any) -> ColumnStatistics:
         numbers = column.cast(pa.float64())
         mm = pc.min_max(column).as_py()
         quantiles = pc.quantile(numbers, q=list(_QUANTILES)).to_pylist()
+        span = pc.min_max(numbers).as_py()
         return ColumnStatistics(
             name,
             shown,
@@ -210,6 +236,7 @@ def _column_statistics(name: str, column: Any) -> ColumnStatistics:
             min=mm["min"],
             max=mm["max"],
             quantiles=dict(zip(_QUANTILES, quantiles, strict=True)),
+            histogram=_histogram(numbers, span["min"], span["max"]),
         )
     if _is_text(kind):
         counts = pc.value_counts(column.drop_null()).to_pylist()

@@ -1,6 +1,22 @@
-"""Browse recorded runs: ``PipelineView -> RunView -> StepView -> ArtifactView``."""
+"""Browse recorded runs: ``PipelineView -> RunView -> StepView -> ArtifactView``; compare
+them with ``run_a.diff(run_b)`` (a :class:`RunDiff`) and :func:`compare_runs`."""
 
+from runstack.post_execution._compare import ComparisonRow, RunComparison, compare_runs
+from runstack.post_execution._diff import (
+    ArrayDiff,
+    ArtifactDiff,
+    Delta,
+    OpaqueDiff,
+    OutputDiff,
+    RunDiff,
+    RunSummary,
+    StepDiff,
+    TableDiff,
+    ValueDiff,
+)
+from runstack.post_execution._explain import ComponentChange
 from runstack.post_execution._history import History
+from runstack.post_execution._json import run_to_dict, step_to_dict
 from runstack.post_execution._views import (
     ArtifactView,
     PipelineView,
@@ -9,4 +25,27 @@ from runstack.post_execution._views import (
     StepView,
 )
 
-__all__ = ["ArtifactView", "History", "PipelineView", "RunView", "StepArtifacts", "StepView"]
+__all__ = [
+    "ArrayDiff",
+    "ArtifactDiff",
+    "ArtifactView",
+    "ComparisonRow",
+    "ComponentChange",
+    "Delta",
+    "History",
+    "OpaqueDiff",
+    "OutputDiff",
+    "PipelineView",
+    "RunComparison",
+    "RunDiff",
+    "RunSummary",
+    "RunView",
+    "StepArtifacts",
+    "StepDiff",
+    "StepView",
+    "TableDiff",
+    "ValueDiff",
+    "compare_runs",
+    "run_to_dict",
+    "step_to_dict",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from runstack.metadata_stores import SQLMetadataStore
@@ -56,6 +56,30 @@ def _split(key: str) -> tuple[str, str]:
     return module, name
 
 
+@dataclass(frozen=True)
+class ComponentChange:
+    """One part of a step's cache key that differs between two executions.
+
+    ``component`` is one of ``format``, ``step_code``, ``helper``, ``constant``, ``closure``,
+    ``package``, ``parameter``, ``input``, ``materializer``; ``name`` says which one (a helper's
+    ``module:qualname``, a parameter's or input's name; ``""`` for the step's code and the
+    format). ``before`` / ``after`` are the recorded values (source hashes for code, versions
+    for packages, content hashes for inputs), None on the side where it is absent, as
+    ``change`` (``added``, ``removed``, ``changed``) says. ``description`` is the sentence that
+    ``step explain`` prints.
+    """
+
+    component: str
+    name: str
+    before: Any
+    after: Any
+    change: str
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def _dict_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(key, old, new) for keys added, removed or changed; a missing side is ``...``."""
     out = []
@@ -67,23 +91,24 @@ def _dict_diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any,
 
 
 def _changes(
+    component: str,
     old: dict[str, Any],
     new: dict[str, Any],
     describe: Callable[[str], str],
     added: Callable[[str, Any], str],
     removed: Callable[[str, Any], str],
     changed: Callable[[str, Any, Any], str],
-) -> list[str]:
-    """One sentence per key added, removed or changed between two component dicts."""
+) -> list[ComponentChange]:
+    """One change per key added, removed or changed between two component dicts."""
     out = []
     for key, a, b in _dict_diff(old, new):
         what = describe(key)
         if a is ...:
-            out.append(added(what, b))
+            out.append(ComponentChange(component, key, None, b, "added", added(what, b)))
         elif b is ...:
-            out.append(removed(what, a))
+            out.append(ComponentChange(component, key, a, None, "removed", removed(what, a)))
         else:
-            out.append(changed(what, a, b))
+            out.append(ComponentChange(component, key, a, b, "changed", changed(what, a, b)))
     return out
 
 
@@ -95,11 +120,21 @@ def _in_module(kind: str) -> Callable[[str], str]:
     return describe
 
 
-def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    reasons = []
+def _code_changes(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[ComponentChange]:
+    out = []
     if old.get("step") != new.get("step"):
-        reasons.append(f"code of step `{step}` changed")
-    reasons += _changes(
+        out.append(
+            ComponentChange(
+                "step_code",
+                "",
+                old.get("step"),
+                new.get("step"),
+                "changed",
+                f"code of step `{step}` changed",
+            )
+        )
+    out += _changes(
+        "helper",
         old.get("helpers", {}),
         new.get("helpers", {}),
         _in_module("helper"),
@@ -107,7 +142,8 @@ def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[s
         removed=lambda what, a: f"code no longer uses {what}",
         changed=lambda what, a, b: f"code of {what} changed",
     )
-    reasons += _changes(
+    out += _changes(
+        "constant",
         old.get("constants", {}),
         new.get("constants", {}),
         _in_module("constant"),
@@ -115,7 +151,8 @@ def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[s
         removed=lambda what, a: f"code no longer uses {what}",
         changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
     )
-    reasons += _changes(
+    out += _changes(
+        "closure",
         old.get("closures", {}),
         new.get("closures", {}),
         lambda key: "closure variable `{1}` of `{0}`".format(*_split(key)),
@@ -123,7 +160,8 @@ def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[s
         removed=lambda what, a: f"{what} {_show(a)} -> unset",
         changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
     )
-    reasons += _changes(
+    out += _changes(
+        "package",
         old.get("packages", {}),
         new.get("packages", {}),
         lambda key: f"package `{key}`",
@@ -131,15 +169,38 @@ def _code_reasons(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[s
         removed=lambda what, a: f"code no longer uses {what}",
         changed=lambda what, a, b: f"{what} {a} -> {b}",
     )
-    return reasons
+    return out
 
 
-def compare(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Reasons, in words, why components ``new`` give another key than ``old``."""
+def _input_sentence(key: str, a: Any, b: Any) -> str:
+    if a is ... or b is ...:
+        return f"input `{key}` {'added' if a is ... else 'removed'}"
+    if str(b).startswith("artifact:"):
+        return (
+            f"input `{key}` changed (a new artifact without a content hash: too large to "
+            "hash, so it counts as new data)"
+        )
+    return f"input `{key}` changed (content hash)"
+
+
+def component_changes(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[ComponentChange]:
+    """Every component of a cache key that differs between components ``old`` and ``new``
+    (as the step runner stores them; ``step`` names the step in the sentences). The pipeline
+    and slot names are left out: they are what the two executions are matched by."""
     if old.get("format") != new.get("format"):
-        return ["the cache key format changed (runstack was upgraded)"]
-    reasons = _code_reasons(step, old.get("code", {}), new.get("code", {}))
-    reasons += _changes(
+        return [
+            ComponentChange(
+                "format",
+                "",
+                old.get("format"),
+                new.get("format"),
+                "changed",
+                "the cache key format changed (runstack was upgraded)",
+            )
+        ]
+    out = _code_changes(step, old.get("code", {}), new.get("code", {}))
+    out += _changes(
+        "parameter",
         old.get("parameters", {}),
         new.get("parameters", {}),
         lambda key: f"config `{key}`",
@@ -147,19 +208,30 @@ def compare(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         removed=lambda what, a: f"{what} removed (was {_show(a)})",
         changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
     )
-    for key, a, b in _dict_diff(old.get("inputs", {}), new.get("inputs", {})):
-        if a is ... or b is ...:
-            reasons.append(f"input `{key}` {'added' if a is ... else 'removed'}")
-        elif str(b).startswith("artifact:"):
-            reasons.append(
-                f"input `{key}` changed (a new artifact without a content hash: too large to "
-                "hash, so it counts as new data)"
-            )
-        else:
-            reasons.append(f"input `{key}` changed (content hash)")
-    for key, a, b in _dict_diff(old.get("materializers", {}), new.get("materializers", {})):
-        reasons.append(f"materializer of output `{key}` {_show(a)} -> {_show(b)}")
-    return reasons
+    out += _changes(
+        "input",
+        old.get("inputs", {}),
+        new.get("inputs", {}),
+        str,
+        added=lambda key, b: _input_sentence(key, ..., b),
+        removed=lambda key, a: _input_sentence(key, a, ...),
+        changed=_input_sentence,
+    )
+    out += _changes(
+        "materializer",
+        old.get("materializers", {}),
+        new.get("materializers", {}),
+        lambda key: f"materializer of output `{key}`",
+        added=lambda what, b: f"{what} unset -> {_show(b)}",
+        removed=lambda what, a: f"{what} {_show(a)} -> unset",
+        changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
+    )
+    return out
+
+
+def compare(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Reasons, in words, why components ``new`` give another key than ``old``."""
+    return [c.description for c in component_changes(step, old, new)]
 
 
 def _stored(record: StepRecord) -> tuple[dict[str, Any], dict[str, Any]]:

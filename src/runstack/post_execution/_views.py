@@ -33,10 +33,12 @@ from runstack.models import (
     RunRecord,
     StepRecord,
 )
+from runstack.post_execution._display import html_of
 from runstack.post_execution._loader import RunGroup, StepGroup
 
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
+    from runstack.post_execution._diff import RunDiff
     from runstack.post_execution._explain import CacheExplanation
 
 
@@ -92,6 +94,11 @@ class ArtifactView:
         return self._record.content_hash
 
     @property
+    def storage_format(self) -> str | None:
+        """``"pickle"`` when reading the artifact runs code from its files, else None."""
+        return self._record.storage_format
+
+    @property
     def is_cached(self) -> bool:
         """True when this step reused the artifact from an earlier execution."""
         return self._record.producer_step_id != self._consumer_step_id
@@ -138,6 +145,10 @@ class ArtifactView:
 
     def __repr__(self) -> str:
         return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
 
 
 class StepArtifacts(Mapping[str, ArtifactView]):
@@ -353,6 +364,10 @@ class StepView:
             f"status={self.status.value!r})"
         )
 
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
+
 
 def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
     if len(items) == 1:
@@ -446,8 +461,21 @@ class RunView:
             + did_you_mean(name, [s.name for s in steps], "steps")
         )
 
+    def diff(self, other: RunView, *, read_limit: int | None = None) -> RunDiff:
+        """What differs from this run (before) to ``other`` (after): steps, cache-key
+        components, outputs and, for outputs whose content differs, the data (see
+        docs/compare.md). ``read_limit`` caps the bytes read from any one artifact."""
+        from runstack.post_execution._diff import diff_runs
+        from runstack.post_execution._peek import READ_LIMIT
+
+        return diff_runs(self, other, read_limit=READ_LIMIT if read_limit is None else read_limit)
+
     def __repr__(self) -> str:
         return f"RunView(name={self.name!r}, status={self.status.value!r})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
 
 
 class PipelineView:
@@ -544,3 +572,7 @@ class PipelineView:
 
     def __repr__(self) -> str:
         return f"PipelineView(name={self.name!r})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
+        return html_of(self)
