@@ -13,6 +13,7 @@ string too long to preview.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from typing import Any
 
@@ -90,8 +91,6 @@ def record(repo: Repository) -> None:
 
     train_pipeline(load(), train(config=TrainConfig(lr=0.1))).run(run_name="r-1")
     train_pipeline(load(), train(config=TrainConfig(lr=0.2))).run(run_name="r-2")
-    try:
+    with contextlib.suppress(StepExecutionError):
         train_pipeline(load(), train(config=TrainConfig(lr=0.3, fail=True))).run(run_name="r-3")
-    except StepExecutionError:
-        pass
     train_pipeline(load(), train(config=TrainConfig(lr=0.2))).run(run_name="r-4")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dashboard_history as h
 import pytest
 from fastapi.testclient import TestClient
@@ -34,15 +36,14 @@ def test_runs_are_listed_with_step_counts_parameters_and_metrics(client: TestCli
     assert runs["r-3"]["steps"]["failed"] == 1
     assert runs["r-3"]["status"] == "failed"
     assert runs["r-4"]["steps"]["cached"] == 2
-    assert runs["r-1"]["parameters"] == {
-        "load.rows": 5,
-        "train.lr": 0.1,
-        "train.fail": False,
-    }
+    assert runs["r-1"]["parameters"] == {"load": {"rows": 5}, "train": {"lr": 0.1, "fail": False}}
     # Scalar outputs, read from the artifacts: 0+1+2+3+4 = 10 times lr; the long string is no metric.
-    assert runs["r-1"]["metrics"] == {"load.rows": 5, "train.accuracy": 1.0, "train.label": "fine"}
-    assert runs["r-4"]["metrics"]["train.accuracy"] == pytest.approx(2.0)  # cached: same artifact
-    assert "train.accuracy" not in runs["r-3"]["metrics"]
+    assert runs["r-1"]["metrics"] == {
+        "load": {"rows": 5},
+        "train": {"accuracy": 1.0, "label": "fine"},
+    }
+    assert runs["r-4"]["metrics"]["train"]["accuracy"] == pytest.approx(2.0)  # cached: reused
+    assert "train" not in runs["r-3"]["metrics"]
     assert page["parameter_columns"] == ["load.rows", "train.lr", "train.fail"]
     assert page["metric_columns"] == ["load.rows", "train.accuracy", "train.label"]
     assert runs["r-1"]["duration"] > 0
@@ -65,20 +66,21 @@ def test_a_run_has_its_steps_with_outputs_and_parents(client: TestClient) -> Non
     run = client.get("/api/runs/r-2").json()
     assert (run["name"], run["pipeline"], run["status"]) == ("r-2", "train_pipeline", "completed")
     load, train = run["steps"]
-    assert (load["name"], load["entrypoint_name"], load["parents"]) == ("load", "load", [])
+    assert (load["name"], load["entrypoint"], load["parents"]) == ("load", "load", [])
     assert train["parents"] == ["load"]
     assert train["parameters"] == {"lr": 0.2, "fail": False}
-    assert [o["name"] for o in load["outputs"]] == ["table", "array", "rows"]
-    table = load["outputs"][0]
+    assert list(load["outputs"]) == ["table", "array", "rows"]
+    table = load["outputs"]["table"]
     assert table["data_type"] == "pandas.DataFrame"
     assert table["materializer"].endswith("PandasMaterializer")
-    assert [i["name"] for i in train["inputs"]] == ["table", "array"]
-    assert train["inputs"][0]["artifact_id"] == table["artifact_id"]
-    assert {o["name"]: o["pickle_based"] for o in train["outputs"]}["model"] is True
+    assert list(train["inputs"]) == ["table", "array"]
+    assert train["inputs"]["table"]["artifact_id"] == table["artifact_id"]
+    assert train["outputs"]["model"]["pickle_based"] is True
+    assert train["metrics"] == {"accuracy": pytest.approx(2.0), "label": "fine"}
     assert len(train["attempts"]) == 1 and train["duration"] > 0
     cached = client.get("/api/runs/r-4").json()["steps"]
     assert [s["cached"] for s in cached] == [True, True]
-    assert all(o["cached"] for s in cached for o in s["outputs"])
+    assert all(o["reused"] for s in cached for o in s["outputs"].values())
 
 
 def test_a_step_says_why_it_was_cached_or_failed(client: TestClient) -> None:
@@ -107,24 +109,25 @@ def test_previews_are_bounded_and_never_load_pickles(client: TestClient) -> None
     table = client.get(f"{base}/load/outputs/table/preview").json()
     assert table["kind"] == "table" and table["num_rows"] == 5
     assert [c["name"] for c in table["columns"]] == ["x", "kind"]
-    assert table["head"][1] == {"x": 1, "kind": "b"}
+    assert table["rows"][1] == [1, "b"]
     assert table["statistics"]["columns"]["x"]["mean"] == pytest.approx(2.0)
     array = client.get(f"{base}/load/outputs/array/preview").json()
-    assert (array["kind"], array["shape"], array["dtype"]) == ("array", [5], "float64")
-    assert array["stats"]["max"] == 4.0
+    summary = array["summary"]
+    assert (array["kind"], summary["shape"], summary["dtype"]) == ("array", [5], "float64")
+    assert summary["max"] == 4.0
     value = client.get(f"{base}/train/outputs/accuracy/preview").json()
     assert (value["kind"], value["value"]) == ("value", pytest.approx(1.0))
     h.LOADS.clear()
     model = client.get(f"{base}/train/outputs/model/preview").json()
-    assert model["kind"] == "withheld" and "pickle" in model["reason"]
+    assert model["kind"] == "not loaded" and "pickle-based" in model["note"]
     assert h.LOADS == []
     big = client.get(f"{base}/train/outputs/notes/preview").json()
-    assert big["kind"] == "too_large" and big["size"] > big["limit"]
+    assert big["value"] is None and "too big to show" in big["note"]
 
 
 def test_artifacts_are_found_only_by_recorded_id(client: TestClient) -> None:
     run = client.get("/api/runs/r-1").json()
-    art_id = run["steps"][0]["outputs"][0]["artifact_id"]
+    art_id = run["steps"][0]["outputs"]["table"]["artifact_id"]
     art = client.get(f"/api/artifacts/{art_id}").json()
     assert art["producer"] == {"run": "r-1", "step": "load", "output": "table"}
     missing = client.get("/api/artifacts/999999")
@@ -175,6 +178,7 @@ def test_unknown_names_are_404_with_the_python_api_message(
         "/api/pipelines/train_pipeline/runs?newest_first=maybe",
         "/api/artifacts/abc",
         "/api/diff?a=r-1",
+        "/api/diff?a=r-1&b=",
     ],
 )
 def test_bad_parameters_are_422(client: TestClient, url: str) -> None:
@@ -211,9 +215,16 @@ def test_an_unexpected_error_is_a_500_without_a_traceback(sqlite_repo: Repositor
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at /home/me/code.py line 3")
 
-    source.run = broken  # type: ignore[method-assign]
+    source.run_view = broken  # type: ignore[method-assign]
     for url in ("/api/runs/r-1", "/runs/r-1"):
         r = client.get(url)
         assert r.status_code == 500
         assert "Traceback" not in r.text and "secret internals" not in r.text
         assert "Internal error (RuntimeError)" in r.text
+
+
+def test_the_diff_is_the_run_diff_engines(client: TestClient, backend_repo: Repository) -> None:
+    got = client.get("/api/diff", params={"a": "r-1", "b": "r-2"}).json()
+    expected = backend_repo.diff("r-1", "r-2").to_dict()
+    assert got == json.loads(json.dumps(expected, default=str))
+    assert client.get("/api/diff", params={"a": "r-1", "b": "nope"}).status_code == 404

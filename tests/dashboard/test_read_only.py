@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import client_for, db_file
 from fastapi.testclient import TestClient
 
+from conftest import client_for, db_file
 from runstack.dashboard import open_source
 from runstack.exceptions import StoreError
 from runstack.models import ExecutionStatus
@@ -37,10 +37,11 @@ def browse_everything(client: TestClient) -> int:
             for s in run["steps"]:
                 step = f"/runs/{name}/steps/{s['name']}"
                 urls += [step, f"{step}/panel", f"/api{step}", f"/api{step}/logs"]
-                for o in s["outputs"] + s["inputs"]:
+                for o in [*s["outputs"].values(), *s["inputs"].values()]:
                     urls += [f"/artifacts/{o['artifact_id']}", f"/api/artifacts/{o['artifact_id']}"]
                 for o in s["outputs"]:
-                    urls.append(f"/api{step}/outputs/{o['name']}/preview")
+                    urls.append(f"/api{step}/outputs/{o}/preview")
+        urls.append(f"/api/diff?a={names[0]}&b={names[-1]}")
     for url in urls:
         r = client.get(url)
         assert r.status_code == 200, (url, r.status_code, r.text[:300])

@@ -1,34 +1,75 @@
-"""What the dashboard serves, as plain dicts: one place for the API and the pages to read from.
+"""What the dashboard serves, as JSON-ready dicts: one place for the API and the pages.
 
-Every listing is filtered and paged in the database, and every page costs a fixed number of
-queries whatever the number of runs or steps: a runs page is the run rows, their total, step
-counts, parameters and scalar outputs (one query each); a run is its row, its steps, their
-inputs and their outputs.
+Runs and steps have the shapes of ``post_execution._json`` (shared with ``run show --json``),
+plus what a browser needs to link and page: artifact ids, attempts, parents, step counts.
+Every listing is filtered and paged in the database and each page costs a fixed number of
+queries whatever the number of runs or steps: a runs page is the run rows, their total, their
+steps, step counts, parameters and scalar outputs (one query each); a run is its row, its
+steps with every column, their inputs and their outputs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, cast
 
-from runstack.dashboard import _preview
-from runstack.dashboard._shapes import artifact_dict, iso, run_dict, seconds, step_dict
 from runstack.exceptions import NotFoundError, RunstackError
 from runstack.metadata_stores import _overview as ov
-from runstack.post_execution import History, RunView
+from runstack.post_execution import ArtifactView, History, RunView, StepView
+from runstack.post_execution._display import parent_names
+from runstack.post_execution._json import json_safe, run_to_dict, step_to_dict
+from runstack.post_execution._peek import BUILTIN, NOT_SCALAR, SCALAR_TYPES, scalar_of
 
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
     from runstack.metadata_stores import SQLMetadataStore
-
-MAX_METRIC_TEXT = 80  # longer strings are not "metrics"
-MAX_METRIC_BYTES = 1024
-
+    from runstack.models import ArtifactLink, ArtifactRecord
+    from runstack.post_execution._loader import StepGroup
+    from runstack.visualizers._preview import Preview
 
 _MISSING: Any = object()
 
 
 class ArtifactIdNotFoundError(NotFoundError):
     """No recorded artifact has this id in the served store."""
+
+
+class _RunLinks:
+    """Inputs and outputs of one run's steps, loaded in one query each; stands in for the
+    views' ``StepGroup``, which loads them per step name (a query per step of one run)."""
+
+    def __init__(self, store: SQLMetadataStore, step_ids: list[int]) -> None:
+        self.outputs: dict[int, list[ArtifactLink]] = defaultdict(list)
+        self.inputs: dict[int, list[ArtifactLink]] = defaultdict(list)
+        if step_ids:
+            for link in store.outputs_of_steps(step_ids):
+                self.outputs[link.step_id].append(link)
+            for link in store.inputs_of_steps(step_ids):
+                self.inputs[link.step_id].append(link)
+
+    def outputs_of(self, _name: str, step_id: int) -> list[ArtifactLink]:
+        return self.outputs[step_id]
+
+    def inputs_of(self, _name: str, step_id: int) -> list[ArtifactLink]:
+        return self.inputs[step_id]
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"step.name": v}`` -> ``{"step": {"name": v}}`` (the shape of ``run_to_dict``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        step, _, name = key.partition(".")
+        out.setdefault(step, {})[name] = value
+    return out
+
+
+def preview_dict(p: Preview) -> dict[str, Any]:
+    """A renderer's preview as JSON (statistics as numbers, not the picture)."""
+    data = dataclasses.asdict(p)
+    data["statistics"] = None if p.statistics is None else p.statistics.to_dict()
+    data["columns"] = [{"name": n, "type": t} for n, t in p.columns]
+    return cast(dict[str, Any], json_safe(data))
 
 
 class Source:
@@ -49,26 +90,28 @@ class Source:
             out.append(
                 {
                     "name": p.name,
-                    "created_at": iso(p.created_at),
+                    "created_at": p.created_at,
                     "run_count": p.run_count,
                     "latest_run": None
                     if latest is None
                     else {
                         "name": latest.name,
-                        "status": latest.status.value,
-                        "start_time": iso(latest.start_time),
+                        "status": latest.status,
+                        "start_time": latest.start_time,
                     },
                     "recent": [
                         {
                             "name": r.name,
-                            "status": r.status.value,
-                            "duration": seconds(r.start_time, r.end_time),
+                            "status": r.status,
+                            "duration": None
+                            if r.end_time is None
+                            else (r.end_time - r.start_time).total_seconds(),
                         }
                         for r in p.recent
                     ],
                 }
             )
-        return out
+        return cast(list[dict[str, Any]], json_safe(out))
 
     def runs(
         self,
@@ -82,17 +125,15 @@ class Source:
     ) -> dict[str, Any]:
         view = self.history.get_pipeline(pipeline)
         filters: dict[str, Any] = {"status": status, "name_prefix": name_prefix}
-        records = self.store.list_runs(
-            view.id, limit=limit, offset=offset, newest_first=newest_first, **filters
-        )
+        runs = view.get_runs(limit=limit, offset=offset, newest_first=newest_first, **filters)
         total = self.store.count_runs(view.id, **filters)
-        ids = [r.id for r in records]
+        ids = [r.id for r in runs]
         counts = ov.step_counts(self.store, ids) if ids else {}
         params = ov.parameters_of_runs(self.store, ids) if ids else {}
         metrics = self._metrics(ids)
         rows = []
-        for r in records:
-            row = run_dict(RunView(self.store, r, None, self.artifacts))
+        for r in runs:
+            row = run_to_dict(r, steps=False)
             c = counts.get(r.id, {})
             row["steps"] = {
                 "total": sum(c.values()),
@@ -101,8 +142,8 @@ class Source:
                 "failed": c.get("failed", 0),
                 "running": c.get("running", 0),
             }
-            row["parameters"] = params.get(r.id, {})
-            row["metrics"] = metrics.get(r.id, {})
+            row["parameters"] = _nest(json_safe(params.get(r.id, {})))
+            row["metrics"] = _nest(json_safe(metrics.get(r.id, {})))
             rows.append(row)
         return {
             "pipeline": view.name,
@@ -110,57 +151,53 @@ class Source:
             "limit": limit,
             "offset": offset,
             "newest_first": newest_first,
-            "parameter_columns": _columns(row["parameters"] for row in rows),
-            "metric_columns": _columns(row["metrics"] for row in rows),
+            "parameter_columns": _columns(params.get(i, {}) for i in ids),
+            "metric_columns": _columns(metrics.get(i, {}) for i in ids),
             "runs": rows,
         }
 
     def _metrics(self, run_ids: list[int]) -> dict[int, dict[str, Any]]:
-        """Run id -> {"<step>.<output>": value} of the runs' short scalar outputs."""
+        """Run id -> {"<step>.<output>": value} of the runs' scalar outputs (one query)."""
         out: dict[int, dict[str, Any]] = {}
         if not run_ids:
             return out
-        for run_id, step, name, record in ov.scalar_outputs_of_runs(self.store, run_ids):
-            try:
-                value = _preview.scalar(record, self.artifacts, MAX_METRIC_BYTES)
-            except (RunstackError, OSError, ValueError):
-                continue  # a missing or unreadable file: the run page shows no value for it
-            if isinstance(value, str) and len(value) > MAX_METRIC_TEXT:
-                continue
-            out.setdefault(run_id, {})[f"{step}.{name}"] = value
+        found = ov.outputs_of_runs(self.store, run_ids, SCALAR_TYPES, BUILTIN)
+        for run_id, step, name, record in found:
+            value = scalar_of(self._artifact_view(record, name))
+            if value is not NOT_SCALAR:
+                out.setdefault(run_id, {})[f"{step}.{name}"] = value
         return out
 
-    def _run(self, name: str) -> RunView:
-        return self.history.get_run(name)
+    def _artifact_view(self, record: ArtifactRecord, name: str) -> ArtifactView:
+        return ArtifactView(self.store, record, name, record.producer_step_id, self.artifacts)
+
+    def run_view(self, name: str) -> RunView:
+        """The run with its steps, inputs and outputs loaded in three queries."""
+        view = self.history.get_run(name)
+        records = ov.steps_of_run(self.store, view.id)
+        links = cast("StepGroup", _RunLinks(self.store, [r.id for r in records]))
+        # Complete records and their links, handed to the views so that neither the shapes
+        # nor the pictures query per step.
+        view._steps = [StepView(self.store, r, view, links, self.artifacts) for r in records]
+        return view
 
     def run(self, name: str) -> dict[str, Any]:
-        view = self._run(name)
-        steps = ov.steps_of_run(self.store, view.id)
-        ids = [s.id for s in steps]
-        outs: dict[int, list[Any]] = {i: [] for i in ids}
-        ins: dict[int, list[Any]] = {i: [] for i in ids}
-        if ids:
-            for link in self.store.outputs_of_steps(ids):
-                outs[link.step_id].append(link)
-            for link in self.store.inputs_of_steps(ids):
-                ins[link.step_id].append(link)
-        out = run_dict(view)
+        return self.run_dict(self.run_view(name))
+
+    def run_dict(self, view: RunView) -> dict[str, Any]:
+        """A run loaded by :meth:`run_view` as JSON, with its steps."""
+        out = run_to_dict(view)
         out["stack"] = self.stack
-        out["steps"] = [step_dict(s, ins[s.id], outs[s.id]) for s in steps]
+        for step, data in zip(view.steps, out["steps"], strict=True):
+            _add_links(step, data)
         return out
 
     def step(self, run: str, step: str) -> dict[str, Any]:
-        view = self._run(run).get_step(step)
-        record = view._full()
-        out = step_dict(
-            record,
-            self.store.inputs_of_steps([record.id]),
-            self.store.outputs_of_steps([record.id]),
-        )
+        view = self.run_view(run).get_step(step)
+        out = step_to_dict(view, detail=True)
+        _add_links(view, out)
         out["run"] = run
-        out["traceback"] = record.traceback
-        out["options"] = view.options
-        out["cache_key"] = record.cache_key
+        out["options"] = json_safe(view.options)
         try:
             why = view.cache_explanation
             out["cache"] = {
@@ -175,76 +212,91 @@ class Source:
         return out
 
     def logs(self, run: str, step: str) -> str:
-        return self._run(run).get_step(step).logs
+        return self.history.get_run(run).get_step(step).logs
+
+    def output(self, run: str, step: str, output: str) -> ArtifactView:
+        return self.history.get_run(run).get_step(step).outputs[output]
 
     def preview(self, run: str, step: str, output: str) -> dict[str, Any]:
-        art = self._run(run).get_step(step).outputs[output]
-        return _preview.preview(art._record, self.artifacts)
+        from runstack.visualizers._preview import preview
 
-    def artifact(self, artifact_id: int, *, with_preview: bool = False) -> dict[str, Any]:
+        return preview_dict(preview(self.output(run, step, output)))
+
+    def artifact_view(self, artifact_id: int) -> ArtifactView:
         record = ov.get_artifact(self.store, artifact_id)
         if record is None:
             raise ArtifactIdNotFoundError(
                 f"No artifact #{artifact_id} is recorded in this stack's metadata store. "
                 "Artifacts are listed with their steps: open a run to find them."
             )
-        producer = self.store.get_step_by_id(record.producer_step_id)
-        run = self.store.run_names_of_steps([record.producer_step_id])
-        out = artifact_dict(record)
-        out["producer"] = (
-            None
-            if producer is None
-            else {
-                "run": run.get(producer.id),
-                "step": producer.name,
-                "output": next(
-                    (
-                        link.name
-                        for link in self.store.outputs_of_steps([producer.id])
-                        if link.artifact.id == record.id
-                    ),
-                    None,
-                ),
-            }
-        )
-        # PLUG (issue 14): consumers in later runs come with lineage (artifact.consumers).
-        out["consumers"] = None
+        links = self.store.outputs_of_steps([record.producer_step_id])
+        name = next((x.name for x in links if x.artifact.id == artifact_id), f"#{artifact_id}")
+        return self._artifact_view(record, name)
+
+    def artifact(self, artifact_id: int, *, with_preview: bool = False) -> dict[str, Any]:
+        view = self.artifact_view(artifact_id)
+        producer = view.producer_step
+        out: dict[str, Any] = {
+            "artifact_id": view.id,
+            "data_type": view.data_type,
+            "materializer": view.materializer,
+            "content_hash": view.content_hash,
+            "pickle_based": view.storage_format == "pickle",
+            "producer": {"run": producer.run.name, "step": producer.name, "output": view.name},
+            # PLUG (issue 14): consumers in later runs come with lineage (artifact.consumers).
+            "consumers": None,
+        }
         if with_preview:
-            out["preview"] = _preview.preview(record, self.artifacts)
+            from runstack.visualizers._preview import preview
+
+            out["preview"] = preview_dict(preview(view))
         return out
 
     def compare(self, names: list[str]) -> dict[str, Any]:
         """Runs side by side: parameters and scalar outputs, with which of them differ."""
-        views = [self._run(n) for n in names]
+        # Oldest first: the order a metric over runs is drawn in.
+        views = sorted((self.history.get_run(n) for n in names), key=lambda v: v.start_time)
         ids = [v.id for v in views]
         params = ov.parameters_of_runs(self.store, ids)
         metrics = self._metrics(ids)
 
         def table(values: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-            keys = _columns(values.get(i, {}) for i in ids)
             rows = []
-            for k in keys:
-                cells = [values.get(i, {}).get(k, _MISSING) for i in ids]
-                shown = [None if c is _MISSING else c for c in cells]
+            for key in _columns(values.get(i, {}) for i in ids):
+                cells = [values.get(i, {}).get(key, _MISSING) for i in ids]
                 rows.append(
-                    {"key": k, "values": shown, "differs": len({repr(c) for c in cells}) > 1}
+                    {
+                        "key": key,
+                        "values": json_safe([None if c is _MISSING else c for c in cells]),
+                        "differs": len({repr(c) for c in cells}) > 1,
+                    }
                 )
             return rows
 
         return {
-            "runs": [run_dict(v) for v in views],
+            "runs": [run_to_dict(v, steps=False) for v in views],
             "parameters": table(params),
             "metrics": table(metrics),
         }
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
-        run_a, run_b = self._run(a), self._run(b)
-        # PLUG (issue 12): the run diff engine; RunView.diff(...) -> result with .to_dict().
-        diff = getattr(run_a, "diff", None)
-        if diff is None:
-            raise NotImplementedError("The run diff arrives with issue 12.")
-        result: dict[str, Any] = diff(run_b).to_dict()
+        result: dict[str, Any] = self.diff_result(a, b).to_dict()
         return result
+
+    def diff_result(self, a: str, b: str) -> Any:
+        return self.history.get_run(a).diff(self.history.get_run(b))
+
+
+def _add_links(step: StepView, data: dict[str, Any]) -> None:
+    """What a browser needs beyond the shared shape: artifact ids to link, attempts, parents."""
+    for kind, views in (("outputs", step.outputs), ("inputs", step.inputs)):
+        for name, art in views.items():
+            data[kind][name]["artifact_id"] = art.id
+            data[kind][name]["pickle_based"] = art.storage_format == "pickle"
+    data["parents"] = list(parent_names(step))
+    data["attempts"] = json_safe(
+        [{k: v for k, v in a.items() if k != "logs_uri"} for a in step.attempts]
+    )
 
 
 def _columns(dicts: Any) -> list[str]:

@@ -14,12 +14,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from runstack.dashboard._data import Source
+from runstack.dashboard._data import Source, preview_dict
 from runstack.exceptions import RunstackError
+from runstack.post_execution import ArtifactView
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
 MAX_LOG_CHARS = 200_000  # the tail of longer logs; the API serves them whole
+MAX_CHARTS = 4  # metric-over-runs charts on the compare page
 
 
 def _env() -> Any:
@@ -32,6 +34,8 @@ def _env() -> Any:
     env.filters["dur"] = _duration
     env.filters["when"] = lambda iso: "" if not iso else iso[:19].replace("T", " ")
     env.filters["show"] = _show
+    env.filters["show_long"] = lambda v: v if isinstance(v, str) else json.dumps(v, indent=2)
+    env.filters["at"] = _at
     env.filters["q"] = lambda d: urlencode(d, doseq=True)
     return env
 
@@ -64,7 +68,15 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _at(nested: dict[str, dict[str, Any]], key: str) -> Any:
+    """``nested["step"]["name"]`` for the column ``"step.name"``; "" where the run has none."""
+    step, _, name = key.partition(".")
+    return nested.get(step, {}).get(name, "")
+
+
 def _show(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, str):
         return value
     text = json.dumps(value, default=str)
@@ -112,10 +124,14 @@ def runs_page(
 
 @router.get("/runs/{run}", response_class=HTMLResponse)
 def run_page(request: Request, run: str, step: str | None = None) -> HTMLResponse:
+    from runstack.visualizers import run_graph_svg, timeline_svg
+
     src = _source(request)
-    data = src.run(run)
+    view = src.run_view(run)
+    data = src.run_dict(view)
     panel = _panel(src, run, step) if step else None
-    return render(request, "run.html", run=data, panel=panel, pictures=_pictures(src, run))
+    pictures = {"graph": run_graph_svg(view), "timeline": timeline_svg(view)}
+    return render(request, "run.html", run=data, panel=panel, pictures=pictures)
 
 
 @router.get("/runs/{run}/steps/{step}", response_class=HTMLResponse)
@@ -137,36 +153,53 @@ def _panel(src: Source, run: str, step: str) -> dict[str, Any]:
         data["logs_cut"] = len(logs) > MAX_LOG_CHARS
     except RunstackError as e:
         data["logs"], data["logs_cut"], data["logs_error"] = "", False, str(e)
-    data["previews"] = {out["name"]: src.preview(run, step, out["name"]) for out in data["outputs"]}
-    # PLUG (issue 12viz): statistics pictures of table outputs, from the renderer.
-    data["pictures"] = {}
+    data["previews"] = {name: _preview(src.output(run, step, name)) for name in data["outputs"]}
     return data
 
 
-def _pictures(src: Source, run: str) -> dict[str, str]:
-    """SVG of the run graph and timeline. PLUG (issue 12viz): the renderer draws them."""
-    return {}
+def _preview(view: ArtifactView) -> dict[str, Any]:
+    """The renderer's bounded preview, and its statistics picture for a table."""
+    from runstack.visualizers import statistics_svg
+    from runstack.visualizers._preview import preview
+
+    found = preview(view)
+    data = preview_dict(found)
+    data["picture"] = None if found.statistics is None else statistics_svg(found.statistics)
+    return data
 
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request, run: Annotated[list[str], Query(min_length=1, max_length=20)]
 ) -> Response:
+    from runstack.visualizers import html_of, metric_svg
+
     src = _source(request)
     names = list(dict.fromkeys(run))
     if len(names) < 2:
         return error_page(request, 422, "Tick at least two different runs to compare.")
     data = src.compare(names)
-    diffs = []
-    for other in names[1:]:
-        try:
-            diffs.append({"a": names[0], "b": other, "diff": src.diff(names[0], other)})
-        except NotImplementedError as e:
-            diffs.append({"a": names[0], "b": other, "error": str(e)})
-    return render(request, "compare.html", data=data, diffs=diffs)
+    names = [r["name"] for r in data["runs"]]  # oldest first
+    diffs = [
+        {"a": names[0], "b": other, "html": html_of(src.diff_result(names[0], other))}
+        for other in names[1:]
+    ]
+    charts: list[str] = []
+    for row in data["metrics"] + data["parameters"]:
+        values = row["values"]
+        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if row["differs"] and numeric and len(charts) < MAX_CHARTS:
+            points = [
+                (n, float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None)
+                for n, v in zip(names, values, strict=True)
+            ]
+            charts.append(metric_svg(points, title=row["key"]))
+    return render(request, "compare.html", data=data, diffs=diffs, charts=charts)
 
 
 @router.get("/artifacts/{artifact_id}", response_class=HTMLResponse)
 def artifact_page(request: Request, artifact_id: int) -> HTMLResponse:
-    data = _source(request).artifact(artifact_id, with_preview=True)
+    src = _source(request)
+    data = src.artifact(artifact_id)
+    data["preview"] = _preview(src.artifact_view(artifact_id))
     return render(request, "artifact.html", a=data)

@@ -7,7 +7,7 @@ step counts by status, the parameters and the scalar outputs in one query each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,10 +24,6 @@ from runstack.metadata_stores._rows import (
 )
 from runstack.metadata_stores._sql_store import SQLMetadataStore
 from runstack.models import ArtifactRecord, ExecutionStatus, StepRecord
-
-# Outputs shown as "metrics": what the built-in materializer stores as one JSON value.
-BUILTIN_MATERIALIZER = "runstack.materializers._builtin.BuiltInMaterializer"
-SCALAR_TYPES = ("builtins.int", "builtins.float", "builtins.bool", "builtins.str")
 
 
 @dataclass(frozen=True)
@@ -121,11 +117,14 @@ def parameters_of_runs(
     return out
 
 
-def scalar_outputs_of_runs(
-    store: SQLMetadataStore, run_ids: Sequence[int]
+def outputs_of_runs(
+    store: SQLMetadataStore,
+    run_ids: Sequence[int],
+    data_types: Collection[str],
+    materializer: str,
 ) -> list[tuple[int, str, str, ArtifactRecord]]:
-    """``(run id, step, output, artifact)`` for every built-in int/float/bool/str output of the
-    given runs, in one query; the values are in the artifacts' files."""
+    """``(run id, step, output, artifact)`` for every output of the given runs of one of
+    ``data_types`` written by ``materializer`` (e.g. the scalar "metrics"), in one query."""
     s, o = t.steps, t.step_outputs
     q = (
         sa.select(s.c.run_id, s.c.name, o.c.name, *ARTIFACT_COLUMNS)
@@ -133,8 +132,8 @@ def scalar_outputs_of_runs(
         .join(t.artifacts, t.artifacts.c.id == o.c.artifact_id)
         .where(
             s.c.run_id.in_(list(run_ids)),
-            t.artifacts.c.data_type.in_(SCALAR_TYPES),
-            t.artifacts.c.materializer == BUILTIN_MATERIALIZER,
+            t.artifacts.c.data_type.in_(list(data_types)),
+            t.artifacts.c.materializer == materializer,
         )
         .order_by(s.c.run_id, s.c.position, o.c.position)
     )
