@@ -19,10 +19,17 @@
     return true;
   }
   document.addEventListener("click", function (e) {
-    var link = e.target.closest ? e.target.closest("a.step-link") : null;
-    if (!link || e.ctrlKey || e.metaKey || e.shiftKey) return;
-    if (openStep(link, true)) e.preventDefault();
+    if (!e.target.closest || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    var link = e.target.closest("a.step-link");
+    var node = link ? null : e.target.closest("#graph g.step, #timeline g.step, #timeline [data-step]");
+    if (node) {  // a step in the run graph or timeline: the same as its row's link
+      link = Array.prototype.find.call(document.querySelectorAll("a.step-link"), function (a) {
+        return a.dataset.step === node.getAttribute("data-step");
+      });
+    }
+    if (link && openStep(link, true)) e.preventDefault();
   });
+  window.addEventListener("popstate", function () { window.location.reload(); });
 
   // A running run refreshes itself until it ends: poll its JSON, reload when it changes.
   var run = document.getElementById("run");
