@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import dashboard_history as h
 import pytest
@@ -228,3 +229,37 @@ def test_the_diff_is_the_run_diff_engines(client: TestClient, backend_repo: Repo
     expected = backend_repo.diff("r-1", "r-2").to_dict()
     assert got == json.loads(json.dumps(expected, default=str))
     assert client.get("/api/diff", params={"a": "r-1", "b": "nope"}).status_code == 404
+
+
+def _queries(source: Any, fn: Any) -> int:
+    import sqlalchemy as sa
+
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append(statement)
+
+    sa.event.listen(source.store.engine, "before_cursor_execute", count)
+    try:
+        fn()
+    finally:
+        sa.event.remove(source.store.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_pages_cost_a_fixed_number_of_queries(sqlite_repo: Repository) -> None:
+    from dashboard_history import TrainConfig, load, train, train_pipeline
+
+    from conftest import client_for
+
+    client, source = client_for(sqlite_repo)
+    url = "/api/pipelines/train_pipeline/runs"
+    before = _queries(source, lambda: client.get(url))
+    run_before = _queries(source, lambda: client.get("/api/runs/r-2"))
+    for i in range(4):
+        train_pipeline(load(), train(config=TrainConfig(lr=i + 1.0))).run(run_name=f"more-{i}")
+    assert client.get(url).json()["total"] == 8
+    assert _queries(source, lambda: client.get(url)) == before == 7
+    assert run_before == 4
+    source.store.dispose()
