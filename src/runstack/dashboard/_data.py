@@ -11,7 +11,7 @@ steps with every column, their inputs and their outputs.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any, cast
 
 from runstack.exceptions import NotFoundError, RunstackError
@@ -127,22 +127,18 @@ class Source:
         filters: dict[str, Any] = {"status": status, "name_prefix": name_prefix}
         runs = view.get_runs(limit=limit, offset=offset, newest_first=newest_first, **filters)
         total = self.store.count_runs(view.id, **filters)
-        ids = [r.id for r in runs]
-        counts = ov.step_counts(self.store, ids) if ids else {}
-        params = ov.parameters_of_runs(self.store, ids) if ids else {}
-        metrics = self._metrics(ids)
-        rows = []
+        metrics = self._metrics([r.id for r in runs])
+        rows, params = [], {}
         for r in runs:
+            # The first run's steps load those of the whole page, in one query.
             row = run_to_dict(r, steps=False)
-            c = counts.get(r.id, {})
+            counts = Counter(s.status.value for s in r.steps)
             row["steps"] = {
-                "total": sum(c.values()),
-                "completed": c.get("completed", 0),
-                "cached": c.get("cached", 0),
-                "failed": c.get("failed", 0),
-                "running": c.get("running", 0),
+                "total": len(r.steps),
+                **{k: counts.get(k, 0) for k in ("completed", "cached", "failed", "running")},
             }
-            row["parameters"] = _nest(json_safe(params.get(r.id, {})))
+            params[r.id] = _flat_parameters(r)
+            row["parameters"] = _nest(json_safe(params[r.id]))
             row["metrics"] = _nest(json_safe(metrics.get(r.id, {})))
             rows.append(row)
         return {
@@ -151,8 +147,8 @@ class Source:
             "limit": limit,
             "offset": offset,
             "newest_first": newest_first,
-            "parameter_columns": _columns(params.get(i, {}) for i in ids),
-            "metric_columns": _columns(metrics.get(i, {}) for i in ids),
+            "parameter_columns": _columns(params.values()),
+            "metric_columns": _columns(metrics.get(r.id, {}) for r in runs),
             "runs": rows,
         }
 
@@ -257,7 +253,7 @@ class Source:
         # Oldest first: the order a metric over runs is drawn in.
         views = sorted((self.history.get_run(n) for n in names), key=lambda v: v.start_time)
         ids = [v.id for v in views]
-        params = ov.parameters_of_runs(self.store, ids)
+        params = {v.id: _flat_parameters(v) for v in views}
         metrics = self._metrics(ids)
 
         def table(values: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -297,6 +293,11 @@ def _add_links(step: StepView, data: dict[str, Any]) -> None:
     data["attempts"] = json_safe(
         [{k: v for k, v in a.items() if k != "logs_uri"} for a in step.attempts]
     )
+
+
+def _flat_parameters(run: RunView) -> dict[str, Any]:
+    """``{"<step>.<parameter>": value}`` of the run's steps (the columns of runs tables)."""
+    return {f"{s.name}.{k}": v for s in run.steps for k, v in s.parameters.items()}
 
 
 def _columns(dicts: Any) -> list[str]:

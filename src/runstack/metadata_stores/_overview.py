@@ -1,8 +1,8 @@
 """Aggregate reads for overview pages (the dashboard): a few queries per page, whatever its size.
 
 Kept apart from the runner's store so that listing pages never costs a query per run or step:
-pipelines with their run counts and recent outcomes in two queries; for a page of runs, the
-step counts by status, the parameters and the scalar outputs in one query each.
+pipelines with their run counts and recent outcomes in two queries; the scalar outputs of a
+page of runs in one.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -78,43 +77,6 @@ def pipeline_summaries(store: SQLMetadataStore, recent: int = 20) -> list[Pipeli
             PipelineSummary(p[0], p[1], aware(p[2]), n.get(p[0], 0), by_pipe.get(p[0], []))  # type: ignore[arg-type]
             for p in conn.execute(pipes)
         ]
-
-
-def step_counts(store: SQLMetadataStore, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Run id -> {step status: how many steps}, for the given runs, in one query."""
-    s = t.steps
-    q = (
-        sa.select(s.c.run_id, s.c.status, sa.func.count())
-        .where(s.c.run_id.in_(list(run_ids)))
-        .group_by(s.c.run_id, s.c.status)
-    )
-    out: dict[int, dict[str, int]] = {i: {} for i in run_ids}
-    with store._read() as conn:
-        for run_id, status, count in conn.execute(q):
-            out[run_id][status] = count
-    return out
-
-
-def parameters_of_runs(
-    store: SQLMetadataStore, run_ids: Sequence[int]
-) -> dict[int, dict[str, Any]]:
-    """Run id -> {"<step>.<parameter>": value}: the steps' recorded parameters, in one query.
-
-    Values come from the steps' own JSON (exact), only for steps that had parameters.
-    """
-    s, sp = t.steps, t.step_parameters
-    with_params = sa.select(sp.c.step_id).where(sp.c.run_id.in_(list(run_ids)))
-    q = (
-        sa.select(s.c.run_id, s.c.name, s.c.parameters)
-        .where(s.c.id.in_(with_params))
-        .order_by(s.c.run_id, s.c.position)
-    )
-    out: dict[int, dict[str, Any]] = {i: {} for i in run_ids}
-    with store._read() as conn:
-        for run_id, step, params in conn.execute(q):
-            for name, value in (params or {}).items():
-                out[run_id][f"{step}.{name}"] = value
-    return out
 
 
 def outputs_of_runs(
