@@ -28,6 +28,7 @@ BENCHMARKS = {
     "history": "bench.history",
     "artifacts": "bench.artifacts",
     "concurrency": "bench.concurrency",
+    "compare": "bench.compare",
     "dashboard": "bench.dashboard",
 }
 BACKENDS = ("sqlite", "postgresql", "mysql")

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runstack.exceptions import RunNotFoundError
+from runstack.exceptions import RunNotFoundError, StepNotFoundError
 from runstack.execution import _fingerprint
-from runstack.materializers import BaseMaterializer
+from runstack.materializers import BaseMaterializer, PandasMaterializer
 from runstack.pipelines import pipeline
 from runstack.post_execution import (
     ArrayDiff,
@@ -145,8 +145,8 @@ def test_to_dict_is_strict_json_with_every_field(repo: Repository) -> None:
     assert (data["same_pipeline"], data["identical"]) == (True, False)
     load_d, train_d = data["steps"]
     assert set(load_d) == {
-        "name", "presence", "entrypoint", "status", "cached", "cache_key_same", "changes",
-        "outputs", "notes", "differs",
+        "name", "presence", "entrypoint", "status", "cached", "duration", "cache_key_same",
+        "changes", "outputs", "notes", "differs",
     }  # fmt: skip
     assert load_d["changes"] == [
         {
@@ -187,6 +187,8 @@ def test_identical_runs_have_an_empty_diff(repo: Repository) -> None:
     assert all(o.same for s in diff.steps for o in s.outputs)
     assert not load_diff.differs  # ran in one, reused in the other: the same results
     assert str(diff) == "Run 'a' -> 'b': no differences."
+    with pytest.raises(StepNotFoundError, match="Did you mean 'train'"):
+        diff.step("trian")
     assert diff.to_dict()["identical"] is True
 
 
@@ -480,3 +482,169 @@ def test_compare_runs_shows_parameters_that_differ_and_metrics(repo: Repository)
     ]
     data = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
     assert data["rows"][1]["name"] == "b" and data["rows"][1]["metrics"]["train.loss"] == 30.0
+
+
+class K(BaseStepConfig):
+    k: int = 1
+
+
+@step
+def metric(config: K) -> Output(score=float, count=int):
+    return config.k * 0.5, config.k
+
+
+@pipeline
+def wide(m1, m2, m3, m4, m5, m6):
+    for m in (m1, m2, m3, m4, m5, m6):
+        m()
+
+
+def _wide(name: str, changed: int) -> Any:
+    """Six steps; the first ``changed`` of them with k=2."""
+    steps = {f"m{i}": metric(config=K(k=2 if i <= changed else 1)) for i in range(1, 7)}
+    return wide(**steps).run(run_name=name)
+
+
+def test_diff_and_compare_cost_few_queries(repo: Repository) -> None:
+    from test_query_counts import _counting
+
+    _wide("a", 0), _wide("b", 2), _wide("c", 0)
+    engine = repo.active_stack.metadata_store.engine
+
+    def fresh() -> dict[str, Any]:
+        return {r.name: r for r in Repository().get_pipeline("wide").runs}
+
+    views = fresh()
+    with _counting(engine) as same:
+        assert views["a"].diff(views["c"]).identical
+    views = fresh()
+    with _counting(engine) as two:
+        assert len(views["a"].diff(views["b"]).differences) == 2
+    with _counting(engine) as table:
+        assert len(Repository().compare("a", "b", "c").rows) == 3
+    # The runs' steps (listed together), every output in one go, and components only where
+    # the keys differ (one query per step and run: the store has no batch read of them).
+    assert len(same) == 2, same
+    assert len(two) == 2 + 2 * 2, two
+    assert len(table) <= 3 * 2 + 1 + 3, table  # resolve 3 runs by name, steps, outputs
+
+
+class Kind(BaseStepConfig):
+    floats: bool = False
+
+
+@step
+def polars_table(config: Kind) -> Any:
+    import polars as pl
+
+    values = [1.0, 2.0, 4.0] if config.floats else [1, 2, 3]
+    return pl.DataFrame({"a": values, "b": ["x", "y", "y"]})
+
+
+@step
+def arrow_table(config: Kind) -> Any:
+    import pyarrow as pa
+
+    columns = {"a": [1, 2, 3]}
+    if config.floats:
+        columns["extra"] = [0.5, 0.5, 0.5]
+    return pa.table(columns)
+
+
+@pipeline
+def other_tables(p, q):
+    p()
+    q()
+
+
+def test_polars_and_arrow_tables(repo: Repository) -> None:
+    def go(name: str, floats: bool) -> Any:
+        cfg = Kind(floats=floats)
+        return other_tables(p=polars_table(config=cfg), q=arrow_table(config=cfg)).run(
+            run_name=name
+        )
+
+    a, b = go("a", False), go("b", True)
+    assert a.get_step("p").output.materializer.endswith("PolarsMaterializer")
+    assert a.get_step("q").output.materializer.endswith("ArrowMaterializer")
+    diff = a.diff(b)
+    polars_diff = diff.step("p").outputs[0].detail
+    assert isinstance(polars_diff, TableDiff)
+    assert polars_diff.columns_retyped == {"a": Delta("int64", "double")}
+    assert polars_diff.column_stats["a"]["max"] == Delta(3, 4.0)
+    assert "b" not in polars_diff.column_stats
+    arrow_diff = diff.step("q").outputs[0].detail
+    assert isinstance(arrow_diff, TableDiff)
+    assert (arrow_diff.columns_added, arrow_diff.columns_retyped) == (("extra",), {})
+    assert arrow_diff.rows == Delta(3, 3) and arrow_diff.column_stats == {}
+
+
+def test_without_content_hashes_the_diff_says_it_cannot_tell(
+    repo: Repository, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTACK_CONTENT_HASH_MAX_BYTES", "1")  # nothing gets hashed
+    (isolated / "data.csv").write_text("v\n1\n2\n")
+    a = from_file(read_csv=read_csv(), total=total()).run(run_name="a")
+    b = from_file(read_csv=read_csv(), total=total()).run(run_name="b")  # same data, re-read
+    assert a.get_step("read_csv").output.content_hash is None
+    diff = a.diff(b)
+    assert not diff.identical  # unknown is never reported as "the same"
+    (out,) = diff.step("read_csv").outputs
+    assert out.same is None and out.differs
+    assert isinstance(out.detail, TableDiff) and out.detail.rows == Delta(2, 2)
+    assert out.detail.column_stats == {}  # as far as can be seen, the same
+    assert "whether the content is the same is unknown" in (out.detail.note or "")
+    ((component, name, before, after, kind),) = fields_of(diff.step("total").changes)
+    assert (component, name, kind) == ("input", "df", "changed")
+    assert str(before).startswith("artifact:") and str(after).startswith("artifact:")
+    assert "too large to hash" in diff.step("total").changes[0].description
+
+
+class ParquetFrames(PandasMaterializer):
+    ASSOCIATED_TYPES = ()  # only where asked for: DataFrames keep their default materializer
+
+
+def test_step_code_constant_and_materializer_changes(code: Code, repo: Repository) -> None:
+    code.write(
+        "coded",
+        """
+        import pandas as pd
+
+        from runstack.pipelines import pipeline
+        from runstack.steps import step
+
+        FACTOR = 2
+
+        @step
+        def frame() -> pd.DataFrame:
+            return pd.DataFrame({"v": [FACTOR]})
+
+        @pipeline
+        def coded(frame):
+            frame()
+        """,
+    )
+    mod = code.load("coded")
+    a = mod.coded(frame=mod.frame()).run(run_name="a")
+    code.edit("coded", "FACTOR = 2", "FACTOR = 3")
+    code.edit("coded", '{"v": [FACTOR]}', '{"v": [FACTOR, 1]}')
+    mod = code.load("coded")
+    b = mod.coded(frame=mod.frame().with_return_materializers(ParquetFrames)).run(run_name="b")
+    s = a.diff(b).step("frame")
+    by_component = {c.component: c for c in s.changes}
+    assert sorted(by_component) == ["constant", "materializer", "step_code"]
+    constant = by_component["constant"]
+    assert (constant.name, constant.before, constant.after) == ("coded:FACTOR", "2", "3")
+    step_code = by_component["step_code"]
+    assert step_code.before != step_code.after and step_code.name == ""
+    assert step_code.description == "code of step `frame` changed"
+    mat = by_component["materializer"]
+    assert (mat.name, mat.before, mat.after) == (
+        "output",
+        "runstack.materializers._pandas.PandasMaterializer",
+        "test_diff.ParquetFrames",
+    )
+    # A materializer the diff does not know is not opened, even one that writes Parquet.
+    detail = s.outputs[0].detail
+    assert isinstance(detail, OpaqueDiff)
+    assert detail.note == "different kinds of data (table -> opaque)"

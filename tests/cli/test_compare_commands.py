@@ -54,6 +54,24 @@ def test_run_diff_json(cli, two_runs):
     assert (outputs["weights"]["same"], outputs["weights"]["differs"]) == (True, False)
 
 
+def test_a_failed_step(cli, two_runs, pipeline_file):
+    config = pipeline_file.parent / "fail.yaml"
+    config.write_text("steps:\n  train:\n    parameters:\n      fail: true\n")
+    cli("pipeline", "run", str(pipeline_file), "-c", str(config), "--run-name", "bad", code=1)
+    data = json.loads(cli("run", "diff", "first", "bad", "--json").stdout)
+    (train,) = data["steps"]  # load was reused from first: the same
+    assert train["status"]["before"] == "completed" and train["status"]["after"] == "failed"
+    assert [(c["name"], c["before"], c["after"]) for c in train["changes"]] == [
+        ("fail", False, True)
+    ]
+    assert {o["name"]: o["presence"] for o in train["outputs"]} == {
+        "weights": "only_a",
+        "loss": "only_a",
+    }
+    out = cli("run", "diff", "first", "bad").stdout
+    assert "failed" in out and "output loss" in out and "present" in out
+
+
 def test_identical_runs(cli, two_runs, pipeline_file):
     cli("pipeline", "run", str(pipeline_file), "--run-name", "again")  # all cached from first
     out = cli("run", "diff", "first", "again").stdout
@@ -122,3 +140,12 @@ def test_run_show_has_parameters_and_metrics(cli, two_runs):
     step = json.loads(cli("step", "show", "second", "train", "--json").stdout)
     assert step["metrics"] == {"loss": 30.0} and step["parameters"] == {"scale": 1.0, "fail": False}
     assert "metric loss" in cli("step", "show", "second", "train").stdout
+
+
+def test_read_limit_zero_compares_hashes_only(cli, two_runs):
+    data = json.loads(cli("run", "diff", "first", "second", "--read-limit", "0", "--json").stdout)
+    detail = data["steps"][0]["outputs"][0]["detail"]
+    assert detail["kind"] == "opaque" and detail["note"] == "not read (read_limit=0)"
+    assert detail["hashes"]["before"] != detail["hashes"]["after"]
+    out = cli("run", "diff", "first", "second", "--read-limit", "0").stdout
+    assert "output output hash" in out and "not read" in out

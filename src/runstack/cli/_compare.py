@@ -14,7 +14,13 @@ import click
 from runstack.cli._common import console, echo_json, get_repo, json_option, stack_option
 
 if TYPE_CHECKING:
-    from runstack.post_execution import ArtifactDiff, OutputDiff, RunDiff, StepDiff
+    from runstack.post_execution import (
+        ArtifactDiff,
+        OutputDiff,
+        RunComparison,
+        RunDiff,
+        StepDiff,
+    )
 
 _BEFORE = "red"
 _AFTER = "green"
@@ -266,7 +272,7 @@ def run_compare(
     _print_comparison(comparison)
 
 
-def _print_comparison(comparison: Any) -> None:
+def _print_comparison(comparison: RunComparison) -> None:
     from rich.table import Table
     from rich.text import Text
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runstack.post_execution._diff import RunSummary, _summary
-from runstack.post_execution._json import json_safe, metrics_of
+from runstack.post_execution._json import artifacts_of, json_safe, metrics_of
 
 if TYPE_CHECKING:
     from runstack.post_execution._views import RunView
@@ -64,12 +64,14 @@ def compare_runs(runs: Sequence[RunView]) -> RunComparison:
     names); see :class:`RunComparison`."""
     params: list[dict[str, Any]] = []
     metrics: list[dict[str, Any]] = []
+    outputs = artifacts_of([s for run in runs for s in run.steps], "output")
     for run in runs:
         p: dict[str, Any] = {}
         m: dict[str, Any] = {}
         for step in run.steps:
             p.update({f"{step.name}.{k}": v for k, v in step.parameters.items()})
-            m.update({f"{step.name}.{k}": v for k, v in metrics_of(step).items()})
+            found = metrics_of(step, outputs[step.id])
+            m.update({f"{step.name}.{k}": v for k, v in found.items()})
         params.append(p)
         metrics.append(m)
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from runstack.post_execution._peek import NOT_SCALAR, scalar_of
 
 if TYPE_CHECKING:
-    from runstack.post_execution._views import RunView, StepView
+    from runstack.models import ArtifactLink
+    from runstack.post_execution._views import RunView, StepArtifacts, StepView
+
+_CHUNK = 500  # step ids per query: databases cap the parameters of one statement
 
 
 def json_safe(value: Any) -> Any:
@@ -42,10 +46,33 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def metrics_of(step: StepView) -> dict[str, Any]:
-    """The step's scalar outputs by name (see the module docstring)."""
+def artifacts_of(steps: Sequence[StepView], kind: str) -> dict[int, StepArtifacts]:
+    """The ``"output"``s or ``"input"``s of every step by step id, in one query per metadata
+    store, where ``step.outputs`` of each would take one query per step."""
+    from runstack.post_execution._views import StepArtifacts
+
+    by_store: dict[int, list[StepView]] = defaultdict(list)
+    for s in steps:
+        by_store[id(s._store)].append(s)
+    found: dict[int, StepArtifacts] = {}
+    for group in by_store.values():
+        store = group[0]._store
+        fetch = store.outputs_of_steps if kind == "output" else store.inputs_of_steps
+        links: dict[int, list[ArtifactLink]] = defaultdict(list)
+        ids = [s.id for s in group]
+        for i in range(0, len(ids), _CHUNK):
+            for link in fetch(ids[i : i + _CHUNK]):
+                links[link.step_id].append(link)
+        for s in group:
+            found[s.id] = StepArtifacts(store, s.id, s.name, kind, links[s.id], s._artifacts)
+    return found
+
+
+def metrics_of(step: StepView, outputs: StepArtifacts | None = None) -> dict[str, Any]:
+    """The step's scalar outputs by name (see the module docstring); ``outputs`` saves the
+    query for ``step.outputs`` when they were loaded already."""
     out = {}
-    for name, artifact in step.outputs.items():
+    for name, artifact in (step.outputs if outputs is None else outputs).items():
         value = scalar_of(artifact)
         if value is not NOT_SCALAR:
             out[name] = value
@@ -56,12 +83,21 @@ def _duration(start: datetime | None, end: datetime | None) -> float | None:
     return None if start is None or end is None else (end - start).total_seconds()
 
 
-def step_to_dict(step: StepView, *, detail: bool = False) -> dict[str, Any]:
+def step_to_dict(
+    step: StepView,
+    *,
+    detail: bool = False,
+    inputs: StepArtifacts | None = None,
+    outputs: StepArtifacts | None = None,
+) -> dict[str, Any]:
     """A step as JSON: status, timing, parameters, metrics and its inputs and outputs.
 
     ``detail`` adds what costs extra queries or is long: each input's producing step, the
-    cache key's components and the traceback.
+    cache key's components and the traceback. ``inputs`` / ``outputs``: already loaded ones
+    (see :func:`artifacts_of`).
     """
+    inputs = step.inputs if inputs is None else inputs
+    outputs = step.outputs if outputs is None else outputs
     data: dict[str, Any] = {
         "name": step.name,
         "entrypoint": step.entrypoint_name,
@@ -71,11 +107,11 @@ def step_to_dict(step: StepView, *, detail: bool = False) -> dict[str, Any]:
         "end_time": step.end_time,
         "duration": step.duration,
         "parameters": step.parameters,
-        "metrics": metrics_of(step),
+        "metrics": metrics_of(step, outputs),
         "cache_key": step.cache_key,
         "inputs": {
             name: {"data_type": a.data_type, "uri": a.uri, "content_hash": a.content_hash}
-            for name, a in step.inputs.items()
+            for name, a in inputs.items()
         },
         "outputs": {
             name: {
@@ -85,12 +121,12 @@ def step_to_dict(step: StepView, *, detail: bool = False) -> dict[str, Any]:
                 "content_hash": a.content_hash,
                 "reused": a.is_cached,
             }
-            for name, a in step.outputs.items()
+            for name, a in outputs.items()
         },
         "error": step.error,
     }
     if detail:
-        for name, a in step.inputs.items():
+        for name, a in inputs.items():
             data["inputs"][name]["producer_step"] = a.producer_step.name
         data["cache_components"] = step.cache_components
         data["traceback"] = step.traceback
@@ -118,7 +154,8 @@ def run_to_dict(run: RunView, *, steps: bool = True) -> dict[str, Any]:
         return json_safe(data)
     data = json_safe(data)
     # Step dicts are JSON-safe already: a second pass over 50 steps cost as much as the shapes.
-    step_dicts = [step_to_dict(s) for s in views]
+    ins, outs = artifacts_of(views, "input"), artifacts_of(views, "output")
+    step_dicts = [step_to_dict(s, inputs=ins[s.id], outputs=outs[s.id]) for s in views]
     data["parameters"] = {s["name"]: s["parameters"] for s in step_dicts if s["parameters"]}
     data["metrics"] = {s["name"]: s["metrics"] for s in step_dicts if s["metrics"]}
     data["steps"] = step_dicts

@@ -72,13 +72,27 @@ def _store(view: ArtifactView) -> ArtifactStore:
     return store
 
 
+def _inline(view: ArtifactView) -> bytes | None:
+    """The bytes of an artifact kept inline with its record (its one file, ``data.json``),
+    else None. Records without the field (stores before inline values) hold none."""
+    return getattr(view._record, "inline", None)
+
+
 def size_of(view: ArtifactView, name: str | None = None) -> int:
     """Bytes the artifact's files take (of file ``name`` only, when given)."""
+    inline = _inline(view)
+    if inline is not None:
+        return len(inline) if name in (None, _JSON_FILE) else 0
     files = _store(view).files(view.uri)
     return sum(size for rel, size in files if name is None or rel == name)
 
 
 def _read_bytes(view: ArtifactView, name: str, limit: int) -> bytes:
+    inline = _inline(view)
+    if inline is not None:
+        if len(inline) > limit:
+            raise TooLarge(f"{len(inline)} bytes, over the {limit}-byte limit for reading it here")
+        return inline
     # The size from the open file, not a listing of the folder: runs tables read hundreds.
     with _store(view).open(view.uri, name, "rb") as f:
         size = f.seek(0, 2)

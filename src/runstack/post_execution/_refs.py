@@ -50,9 +50,12 @@ def run_not_found(
     name: str, histories: Sequence[History], stacks: Sequence[str]
 ) -> RunNotFoundError:
     """No run ``name`` on ``stacks``: the error lists the newest run names, closest first."""
-    known: list[str] = []
-    for history in histories:
-        known += [r.name for r in history.store.list_runs(limit=_KNOWN, newest_first=True)]
+    newest: list[RunView] = []
+    for history in histories:  # an error path: a query per pipeline is fine
+        for pipeline in history.get_pipelines():
+            newest += pipeline.get_runs(limit=_KNOWN, newest_first=True)
+    newest.sort(key=lambda r: r.start_time, reverse=True)
+    known = [r.name for r in newest[:_KNOWN]]
     return RunNotFoundError(
         f"No run named {name!r} on stack(s) {list(stacks)}. "
         + did_you_mean(name, known, "runs (newest first)")
