@@ -29,6 +29,7 @@ BENCHMARKS = {
     "artifacts": "bench.artifacts",
     "concurrency": "bench.concurrency",
     "compare": "bench.compare",
+    "display": "bench.display",
     "dashboard": "bench.dashboard",
 }
 BACKENDS = ("sqlite", "postgresql", "mysql")

@@ -12,6 +12,7 @@ import runstack.pipelines
 import runstack.post_execution
 import runstack.repository
 import runstack.steps
+import runstack.visualizers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,23 @@ def test_public_names_are_locked() -> None:
         "StatisticsMaterializer",
         "SchemaMaterializer",
     } <= set(runstack.materializers.__all__)
+    assert sorted(runstack.visualizers.__all__) == [
+        "DataEdge",
+        "Preview",
+        "RunModel",
+        "StepNode",
+        "html_of",
+        "metric_points",
+        "metric_svg",
+        "preview",
+        "report_html",
+        "run_graph_svg",
+        "run_model",
+        "statistics_svg",
+        "timeline_svg",
+    ]
     for module in (
+        runstack.visualizers,
         runstack.steps,
         runstack.pipelines,
         runstack.materializers,
@@ -80,6 +97,16 @@ def test_import_runstack_loads_nothing_heavy() -> None:
         "import json, sys, runstack; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('sqlalchemy', 'pydantic', 'fsspec', 'pandas', 'numpy', 'pyarrow', 'alembic', 'rich'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_pictures_load_their_libraries_on_first_drawing_only() -> None:
+    code = (
+        "import json, sys, runstack.post_execution, runstack.visualizers, runstack.cli; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('grandalf', 'pandas', 'numpy', 'pyarrow'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import struct
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,9 @@ def test_report_of_two_runs_opens_offline_in_chromium(
     assert page["svgs"] >= 4  # graph and timeline per run, plus statistics of the tables
     assert "Timeline" in page["text"] and "Parameters" in page["text"]
     assert "rows" in page["text"] and "scale" in page["text"]  # the two steps' parameters
+    diff = page["text"][page["text"].index("Run diff: first → second") :]
+    assert re.search(r"load\tparameter rows\n[^\t]*\t4\t6", diff)  # the two runs' diff, first
+    assert diff.index("Run diff") < diff.index("Run first")
     colours = png_colours(page["screenshot"])
     assert len(colours) > 20, colours  # text, status colours, graph: not a blank page
 
@@ -130,8 +135,10 @@ def test_report_checks_its_arguments_before_writing(
     assert not (isolated / "r.html").exists()
     folder = cli("run", "report", "first", "-o", "no/such/dir/r.html", code=1)
     assert "Folder no/such/dir does not exist" in folder.stderr
-    twice = cli("run", "report", "first", "first", code=1)
-    assert "named twice" in twice.stderr
+    twice = cli("run", "report", "-p", "training", "second", "latest", code=1)
+    assert "The same run is named twice" in twice.stderr
+    cli("run", "report", "-p", "training", "latest~1", "latest", "-o", "last-two.html")
+    assert "Run diff: first → second" in (isolated / "last-two.html").read_text()
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +146,13 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     # A proxy from the environment must not be what makes requests fail (or succeed).
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(var, raising=False)
+
+
+def test_report_without_the_viz_extra_says_what_to_install(
+    cli: Any, two_runs: list[str], isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "grandalf", None)
+    monkeypatch.setitem(sys.modules, "grandalf.graphs", None)
+    out = cli("run", "report", "first", "-o", "r.html", code=1)
+    assert "pip install 'runstack[viz]'" in out.stderr
+    assert not (isolated / "r.html").exists()

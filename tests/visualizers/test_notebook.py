@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from runstack.pipelines import pipeline
 from runstack.post_execution import RunView
 from runstack.repository import Repository
 from runstack.steps import step
-from runstack.visualizers import _preview
+from runstack.visualizers import _preview, run_graph_svg
 
 
 def text_of(markup: str) -> str:
@@ -112,7 +114,7 @@ def test_previews_read_a_bounded_part_of_big_artifacts(
     table = run.get_step("wide").output._repr_html_()
     shown = text_of(table)
     assert "2,000 rows, 30 columns" in shown and "Showing 20 of 30 columns" in shown
-    assert "statistics are computed on read()" in shown and "hist-bar" not in table
+    assert "Statistics are computed on read()" in shown and "hist-bar" not in table
     assert shown.count("c19 (double)") == 1 and "c20 (double)" not in shown
     assert len(re.findall(r"<tr>", table)) == 1 + 10 + 4  # header, 10 rows, 4 fields
 
@@ -122,3 +124,56 @@ def test_missing_artifact_files_show_as_unavailable_not_an_error(first_run: RunV
     for f in Path(table.uri.removeprefix("file://")).iterdir():
         f.unlink()
     assert "Cannot preview it" in text_of(table._repr_html_())
+
+
+def test_run_diff_shows_what_differs_before_and_after(first_run: RunView) -> None:
+    second = run_training(0.2, name="second")
+    markup = first_run.diff(second)._repr_html_()
+    shown = text_of(markup)
+    assert "Run diff: first → second" in shown
+    assert re.search(r"train\s+parameter lr\s.*0\.1\s+0\.2", shown)
+    assert re.search(r"output accuracy\s+0\.6\s+0\.7", shown)
+    assert (
+        "<span class='before'>0.1</span>" in markup and "<span class='after'>0.2</span>" in markup
+    )
+    assert "Same in both: load" in shown
+    assert ExplodingMaterializer.reads == 0  # the model differs, and is compared by hash only
+    same = text_of(first_run.diff(first_run)._repr_html_())
+    assert "No differences." in same
+
+
+def test_without_the_viz_extra_display_says_what_to_install(
+    first_run: RunView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "grandalf", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "grandalf.graphs", None)
+    shown = text_of(first_run._repr_html_())
+    assert "pip install 'runstack[viz]'" in shown and "train" in shown  # the table still shows
+    with pytest.raises(ImportError, match=r"runstack\[viz\]"):
+        run_graph_svg(first_run)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+
+
+def test_a_run_named_like_markup_stays_text_in_displays_and_report(repo: Repository) -> None:
+    evil = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    run = run_training(0.1, name=evil)
+    from runstack.visualizers import report_html
+
+    for markup in (
+        run._repr_html_(),
+        run.get_step("train")._repr_html_(),
+        repo.get_pipeline("training")._repr_html_(),
+        report_html([run]),
+    ):
+        parser = _Tags()
+        parser.feed(markup)
+        assert not parser.tags & {"img", "script"}
+        assert evil in text_of(markup)  # shown, as the text it is

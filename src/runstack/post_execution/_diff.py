@@ -139,6 +139,12 @@ class RunDiff(_ToDict):
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "identical": self.identical}
 
+    def _repr_html_(self) -> str:
+        """Notebook display, drawn by ``runstack.visualizers``."""
+        from runstack.post_execution._display import html_of
+
+        return html_of(self)
+
     def __str__(self) -> str:
         head = f"Run {self.a.name!r} -> {self.b.name!r}"
         if not self.same_pipeline:

@@ -212,3 +212,24 @@ def table_statistics(view: ArtifactView, limit: int = READ_LIMIT) -> TableStatis
     if size > limit:
         raise TooLarge(f"{size} bytes of Parquet, over the {limit}-byte limit for statistics")
     return view.read(materializer=StatisticsMaterializer)
+
+
+def table_head(
+    view: ArtifactView, rows: int = 10, columns: int = 20
+) -> tuple[list[tuple[str, str]], list[list[Any]]]:
+    """``(every column's (name, Arrow type), the first rows of the first columns)``: the
+    Parquet footer and one small batch, whatever the table's size (index columns left out)."""
+    import pyarrow.parquet as pq
+
+    from runstack.materializers._tabular import _index_columns
+
+    if kind_of(view) != "table":
+        raise ValueError(f"artifact {view.name!r} is not a table")
+    with _store(view).open(view.uri, _PARQUET, "rb") as f:
+        pf = pq.ParquetFile(f)
+        schema = pf.schema_arrow
+        index = _index_columns(schema)
+        names = [n for n in schema.names if n not in index]
+        batch = next(pf.iter_batches(batch_size=rows, columns=names[:columns]), None)
+        head = [] if batch is None else [list(r.values()) for r in batch.to_pylist()[:rows]]
+    return [(n, str(schema.field(n).type)) for n in names], head

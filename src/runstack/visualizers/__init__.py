@@ -10,6 +10,7 @@ imported on first use.
 - :func:`statistics_svg` - per-column histograms / top values of a table's statistics.
 - :func:`metric_svg` and :func:`metric_points` - a number across a pipeline's runs.
 - :func:`html_of` - the notebook display of a view or a run diff.
+- :func:`preview` - a bounded, pickle-free look into an artifact (table head, statistics...).
 - :func:`report_html` - a self-contained HTML report of one or more runs.
 """
 
@@ -20,17 +21,20 @@ from runstack.visualizers._metric import metric_svg
 from runstack.visualizers._metrics import metric_points
 from runstack.visualizers._model import DataEdge, RunModel, StepNode, run_model
 from runstack.visualizers._notebook import to_html as html_of
+from runstack.visualizers._preview import Preview, preview
 from runstack.visualizers._report import report_html
 from runstack.visualizers._stats import statistics_svg
 from runstack.visualizers._timeline import timeline_svg
 
 __all__ = [
     "DataEdge",
+    "Preview",
     "RunModel",
     "StepNode",
     "html_of",
     "metric_points",
     "metric_svg",
+    "preview",
     "report_html",
     "run_graph_svg",
     "run_model",

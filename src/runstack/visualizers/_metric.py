@@ -24,8 +24,8 @@ def metric_svg(points: Sequence[tuple[str, float | None]], title: str = "metric"
     low, high = min(values), max(values)
     if high == low:
         low, high = low - (abs(low) or 1) * 0.5, high + (abs(high) or 1) * 0.5
-    ticks = nice_ticks(low, high, 5)
-    low, high = min([low, *ticks]), max([high, *ticks])
+    ticks = nice_ticks(low, high, 5)  # they enclose the values: the axis runs tick to tick
+    low, high = ticks[0], ticks[-1]
 
     def y_of(v: float) -> float:
         return TOP + PLOT_H - (v - low) / (high - low) * PLOT_H

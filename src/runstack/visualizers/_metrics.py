@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def _value_of(run: RunView, step_name: str, name: str) -> float | None:
-    from runstack.visualizers._preview import scalar
+    from runstack.post_execution._peek import NOT_SCALAR, scalar_of
 
     try:
         step = run.get_step(step_name)
@@ -22,8 +22,10 @@ def _value_of(run: RunView, step_name: str, name: str) -> float | None:
         value = params[name]
     else:
         try:
-            value = scalar(step.outputs[name])
+            value = scalar_of(step.outputs[name])
         except OutputNotFoundError:
+            return None
+        if value is NOT_SCALAR:
             return None
     if isinstance(value, bool):
         return float(value)
@@ -36,7 +38,7 @@ def metric_points(
     """``(run name, value)`` of ``metric`` (``"step.parameter"`` or ``"step.output"``) for the
     newest ``limit`` runs of ``pipeline``, oldest first; None where a run lacks a numeric value.
 
-    Outputs are read only when stored as small JSON numbers (never through a materializer).
+    Outputs are read only when stored as small JSON scalars (never through a materializer).
     """
     step_name, dot, name = metric.partition(".")
     if not dot or not step_name or not name:

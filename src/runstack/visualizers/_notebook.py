@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runstack.visualizers._diff import diff_body
 from runstack.visualizers._graph import run_graph_svg
 from runstack.visualizers._html import (
     Html,
@@ -80,13 +81,16 @@ def run_header(run: RunView) -> Html:
     )
 
 
-def run_body(run: RunView) -> Html:
-    return Html(
-        run_header(run)
-        + f"<div class='picture'>{run_graph_svg(run)}</div>"
-        + "<h3>Steps</h3>"
-        + steps_table(run)
-    )
+def run_body(run: RunView, *, strict: bool = True) -> Html:
+    """Header, run graph and steps table; ``strict=False`` (notebooks) shows the install hint
+    in place of the graph when the layout library is missing, instead of failing."""
+    try:
+        graph = f"<div class='picture'>{run_graph_svg(run)}</div>"
+    except ImportError as e:
+        if strict:
+            raise
+        graph = f"<p class='muted'>{esc(e)}</p>"
+    return Html(run_header(run) + graph + "<h3>Steps</h3>" + steps_table(run))
 
 
 def outputs_table(step: StepView) -> Html:
@@ -136,7 +140,7 @@ def preview_body(artifact: ArtifactView) -> Html:
     parts = []
     if p.note:
         parts.append(f"<p class='muted'>{esc(p.note)}</p>")
-    if p.kind == "value" and p.note == "":
+    if p.kind == "value" and not p.note:
         parts.append(pre(short(p.value, 4000) if not isinstance(p.value, str) else p.value[:4000]))
     elif p.kind == "table":
         parts.append(f"<p>{p.num_rows:,} rows, {len(p.columns)} columns</p>")
@@ -169,23 +173,13 @@ def artifact_body(artifact: ArtifactView) -> Html:
     )
 
 
-def _diff_value(value: Any) -> Html:
+def _generic(value: Any) -> Html:
+    """A ``to_dict()`` result with no display of its own: nested tables."""
     if isinstance(value, dict):
-        if set(value) >= {"before", "after"} and len(value) <= 3:
-            return Html(
-                f"<span class='before'>{esc(short(value['before']))}</span> → "
-                f"<span class='after'>{esc(short(value['after']))}</span>"
-            )
-        return Html(table(["", ""], [[k, _diff_value(v)] for k, v in value.items()]))
+        return table(["", ""], [[k, _generic(v)] for k, v in value.items()])
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return Html("".join(_diff_value(v) for v in value))
+        return Html("".join(_generic(v) for v in value))
     return Html(esc(short(value, 300)))
-
-
-def diff_body(diff: Any) -> Html:
-    """Any result with ``to_dict()``: nested tables, ``{"before", "after"}`` pairs coloured."""
-    data = diff.to_dict()
-    return Html("<h2>Run diff</h2>" + _diff_value(data))
 
 
 def to_html(obj: Any) -> str:
@@ -195,13 +189,17 @@ def to_html(obj: Any) -> str:
     if isinstance(obj, PipelineView):
         return view(pipeline_body(obj))
     if isinstance(obj, RunView):
-        return view(run_body(obj))
+        return view(run_body(obj, strict=False))
     if isinstance(obj, StepView):
         return view(step_body(obj))
     if isinstance(obj, ArtifactView):
         return view(artifact_body(obj))
-    if hasattr(obj, "to_dict"):
+    from runstack.post_execution._diff import RunDiff
+
+    if isinstance(obj, RunDiff):
         return view(diff_body(obj))
+    if hasattr(obj, "to_dict"):
+        return view(_generic(obj.to_dict()))
     raise TypeError(f"No HTML display for {type(obj).__name__}.")
 
 

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from runstack import __version__
+from runstack.visualizers._diff import diff_body
 from runstack.visualizers._html import STYLE, Html, badge, pre, short, table
 from runstack.visualizers._notebook import (
-    diff_body,
     preview_body,
     run_body,
     timeline_body,
@@ -49,7 +49,11 @@ def _logs(run: RunView) -> Html:
         count, tail = _log_tail(s)
         rows.append([s.name, count, tail.splitlines()[-1][:120] if tail else ""])
         if tail:
-            shown = f"last {LOG_LINES} of {count} lines" if count > LOG_LINES else f"{count} lines"
+            shown = (
+                f"last {LOG_LINES} of {count} lines"
+                if count > LOG_LINES
+                else f"{count} line{'s' if count != 1 else ''}"
+            )
             parts.append(
                 f"<details><summary>{esc(s.name)}: {esc(shown)}</summary>{pre(tail)}</details>"
             )
@@ -69,14 +73,11 @@ def _outputs(run: RunView) -> Html:
     parts = []
     for s in run.steps:
         for name, artifact in s.outputs.items():
-            summary = (
-                f"{s.name} → {name} <span class='muted'>"
-                f"{esc(artifact.data_type.rsplit('.', 1)[-1])}"
-                f"{' (reused)' if artifact.is_cached else ''}</span>"
-            )
+            kind = artifact.data_type.rsplit(".", 1)[-1]
+            reused = " (reused)" if artifact.is_cached else ""
             parts.append(
-                f"<details><summary>{summary.replace(s.name, esc(s.name), 1)}"
-                f"</summary>{preview_body(artifact)}</details>"
+                f"<details><summary>{esc(s.name)} → {esc(name)} <span class='muted'>"
+                f"{esc(kind)}{reused}</span></summary>{preview_body(artifact)}</details>"
             )
     return Html("".join(parts) or "<p class='muted'>No outputs.</p>")
 

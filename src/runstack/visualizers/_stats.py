@@ -103,7 +103,7 @@ def _panel(c: ColumnStatistics, x: float, y: float) -> str:
     for i, line in enumerate(_summary(c)):
         body.append(
             text(
-                x + 10, y + 33 + i * 12, clip(line, PANEL_W - 20, 6.0), fill="#616161", font_size=10
+                x + 10, y + 33 + i * 12, clip(line, PANEL_W - 20, 5.6), fill="#616161", font_size=10
             )
         )
     chart_y = y + CHART_TOP + 6

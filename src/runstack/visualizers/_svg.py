@@ -63,30 +63,29 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def fmt_number(value: object) -> str:
-    """A short form of a number for labels (``0.123``, ``1.2e+06``); other values as text."""
+    """A short form of a number for labels (``0.123``, ``38,630``, ``1.2e-05``); other values
+    as text."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, int):
-        return f"{value:,}" if abs(value) < 10**9 else f"{value:.3g}"
+        return f"{value:,}" if abs(value) < 10**15 else f"{value:.3g}"
     if math.isnan(value) or math.isinf(value):
         return str(value)
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2 or 5 times a power of ten apart) covering ``low..high``."""
+    """Round tick values (1, 2 or 5 times a power of ten apart) from at or below ``low`` to at
+    or above ``high``."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low] if math.isfinite(low) else []
     raw = (high - low) / max(1, count)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    start = math.ceil(low / step) * step
-    ticks = []
-    t = start
-    while t <= high + step * 1e-9:
-        ticks.append(round(t, 12))
-        t += step
-    return ticks
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)]
 
 
 def svg(width: float, height: float, body: Iterable[str], *, kind: str, label: str) -> str:

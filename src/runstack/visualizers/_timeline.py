@@ -17,6 +17,7 @@ LABEL_W = 170.0
 PLOT_W = 560.0
 MARGIN = 12.0
 AXIS_H = 26.0
+RIGHT = 140.0  # room after the last bar for its label
 
 
 def _now_like(t: datetime) -> datetime:
@@ -53,7 +54,7 @@ def timeline_svg(run: RunView | RunModel) -> str:
     x0 = MARGIN + LABEL_W
     height = MARGIN + AXIS_H + ROW_H * len(timed) + MARGIN
     body = []
-    ticks = nice_ticks(0.0, total, 6)
+    ticks = [t for t in nice_ticks(0.0, total, 6) if t <= total * 1.0001]
     for t in ticks:  # grid and tick labels
         x = x0 + t * scale
         body.append(
@@ -84,7 +85,7 @@ def timeline_svg(run: RunView | RunModel) -> str:
             f"x='{bx:.1f}' y='{y + 4:.1f}' width='{bw:.1f}' height='{ROW_H - 8:.0f}' rx='3' "
             f"fill='{colour}'><title>{esc(tip)}</title></rect>"
         )
-        room = x0 + PLOT_W + 80 - (bx + bw + 4)
+        room = x0 + PLOT_W + RIGHT - 8 - (bx + bw + 4)
         body.append(
             text(
                 bx + bw + 4,
@@ -94,4 +95,4 @@ def timeline_svg(run: RunView | RunModel) -> str:
                 font_size=11,
             )
         )
-    return svg(x0 + PLOT_W + 90, height, body, kind="timeline", label=label)
+    return svg(x0 + PLOT_W + RIGHT, height, body, kind="timeline", label=label)
