@@ -11,48 +11,27 @@ steps with every column, their inputs and their outputs.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 
 from runstack.exceptions import NotFoundError, RunstackError
 from runstack.metadata_stores import _overview as ov
 from runstack.post_execution import ArtifactView, History, RunView, StepView
 from runstack.post_execution._display import parent_names
-from runstack.post_execution._json import json_safe, run_to_dict, step_to_dict
+from runstack.post_execution._json import artifacts_of, json_safe, run_to_dict, step_to_dict
 from runstack.post_execution._peek import BUILTIN, NOT_SCALAR, SCALAR_TYPES, scalar_of
 
 if TYPE_CHECKING:
     from runstack.artifact_stores import ArtifactStore
     from runstack.metadata_stores import SQLMetadataStore
-    from runstack.models import ArtifactLink, ArtifactRecord
-    from runstack.post_execution._loader import StepGroup
-    from runstack.visualizers._preview import Preview
+    from runstack.models import ArtifactRecord
+    from runstack.visualizers import Preview
 
 _MISSING: Any = object()
 
 
 class ArtifactIdNotFoundError(NotFoundError):
     """No recorded artifact has this id in the served store."""
-
-
-class _RunLinks:
-    """Inputs and outputs of one run's steps, loaded in one query each; stands in for the
-    views' ``StepGroup``, which loads them per step name (a query per step of one run)."""
-
-    def __init__(self, store: SQLMetadataStore, step_ids: list[int]) -> None:
-        self.outputs: dict[int, list[ArtifactLink]] = defaultdict(list)
-        self.inputs: dict[int, list[ArtifactLink]] = defaultdict(list)
-        if step_ids:
-            for link in store.outputs_of_steps(step_ids):
-                self.outputs[link.step_id].append(link)
-            for link in store.inputs_of_steps(step_ids):
-                self.inputs[link.step_id].append(link)
-
-    def outputs_of(self, _name: str, step_id: int) -> list[ArtifactLink]:
-        return self.outputs[step_id]
-
-    def inputs_of(self, _name: str, step_id: int) -> list[ArtifactLink]:
-        return self.inputs[step_id]
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -171,10 +150,13 @@ class Source:
         """The run with its steps, inputs and outputs loaded in three queries."""
         view = self.history.get_run(name)
         records = ov.steps_of_run(self.store, view.id)
-        links = cast("StepGroup", _RunLinks(self.store, [r.id for r in records]))
-        # Complete records and their links, handed to the views so that neither the shapes
-        # nor the pictures query per step.
-        view._steps = [StepView(self.store, r, view, links, self.artifacts) for r in records]
+        steps = [StepView(self.store, r, view, None, self.artifacts) for r in records]
+        # Complete records, and inputs and outputs loaded for all steps at once, handed to
+        # the views: neither the shapes nor the pictures then query per step.
+        ins, outs = artifacts_of(steps, "input"), artifacts_of(steps, "output")
+        for s in steps:
+            s._inputs, s._outputs = ins[s.id], outs[s.id]
+        view._steps = steps
         return view
 
     def run(self, name: str) -> dict[str, Any]:
@@ -214,7 +196,7 @@ class Source:
         return self.history.get_run(run).get_step(step).outputs[output]
 
     def preview(self, run: str, step: str, output: str) -> dict[str, Any]:
-        from runstack.visualizers._preview import preview
+        from runstack.visualizers import preview
 
         return preview_dict(preview(self.output(run, step, output)))
 
@@ -243,7 +225,7 @@ class Source:
             "consumers": None,
         }
         if with_preview:
-            from runstack.visualizers._preview import preview
+            from runstack.visualizers import preview
 
             out["preview"] = preview_dict(preview(view))
         return out

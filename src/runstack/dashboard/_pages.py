@@ -159,8 +159,7 @@ def _panel(src: Source, run: str, step: str) -> dict[str, Any]:
 
 def _preview(view: ArtifactView) -> dict[str, Any]:
     """The renderer's bounded preview, and its statistics picture for a table."""
-    from runstack.visualizers import statistics_svg
-    from runstack.visualizers._preview import preview
+    from runstack.visualizers import preview, statistics_svg
 
     found = preview(view)
     data = preview_dict(found)

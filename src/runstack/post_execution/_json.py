@@ -52,9 +52,13 @@ def artifacts_of(steps: Sequence[StepView], kind: str) -> dict[int, StepArtifact
     from runstack.post_execution._views import StepArtifacts
 
     by_store: dict[int, list[StepView]] = defaultdict(list)
-    for s in steps:
-        by_store[id(s._store)].append(s)
     found: dict[int, StepArtifacts] = {}
+    for s in steps:
+        loaded = s._outputs if kind == "output" else s._inputs
+        if loaded is not None:  # the view has them already
+            found[s.id] = loaded
+        else:
+            by_store[id(s._store)].append(s)
     for group in by_store.values():
         store = group[0]._store
         fetch = store.outputs_of_steps if kind == "output" else store.inputs_of_steps
