@@ -221,8 +221,7 @@ class Source:
             "content_hash": view.content_hash,
             "pickle_based": view.storage_format == "pickle",
             "producer": {"run": producer.run.name, "step": producer.name, "output": view.name},
-            # PLUG (issue 14): consumers in later runs come with lineage (artifact.consumers).
-            "consumers": None,
+            "consumers": _consumers(view),
         }
         if with_preview:
             from runstack.visualizers import preview
@@ -275,6 +274,22 @@ def _add_links(step: StepView, data: dict[str, Any]) -> None:
     data["attempts"] = json_safe(
         [{k: v for k, v in a.items() if k != "logs_uri"} for a in step.attempts]
     )
+
+
+def _consumers(view: ArtifactView) -> list[dict[str, Any]] | None:
+    """The steps, in any run, that read the artifact; None until lineage is recorded.
+
+    PLUG (issue 14): ``ArtifactView.consumers`` arrives with run lineage; until that branch
+    is merged the page says consumers come with lineage.
+    """
+    consumers = getattr(view, "consumers", None)
+    if consumers is None:
+        return None
+    out = []
+    for step in consumers:
+        names = [n for n, a in step.inputs.items() if a.id == view.id]
+        out.append({"run": step.run.name, "step": step.name, "input": names[0] if names else None})
+    return out
 
 
 def _flat_parameters(run: RunView) -> dict[str, Any]:
