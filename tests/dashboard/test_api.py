@@ -263,3 +263,27 @@ def test_pages_cost_a_fixed_number_of_queries(sqlite_repo: Repository) -> None:
     assert _queries(source, lambda: client.get(url)) == before == 5
     assert run_before == 4
     source.store.dispose()
+
+
+def test_the_runs_page_pages_and_filters_without_javascript(
+    sqlite_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import client_for
+    from runstack.dashboard import _pages
+
+    monkeypatch.setattr(_pages, "PER_PAGE", 3)
+    client, source = client_for(sqlite_repo)
+    first = client.get("/pipelines/train_pipeline").text
+    assert "page 1 of 2" in first and 'href="?page=2"' in first
+    assert all(f">r-{i}</a>" in first for i in (4, 3, 2)) and ">r-1</a>" not in first
+    second = client.get("/pipelines/train_pipeline?page=2").text
+    assert ">r-1</a>" in second and "page 2 of 2" in second
+    failed = client.get("/pipelines/train_pipeline?status=failed").text
+    assert ">r-3</a>" in failed and ">r-2</a>" not in failed and "1 run matching" in failed
+    bad = client.get("/pipelines/train_pipeline?page=0")
+    assert bad.status_code == 422 and "page" in bad.text and "<html" in bad.text
+    missing = client.get("/pipelines/nope")
+    assert (
+        missing.status_code == 404 and "Known pipelines: &#39;train_pipeline&#39;" in missing.text
+    )
+    source.store.dispose()
