@@ -75,7 +75,7 @@ async def _on_invalid(request: Request, e: Exception) -> Response:
     ]
     if _wants_html(request):
         return error_response(request, 422, "Bad request: " + "; ".join(problems))
-    # The input values are left out: a bad value is echoed back into nothing.
+    # What was sent is not echoed back (FastAPI would include each bad input value).
     detail = [
         {"loc": err.get("loc"), "msg": err.get("msg"), "type": err.get("type")}
         for err in e.errors()
