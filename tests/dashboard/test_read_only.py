@@ -98,3 +98,33 @@ def test_a_missing_sqlite_store_is_an_error_and_is_not_created(repo: Repository)
     with pytest.raises(StoreError, match="There is no SQLite metadata store at .*Run a pipeline"):
         open_source(repo)
     assert not db_file(repo).exists()
+
+
+def test_mysql_sessions_are_read_only_too(repo: Repository) -> None:
+    import os
+    import uuid
+
+    from runstack.metadata_stores import SQLMetadataStore
+    from runstack.metadata_stores._read_only import open_read_only
+
+    server = os.environ.get("RUNSTACK_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    name = f"rs_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    try:
+        url = sa.make_url(server).set(database=name)
+        writer = SQLMetadataStore(url)  # creates the schema
+        writer.create_run("p", "r-1", datetime.now(timezone.utc))
+        writer.dispose()
+        store = open_read_only(url)
+        try:
+            assert store.get_run("r-1") is not None
+            with pytest.raises(sa.exc.DBAPIError, match="(?i)read.only"), store.engine.begin() as c:
+                c.execute(sa.text("UPDATE runs SET status = 'failed'"))
+        finally:
+            store.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name}")
+        admin.dispose()
