@@ -72,6 +72,8 @@ def test_browsing_everything_leaves_the_sqlite_file_unchanged(sqlite_repo: Repos
         # A crashed run reads as failed, but nothing records it: that is `run reconcile`'s job.
         crashed = client.get("/api/runs/r-crashed").json()
         assert crashed["status"] == "failed" and "no heartbeat" in crashed["error"]
+        [pipeline] = client.get("/api/pipelines").json()
+        assert pipeline["recent"][0] == {"name": "r-crashed", "status": "failed", "duration": 0.0}
     source.store.dispose()
     assert _sha(sqlite_repo) == before
     with sa.create_engine(f"sqlite:///{db_file(sqlite_repo)}").connect() as conn:

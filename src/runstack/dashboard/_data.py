@@ -65,7 +65,9 @@ class Source:
     def pipelines(self) -> list[dict[str, Any]]:
         out = []
         for p in ov.pipeline_summaries(self.store):
-            latest = p.recent[-1] if p.recent else None
+            # Views derive a crashed run's status (failed, ended when last seen) on read.
+            recent = [RunView(self.store, r, None, self.artifacts) for r in p.recent]
+            latest = recent[-1] if recent else None
             out.append(
                 {
                     "name": p.name,
@@ -86,7 +88,7 @@ class Source:
                             if r.end_time is None
                             else (r.end_time - r.start_time).total_seconds(),
                         }
-                        for r in p.recent
+                        for r in recent
                     ],
                 }
             )

@@ -16,21 +16,15 @@ import sqlalchemy as sa
 from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._rows import (
     ARTIFACT_COLUMNS,
+    RUN_COLUMNS,
     STEP_COLUMNS,
     artifact_record,
     aware,
+    run_record,
     step_record,
 )
 from runstack.metadata_stores._sql_store import SQLMetadataStore
-from runstack.models import ArtifactRecord, ExecutionStatus, StepRecord
-
-
-@dataclass(frozen=True)
-class RecentRun:
-    name: str
-    status: ExecutionStatus
-    start_time: datetime
-    end_time: datetime | None
+from runstack.models import ArtifactRecord, RunRecord, StepRecord
 
 
 @dataclass(frozen=True)
@@ -41,25 +35,25 @@ class PipelineSummary:
     name: str
     created_at: datetime
     run_count: int
-    recent: list[RecentRun] = field(default_factory=list)
+    recent: list[RunRecord] = field(default_factory=list)
 
 
 def pipeline_summaries(store: SQLMetadataStore, recent: int = 20) -> list[PipelineSummary]:
     """Every pipeline, oldest first, with its run count and its ``recent`` latest runs."""
     r = t.runs
     counts = sa.select(r.c.pipeline_id, sa.func.count()).group_by(r.c.pipeline_id)
-    ranked = sa.select(
-        r.c.pipeline_id,
-        r.c.name,
-        r.c.status,
-        r.c.start_time,
-        r.c.end_time,
-        sa.func.row_number()
-        .over(partition_by=r.c.pipeline_id, order_by=(r.c.start_time.desc(), r.c.id.desc()))
-        .label("rn"),
-    ).subquery()
+    ranked = (
+        sa.select(
+            *RUN_COLUMNS,
+            sa.func.row_number()
+            .over(partition_by=r.c.pipeline_id, order_by=(r.c.start_time.desc(), r.c.id.desc()))
+            .label("rn"),
+        )
+        .join(t.pipelines, t.pipelines.c.id == r.c.pipeline_id)
+        .subquery()
+    )
     latest = (
-        sa.select(ranked)
+        sa.select(*(c for c in ranked.c if c.name != "rn"))
         .where(ranked.c.rn <= recent)
         .order_by(ranked.c.pipeline_id, ranked.c.rn.desc())
     )
@@ -68,11 +62,10 @@ def pipeline_summaries(store: SQLMetadataStore, recent: int = 20) -> list[Pipeli
     )
     with store._read() as conn:
         n: dict[int, int] = {row[0]: row[1] for row in conn.execute(counts)}
-        by_pipe: dict[int, list[RecentRun]] = {}
+        by_pipe: dict[int, list[RunRecord]] = {}
         for row in conn.execute(latest):
-            by_pipe.setdefault(row[0], []).append(
-                RecentRun(row[1], ExecutionStatus(row[2]), aware(row[3]), aware(row[4]))  # type: ignore[arg-type]
-            )
+            record = run_record(row)
+            by_pipe.setdefault(record.pipeline_id, []).append(record)
         return [
             PipelineSummary(p[0], p[1], aware(p[2]), n.get(p[0], 0), by_pipe.get(p[0], []))  # type: ignore[arg-type]
             for p in conn.execute(pipes)
