@@ -130,3 +130,55 @@ def test_mysql_sessions_are_read_only_too(repo: Repository) -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE {name}")
         admin.dispose()
+
+
+def test_a_select_only_postgresql_role_browses_everything(repo: Repository) -> None:
+    """What docs/dashboard.md tells teams to do: a role that can only SELECT."""
+    import uuid
+
+    from dashboard_history import record
+
+    from conftest import POSTGRESQL
+    from runstack.dashboard import create_app
+
+    admin = sa.create_engine(POSTGRESQL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    name = f"rs_{uuid.uuid4().hex[:12]}"
+    viewer = f"{name}_viewer"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        conn.exec_driver_sql(f"CREATE ROLE {viewer} LOGIN")
+    url = sa.make_url(POSTGRESQL).set(database=name)
+    try:
+        repo.register_component(
+            "metadata_store", "team-db", "postgresql", {"url": url.render_as_string(False)}
+        )
+        repo.register_stack(
+            "team",
+            orchestrator="local",
+            metadata_store="team-db",
+            artifact_store="local",
+            activate=True,
+        )
+        record(repo)
+        with sa.create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {viewer}")
+            conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {viewer}")
+        view_url = url.set(username=viewer).render_as_string(False)
+        repo.register_component("metadata_store", "team-view", "postgresql", {"url": view_url})
+        repo.register_stack(
+            "team-view", orchestrator="local", metadata_store="team-view", artifact_store="local"
+        )
+        source = open_source(repo, "team-view")
+        try:
+            with TestClient(create_app(source)) as client:
+                assert browse_everything(client) > 60
+        finally:
+            source.store.dispose()
+    finally:
+        for store in _flavors._stores.values():
+            store.dispose()
+        _flavors._stores.clear()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+            conn.exec_driver_sql(f"DROP ROLE {viewer}")
+        admin.dispose()
