@@ -34,6 +34,11 @@ def test_loopback_serves_without_a_token_and_stops_on_ctrl_c(serve: Any) -> None
     r = httpx.get(server.base + "/api/pipelines")
     assert r.status_code == 200 and r.json()[0]["name"] == "train_pipeline"
     assert "train_pipeline" in httpx.get(server.base + "/").text
+    # A request naming another host (a rebinding attack's page) is refused.
+    rebound = httpx.get(server.base + "/api/pipelines", headers={"Host": "evil.example"})
+    assert rebound.status_code == 400 and "train_pipeline" not in rebound.text
+    port = server.base.rsplit(":", 1)[1]
+    assert httpx.get(f"http://localhost:{port}/api/pipelines").status_code == 200
     code, out = server.stop()
     assert code == 0, out
     assert "Dashboard stopped." in out and "Traceback" not in out

@@ -83,8 +83,11 @@ async def _on_invalid(request: Request, e: Exception) -> Response:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def create_app(source: Source, *, token: str | None = None) -> Any:
-    """The dashboard over ``source``; with ``token``, every route needs it (see ``_auth``)."""
+def create_app(
+    source: Source, *, token: str | None = None, allowed_hosts: list[str] | None = None
+) -> Any:
+    """The dashboard over ``source``; with ``token``, every route needs it (see ``_auth``);
+    with ``allowed_hosts``, requests naming another host are refused (DNS rebinding)."""
     from runstack.dashboard._api import router as api
     from runstack.dashboard._pages import router as pages
 
@@ -113,4 +116,8 @@ def create_app(source: Source, *, token: str | None = None) -> Any:
     async def _not_allowed(request: Request, e: Exception) -> Response:
         return error_response(request, 405, "The dashboard is read-only: GET requests only.")
 
+    if allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     return TokenGate(app, token) if token else app

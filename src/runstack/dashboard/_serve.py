@@ -111,7 +111,12 @@ def serve(
     token, generated = choose_token(host, token)
     sock = bind(host, port)
     url = url_of(sock, host)
-    app = create_app(source, token=token)
+    # A page on another site can point its own host name at 127.0.0.1 (DNS rebinding) and
+    # read a loopback dashboard without a token; such requests name that host, not ours.
+    loopback_names = ["127.0.0.1", "localhost", "::1", "[::1]", host]
+    app = create_app(
+        source, token=token, allowed_hosts=loopback_names if is_loopback(host) else None
+    )
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     where = "" if is_loopback(host) else f" on {host}; whoever can reach it needs the token"
