@@ -6,24 +6,17 @@ PostgreSQL gets a fresh database per test on the server the conformance suite us
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from dashboard_support import POSTGRESQL, Server, client_for
 from fastapi.testclient import TestClient
 
-from runstack.dashboard import create_app, open_source
-from runstack.dashboard._data import Source
 from runstack.repository import Repository
 from runstack.stack import _flavors
-
-POSTGRESQL = os.environ.get(
-    "RUNSTACK_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def _dispose() -> None:
@@ -72,59 +65,12 @@ def sqlite_repo(repo: Repository) -> Repository:
     return repo
 
 
-def client_for(repo: Repository, **kwargs: Any) -> tuple[TestClient, Source]:
-    source = open_source(repo)
-    return TestClient(create_app(source, **kwargs), raise_server_exceptions=False), source
-
-
 @pytest.fixture
 def client(backend_repo: Repository) -> Iterator[TestClient]:
     c, source = client_for(backend_repo)
     with c:
         yield c
     source.store.dispose()
-
-
-def db_file(repo: Repository) -> Path:
-    return repo.config_dir / "metadata.db"
-
-
-class Server:
-    """``runstack up`` running as a subprocess; ``lines`` is what it printed before serving."""
-
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        import subprocess
-        import sys
-
-        full_env = {**os.environ, **(env or {})}
-        full_env.setdefault("PYTHONUNBUFFERED", "1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runstack.cli", "up", "--port", "0", *args],
-            cwd=cwd,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("Press Ctrl-C"):
-                break
-        else:
-            raise AssertionError(f"runstack up exited: {self.lines}")
-        self.url = next(w for line in self.lines for w in line.split() if w.startswith("http"))
-        self.base = self.url.split("?")[0].rstrip("/")
-
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C; the exit status and what it printed after serving."""
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=30)
-        return self.proc.returncode, out
 
 
 @pytest.fixture

@@ -209,7 +209,7 @@ def test_the_api_is_read_only(client: TestClient) -> None:
 
 
 def test_an_unexpected_error_is_a_500_without_a_traceback(sqlite_repo: Repository) -> None:
-    from conftest import client_for
+    from dashboard_support import client_for
 
     client, source = client_for(sqlite_repo)
 
@@ -250,8 +250,7 @@ def _queries(source: Any, fn: Any) -> int:
 
 def test_pages_cost_a_fixed_number_of_queries(sqlite_repo: Repository) -> None:
     from dashboard_history import TrainConfig, load, train, train_pipeline
-
-    from conftest import client_for
+    from dashboard_support import client_for
 
     client, source = client_for(sqlite_repo)
     url = "/api/pipelines/train_pipeline/runs"
@@ -268,7 +267,8 @@ def test_pages_cost_a_fixed_number_of_queries(sqlite_repo: Repository) -> None:
 def test_the_runs_page_pages_and_filters_without_javascript(
     sqlite_repo: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import client_for
+    from dashboard_support import client_for
+
     from runstack.dashboard import _pages
 
     monkeypatch.setattr(_pages, "PER_PAGE", 3)

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from dashboard_support import client_for, db_file
 from fastapi.testclient import TestClient
 
-from conftest import client_for, db_file
 from runstack.dashboard import open_source
 from runstack.exceptions import StoreError
 from runstack.models import ExecutionStatus
@@ -137,8 +137,8 @@ def test_a_select_only_postgresql_role_browses_everything(repo: Repository) -> N
     import uuid
 
     from dashboard_history import record
+    from dashboard_support import POSTGRESQL
 
-    from conftest import POSTGRESQL
     from runstack.dashboard import create_app
 
     admin = sa.create_engine(POSTGRESQL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)

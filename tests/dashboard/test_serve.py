@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
+from dashboard_support import client_for
 
-from conftest import client_for
 from runstack.dashboard._auth import COOKIE, ENV_TOKEN
 from runstack.dashboard._serve import choose_token, is_loopback
 from runstack.exceptions import ConfigError
