@@ -49,6 +49,9 @@ def up(stack_key: str | None, host: str, port: int, token: str | None) -> None:
             f"The dashboard needs {e.name or 'its dependencies'}, which is not installed: "
             "pip install 'runstack[dashboard]'"
         ) from None
+    from runstack.dashboard._serve import choose_token
+
+    choose_token(host, token)  # a bad token is refused before the store is opened
     source = open_source(get_repo(), stack_key)
     try:
         serve(source, host=host, port=port, token=token, echo=click.echo)
