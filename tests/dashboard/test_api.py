@@ -222,6 +222,7 @@ def test_an_unexpected_error_is_a_500_without_a_traceback(sqlite_repo: Repositor
         assert r.status_code == 500
         assert "Traceback" not in r.text and "secret internals" not in r.text
         assert "Internal error (RuntimeError)" in r.text
+    source.store.dispose()
 
 
 def test_the_diff_is_the_run_diff_engines(client: TestClient, backend_repo: Repository) -> None:

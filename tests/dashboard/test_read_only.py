@@ -76,7 +76,8 @@ def test_browsing_everything_leaves_the_sqlite_file_unchanged(sqlite_repo: Repos
         assert pipeline["recent"][0] == {"name": "r-crashed", "status": "failed", "duration": 0.0}
     source.store.dispose()
     assert _sha(sqlite_repo) == before
-    with sa.create_engine(f"sqlite:///{db_file(sqlite_repo)}").connect() as conn:
+    engine = sa.create_engine(f"sqlite:///{db_file(sqlite_repo)}", poolclass=sa.NullPool)
+    with engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status FROM runs WHERE name = 'r-crashed'"))
         assert status.scalar() == ExecutionStatus.RUNNING.value
 
@@ -160,7 +161,8 @@ def test_a_select_only_postgresql_role_browses_everything(repo: Repository) -> N
             activate=True,
         )
         record(repo)
-        with sa.create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
+        owner = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        with owner.connect() as conn:
             conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {viewer}")
             conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {viewer}")
         view_url = url.set(username=viewer).render_as_string(False)
