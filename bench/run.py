@@ -31,6 +31,7 @@ BENCHMARKS = {
     "distributed": "bench.distributed",
     "compare": "bench.compare",
     "display": "bench.display",
+    "dashboard": "bench.dashboard",
 }
 BACKENDS = ("sqlite", "postgresql", "mysql")
 

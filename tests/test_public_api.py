@@ -112,6 +112,19 @@ def test_pictures_load_their_libraries_on_first_drawing_only() -> None:
     assert json.loads(out.stdout) == []
 
 
+def test_the_web_stack_is_imported_by_runstack_up_only() -> None:
+    code = (
+        "import json, sys, runstack.post_execution, runstack.visualizers, runstack.cli; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('fastapi', 'starlette', 'uvicorn', 'jinja2'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+    import runstack.dashboard
+
+    assert sorted(runstack.dashboard.__all__) == ["Source", "create_app", "open_source", "serve"]
+
+
 def _tool(*command: str) -> subprocess.CompletedProcess[str]:
     executable = str(Path(sys.executable).parent / command[0])
     return subprocess.run([executable, *command[1:]], cwd=ROOT, capture_output=True, text=True)

@@ -166,6 +166,7 @@ COMMANDS: dict[str, str] = {
     "artifact": "runstack.cli._artifacts:artifact",
     "artifact lineage": "runstack.cli._lifecycle:artifact_lineage",
     "gc": "runstack.cli._lifecycle:gc",
+    "up": "runstack.cli._dashboard:up",
 }
 
 

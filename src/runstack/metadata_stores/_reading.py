@@ -67,7 +67,29 @@ class HistoryReading(SQLConnection):
     ) -> list[RunRecord]:
         """Runs (of one pipeline, or of all) that ``where`` selects, in its order and page."""
         f = where or RunFilter()
-        q = self._runs_query()
+        q = self._filtered(self._runs_query(), pipeline_id, f)
+        if f.newest_first:
+            q = q.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
+        else:
+            q = q.order_by(t.runs.c.start_time, t.runs.c.id)
+        if f.limit is not None:
+            q = q.limit(f.limit)
+        if f.offset:
+            q = q.offset(f.offset)
+        with self._read() as conn:
+            return [run_record(r) for r in conn.execute(q).all()]
+
+    def count_runs(self, pipeline_id: int | None = None, where: RunFilter | None = None) -> int:
+        """How many runs ``list_runs`` would return for ``where`` without its page."""
+        q = self._filtered(
+            sa.select(sa.func.count()).select_from(t.runs), pipeline_id, where or RunFilter()
+        )
+        with self._read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    @staticmethod
+    def _filtered(q: sa.Select[Any], pipeline_id: int | None, f: RunFilter) -> sa.Select[Any]:
+        """``q`` restricted to the runs (of one pipeline, or of all) that ``f`` selects."""
         if pipeline_id is not None:
             q = q.where(t.runs.c.pipeline_id == pipeline_id)
         if f.status is not None:
@@ -97,16 +119,7 @@ class HistoryReading(SQLConnection):
             q = q.where(t.runs.c.start_time >= naive(f.started_after))
         if f.started_before is not None:
             q = q.where(t.runs.c.start_time < naive(f.started_before))
-        if f.newest_first:
-            q = q.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
-        else:
-            q = q.order_by(t.runs.c.start_time, t.runs.c.id)
-        if f.limit is not None:
-            q = q.limit(f.limit)
-        if f.offset:
-            q = q.offset(f.offset)
-        with self._read() as conn:
-            return [run_record(r) for r in conn.execute(q).all()]
+        return q
 
     def tags_of_runs(self, run_ids: Sequence[int]) -> dict[int, dict[str, str]]:
         """Each run's tags (runs without any are left out), keys in sorted order."""

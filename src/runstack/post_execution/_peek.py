@@ -88,13 +88,17 @@ def size_of(view: ArtifactView, name: str | None = None) -> int:
 
 
 def _read_bytes(view: ArtifactView, name: str, limit: int) -> bytes:
-    size = size_of(view, name)
-    if size > limit:
-        raise TooLarge(f"{size} bytes, over the {limit}-byte limit for reading it here")
     inline = _inline(view)
     if inline is not None:
+        if len(inline) > limit:
+            raise TooLarge(f"{len(inline)} bytes, over the {limit}-byte limit for reading it here")
         return inline
+    # The size from the open file, not a listing of the folder: runs tables read hundreds.
     with _store(view).open(view.uri, name, "rb") as f:
+        size = f.seek(0, 2)
+        if size > limit:
+            raise TooLarge(f"{size} bytes, over the {limit}-byte limit for reading it here")
+        f.seek(0)
         data: bytes = f.read(limit + 1)
     return data
 
