@@ -131,6 +131,11 @@ def test_artifacts_are_found_only_by_recorded_id(client: TestClient) -> None:
     art_id = run["steps"][0]["outputs"]["table"]["artifact_id"]
     art = client.get(f"/api/artifacts/{art_id}").json()
     assert art["producer"] == {"run": "r-1", "step": "load", "output": "table"}
+    # Lineage: r-2's load was a cache hit, so r-2's train read r-1's table too.
+    readers = {(c["run"], c["step"], c["input"]) for c in art["consumers"]}
+    assert {("r-1", "train", "table"), ("r-2", "train", "table")} <= readers
+    page = client.get(f"/artifacts/{art_id}").text
+    assert "r-2 / train" in page
     missing = client.get("/api/artifacts/999999")
     assert missing.status_code == 404 and "No artifact #999999" in missing.json()["detail"]
     # Paths and URIs are not names of anything here.

@@ -285,17 +285,10 @@ def _add_links(step: StepView, data: dict[str, Any]) -> None:
     )
 
 
-def _consumers(view: ArtifactView) -> list[dict[str, Any]] | None:
-    """The steps, in any run, that read the artifact; None until lineage is recorded.
-
-    PLUG (issue 14): ``ArtifactView.consumers`` arrives with run lineage; until that branch
-    is merged the page says consumers come with lineage.
-    """
-    consumers = getattr(view, "consumers", None)
-    if consumers is None:
-        return None
+def _consumers(view: ArtifactView) -> list[dict[str, Any]]:
+    """The steps, in any run, that took the artifact as an input (cache hits included)."""
     out = []
-    for step in consumers:
+    for step in view.consumers:
         names = [n for n, a in step.inputs.items() if a.id == view.id]
         out.append({"run": step.run.name, "step": step.name, "input": names[0] if names else None})
     return out
