@@ -47,6 +47,12 @@ def watch(store: Any, run_id: int) -> None:
             _thread.start()
 
 
+def unwatch(store: Any, run_id: int) -> None:
+    """Stop beating for ``run_id``: its run has ended in this process."""
+    with _lock:
+        _runs.pop((id(store), run_id), None)
+
+
 def _loop() -> None:
     global _thread
     while not _wake.wait(INTERVAL_S):

@@ -88,13 +88,17 @@ def launch(
     _heartbeat.watch(metadata_store, run.id)
     runner = StepRunner(plan, run, metadata_store, artifact_store, history, listener)
     try:
-        with sigterm_as_interrupt():
-            orchestrator.execute(plan, runner)
-    except BaseException as e:
-        _record_failure(metadata_store, run, e)
-        listener(RunEvent("run_failed", plan.pipeline_name, run.name, detail=str(e)))
-        raise
-    metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, datetime.now(timezone.utc))
+        try:
+            with sigterm_as_interrupt():
+                orchestrator.execute(plan, runner)
+        except BaseException as e:
+            _record_failure(metadata_store, run, e)
+            listener(RunEvent("run_failed", plan.pipeline_name, run.name, detail=str(e)))
+            raise
+        metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, datetime.now(timezone.utc))
+    finally:
+        # Over: beat no more (a store gone by the next beat would be retried for ever).
+        _heartbeat.unwatch(metadata_store, run.id)
     listener(RunEvent("run_completed", plan.pipeline_name, run.name))
     return run
 
