@@ -416,10 +416,14 @@ class Repository:
         artifact store at ``artifact_store_path`` names (what gc must never take for an
         orphan)."""
         known: set[str] = set()
-        for key in self._config.stacks:
-            stack = self.get_stack(key)
-            if stack.artifact_store.path == artifact_store_path:
-                known |= stack.metadata_store.stored_uris()
+        read: set[str] = set()
+        for sc in self._config.stacks.values():
+            # Only the two stores: an orchestrator (Ray...) need not be installed for this.
+            if sc.metadata_store in read:
+                continue
+            if self._build("artifact_store", sc.artifact_store).path == artifact_store_path:
+                known |= self._build("metadata_store", sc.metadata_store).stored_uris()
+                read.add(sc.metadata_store)
         return known
 
     def __repr__(self) -> str:
