@@ -1,11 +1,12 @@
 """Orchestrators decide where and when step tasks run; one scheduling loop serves them all.
 
 An orchestrator is an *executor*: ``submit(task) -> concurrent.futures.Future`` of a
-``TaskResult``, plus how much may run at once. :func:`schedule` does the rest for every one of
-them: it starts each step whose inputs are ready (``plan.inputs_for``), asks the runner to
-prepare it (cache hit, or a task), collects results as they finish, retries, enforces time
-limits the worker could not, and on a failure starts nothing new, lets running steps finish
-and be recorded, then raises. Workers never touch the metadata store.
+``TaskResult``, ``wait`` for the first of them to finish, plus how much may run at once.
+:func:`schedule` does the rest for every one of them: it starts each step whose inputs are
+ready (``plan.inputs_for``), asks the runner to prepare it (cache hit, or a task), collects
+results as they finish, retries, enforces time limits the worker could not, and on a failure
+starts nothing new, lets running steps finish and be recorded, then raises. Workers never
+touch the metadata store.
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._step_runner import StepOutcome, StepRunner
 from runstack.execution._task import StepTask, TaskResult, execute_task, failed_result
-from runstack.execution._worker import WorkerStores, stores_payload
+from runstack.execution._worker import (
+    RunSteps,
+    WorkerStores,
+    dump_task,
+    steps_payload,
+    stores_payload,
+)
 from runstack.models import ArtifactRecord
 
 # Past its time limit plus this, an attempt the worker did not stop itself is stopped here.
@@ -38,6 +46,11 @@ class Executor(Protocol):
     def weight(self, sp: StepPlan) -> float: ...
 
     def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]: ...
+
+    def wait(
+        self, futures: list[cf.Future[TaskResult]], timeout: float | None
+    ) -> Iterable[cf.Future[TaskResult]]:
+        """Those of ``futures`` that are done, waiting up to ``timeout`` s for the first."""
 
     def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
         """Stop an attempt that ran past its time limit (best effort)."""
@@ -110,8 +123,7 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             if not running and (failure is not None or not delayed):
                 break
             wait_s = _next_wakeup(running.values(), delayed if failure is None else [])
-            ready, _ = cf.wait(running, timeout=wait_s, return_when=cf.FIRST_COMPLETED)
-            for fut in ready:
+            for fut in executor.wait(list(running), wait_s):
                 task, _ = running.pop(fut)
                 try:
                     result = fut.result()
@@ -132,6 +144,13 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
         raise failure
     if waiting:  # only possible with a plan whose inputs are never produced
         raise AssertionError(f"steps never became ready: {[sp.slot for sp in waiting]}")
+
+
+def wait_first(
+    futures: list[cf.Future[TaskResult]], timeout: float | None
+) -> Iterable[cf.Future[TaskResult]]:
+    """:meth:`Executor.wait` for executors whose futures complete by themselves."""
+    return cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED).done
 
 
 def _next_wakeup(running: Any, delayed: list[tuple[float, StepTask]]) -> float | None:
@@ -160,6 +179,8 @@ class LocalOrchestrator:
         future.set_result(execute_task(task, runner.artifact_store, runner.history))
         return future
 
+    wait = staticmethod(wait_first)
+
     def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
         pass  # the attempt already ended: it ran in this thread
 
@@ -173,6 +194,7 @@ class LocalOrchestrator:
 # -- parallel ------------------------------------------------------------------------------
 
 _worker: WorkerStores | None = None
+_steps: RunSteps | None = None
 _WORKER_PRELOAD = (
     "cloudpickle",
     "runstack.execution._worker",
@@ -183,16 +205,14 @@ _WORKER_PRELOAD = (
 )
 
 
-def _init_worker(payload: bytes) -> None:
-    global _worker
-    _worker = WorkerStores(payload)
+def _init_worker(payload: bytes, steps: dict[int, bytes]) -> None:
+    global _worker, _steps
+    _worker, _steps = WorkerStores(payload), RunSteps(steps)
 
 
-def _run_in_worker(payload: bytes) -> TaskResult:
-    import cloudpickle
-
-    assert _worker is not None
-    return _worker.execute(cloudpickle.loads(payload))
+def _run_in_worker(task: bytes) -> TaskResult:
+    assert _worker is not None and _steps is not None
+    return _worker.execute(_steps.load_task(task))
 
 
 class ParallelOrchestrator:
@@ -237,7 +257,7 @@ class ParallelOrchestrator:
                 self.max_workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(payload,),
+                initargs=(payload, steps_payload(plan)),
             )
         self._pool, self._killed = pool, False
         try:
@@ -250,9 +270,9 @@ class ParallelOrchestrator:
         assert self._pool is not None
         if self.mode == "thread":
             return self._pool.submit(execute_task, task, runner.artifact_store, runner.history)
-        import cloudpickle
+        return self._pool.submit(_run_in_worker, dump_task(task))
 
-        return self._pool.submit(_run_in_worker, cloudpickle.dumps(task))
+    wait = staticmethod(wait_first)
 
     def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
         future.cancel()
