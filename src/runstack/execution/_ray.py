@@ -174,6 +174,7 @@ class RayOrchestrator:
     """
 
     capacity = math.inf  # Ray queues tasks until their resources are free
+    in_process = False
 
     def __init__(
         self,
