@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -104,6 +106,67 @@ def test_steps_defined_in_a_main_script_run_on_ray(ray_address, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ran on a worker: True 2" in done.stdout
+
+
+INTERRUPTED = """
+import pathlib, signal, time
+from runstack.pipelines import pipeline
+from runstack.repository import Repository
+from runstack.steps import step
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a test's child ignores it
+
+@step(enable_cache=False)
+def nap() -> int:
+    pathlib.Path(MARKER).touch()  # the worker's own argv and cwd are not the script's
+    time.sleep(120)
+    return 1
+
+@pipeline
+def napping(first):
+    first()
+
+repo = Repository.init(".")
+repo.register_component("orchestrator", "ray", "ray", {})
+repo.register_stack("ray", orchestrator="ray", metadata_store="local",
+                    artifact_store="local", activate=True)
+try:
+    napping(nap()).run(run_name="interrupted")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_while_a_step_runs_on_ray_records_it_failed(ray_address, tmp_path):
+    script = tmp_path / "napping.py"
+    marker = tmp_path / "started.marker"
+    script.write_text(INTERRUPTED.replace("MARKER", repr(str(marker))))
+    env = {**os.environ, "PYTHONPATH": str(SRC), "RAY_ADDRESS": ray_address}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the step never started on a worker"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        # The driver waits on Ray for the step: Ctrl-C must reach it long before the nap ends.
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert "interrupted" in out, err[-3000:]
+    run = Repository(tmp_path).get_pipeline("napping").get_run("interrupted")
+    assert run.status is ExecutionStatus.FAILED
+    step_ = run.get_step("first")
+    assert step_.status is ExecutionStatus.FAILED and "KeyboardInterrupt" in step_.error
 
 
 ONLY_ON_THE_DRIVER = """

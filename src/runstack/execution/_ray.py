@@ -2,9 +2,11 @@
 
 Ray is imported only when a run starts (``pip install runstack[ray]``). The driver keeps the
 one scheduling loop (:func:`~runstack.execution._orchestrator.schedule`): it records every
-step, once, so an SQLite store works with a local Ray instance. Workers receive the task and
-the stack's stores by cloudpickle (stores travel as their settings and are rebuilt on the
-worker, once per worker process), read inputs from and write outputs to the artifact store,
+step, once, so an SQLite store works with a local Ray instance. The stack's stores (as their
+settings) and the run's step definitions go into Ray's object store once per run; each task
+carries only a reference to them, which a worker resolves the first time it sees the run
+(stores are rebuilt once per worker process, a step's definition unpickled once per run), and
+the small rest of the task. Workers read inputs from and write outputs to the artifact store
 and return a small :class:`~runstack.execution._task.TaskResult`; values never travel only
 through Ray's object store, so history and caching hold as for a local run.
 """
@@ -15,6 +17,8 @@ import concurrent.futures as cf
 import hashlib
 import math
 import time
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from runstack.exceptions import ConfigError
@@ -22,7 +26,13 @@ from runstack.execution._orchestrator import schedule
 from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._step_runner import StepRunner
 from runstack.execution._task import StepTask, TaskResult, failed_result
-from runstack.execution._worker import WorkerStores, stores_payload
+from runstack.execution._worker import (
+    RunSteps,
+    WorkerStores,
+    dump_task,
+    steps_payload,
+    stores_payload,
+)
 
 INSTALL_HINT = "pip install 'runstack[ray]'"
 
@@ -40,22 +50,35 @@ def import_ray() -> Any:
 
 # -- on the worker ------------------------------------------------------------------------
 
-# Stores rebuilt from their settings, per worker process and per run's stack (Ray reuses
-# its worker processes across tasks and runs).
+# Stores rebuilt from their settings, per worker process and per run's stack, and the step
+# definitions of the last few runs (Ray reuses its worker processes across tasks and runs).
 _worker_stores: dict[str, WorkerStores] = {}
+_run_steps: dict[str, RunSteps] = {}
+RUNS_KEPT = 4
 
 
-def _execute_on_worker(stores_key: str, stores: bytes, payload: bytes) -> TaskResult:
-    import socket
-
-    import cloudpickle
-
+def _execute_on_worker(
+    stores_key: str, run_key: str, shipped: list[Any], task: bytes
+) -> TaskResult:
     try:
         worker = _worker_stores.get(stores_key)
-        if worker is None:
-            worker = _worker_stores[stores_key] = WorkerStores(stores)
-        task = cloudpickle.loads(payload)
+        steps = _run_steps.get(run_key)
+        if worker is None or steps is None:
+            # Nested in a list, the reference is not resolved by Ray for every task: only
+            # here, the first time this worker process sees the run.
+            import ray
+
+            stores, step_defs = ray.get(shipped[0])
+            if worker is None:
+                worker = _worker_stores[stores_key] = WorkerStores(stores)
+            if steps is None:
+                steps = _run_steps[run_key] = RunSteps(step_defs)
+                for old in list(_run_steps)[:-RUNS_KEPT]:
+                    del _run_steps[old]
+        loaded = steps.load_task(task)
     except Exception as e:  # the step's code, or a store's backend, is missing on this node
+        import socket
+
         return failed_result(
             RuntimeError(
                 f"Cannot load the step on Ray worker {socket.gethostname()}: "
@@ -64,7 +87,7 @@ def _execute_on_worker(stores_key: str, stores: bytes, payload: bytes) -> TaskRe
                 "runtime_env (working_dir, py_modules, pip)."
             )
         )
-    return worker.execute(task)
+    return worker.execute(loaded)
 
 
 # -- resources ----------------------------------------------------------------------------
@@ -151,6 +174,7 @@ class RayOrchestrator:
     """
 
     capacity = math.inf  # Ray queues tasks until their resources are free
+    in_process = False
 
     def __init__(
         self,
@@ -162,7 +186,7 @@ class RayOrchestrator:
         self.runtime_env = dict(runtime_env) if runtime_env else None
         self.check_resources = check_resources
         self._ray: Any = None
-        self._stores: tuple[str, Any] | None = None
+        self._shipped: tuple[str, str, Any] | None = None  # stores key, run key, their ref
         self._refs: dict[cf.Future[TaskResult], Any] = {}
 
     def execute(self, plan: RunPlan, runner: StepRunner) -> None:
@@ -179,8 +203,9 @@ class RayOrchestrator:
                 check_feasible(plan, _nodes(ray, fresh=True))
         if _remote_fn is None:
             _remote_fn = ray.remote(_execute_on_worker)
-        payload = stores_payload(runner.artifact_store, runner.history)
-        self._stores = (hashlib.sha256(payload).hexdigest(), ray.put(payload))
+        stores = stores_payload(runner.artifact_store, runner.history)
+        shipped = ray.put((stores, steps_payload(plan)))
+        self._shipped = (hashlib.sha256(stores).hexdigest(), uuid.uuid4().hex, shipped)
         self._refs = {}
         try:
             schedule(plan, runner, self)
@@ -189,24 +214,42 @@ class RayOrchestrator:
             for fut, ref in self._refs.items():
                 if not fut.done():
                     ray.cancel(ref, force=True)
-            self._refs, self._stores = {}, None
+            self._refs, self._shipped = {}, None
 
     def weight(self, sp: StepPlan) -> float:
         return 1.0
 
     def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]:
-        import cloudpickle
-
-        assert self._stores is not None
+        assert self._shipped is not None
         # Ray does not retry a task whose worker died: runstack's retries do, recording each.
         opts: dict[str, Any] = {"max_retries": 0, **ray_options(dict(task.step.options.resources))}
         if self.runtime_env:
             opts["runtime_env"] = self.runtime_env
-        key, stores = self._stores
-        ref = _remote_fn.options(**opts).remote(key, stores, cloudpickle.dumps(task))
-        future: cf.Future[TaskResult] = ref.future()
+        stores_key, run_key, shipped = self._shipped
+        ref = _remote_fn.options(**opts).remote(stores_key, run_key, [shipped], dump_task(task))
+        # Completed by wait() below: ObjectRef.future() costs a callback thread's hand-off
+        # (~0.5 ms a step) that ray.wait in the scheduling loop does not.
+        future: cf.Future[TaskResult] = cf.Future()
         self._refs[future] = ref
         return future
+
+    def wait(
+        self, futures: list[cf.Future[TaskResult]], timeout: float | None
+    ) -> Iterable[cf.Future[TaskResult]]:
+        done = [f for f in futures if f.done()]
+        if done:
+            return done
+        by_ref = {self._refs[f]: f for f in futures}
+        ready, rest = self._ray.wait(list(by_ref), num_returns=1, timeout=timeout)
+        if ready and rest:  # any others that finished too, so none is taken for overdue
+            ready += self._ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+        for ref in ready:
+            future = by_ref[ref]
+            try:
+                future.set_result(self._ray.get(ref))
+            except Exception as e:  # the worker died, the task was cancelled...
+                future.set_exception(e)
+        return [by_ref[ref] for ref in ready]
 
     def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
         # The step did not stop itself at its limit (stuck in native code): end its worker.

@@ -1,8 +1,9 @@
 """The driver's side of running a step: cache lookup, records, retries; workers do the rest.
 
 For each step an orchestrator calls :meth:`StepRunner.prepare` (cache hit -> recorded and
-done; else a ``running`` row and a :class:`~runstack.execution._task.StepTask`), has the task
-executed somewhere (:func:`~runstack.execution._task.execute_task`), and hands the result to
+done; else a :class:`~runstack.execution._task.StepTask`), records it ``running``
+(:meth:`StepRunner.started`) as it hands the task to a worker, has the task executed
+somewhere (:func:`~runstack.execution._task.execute_task`), and hands the result to
 :meth:`StepRunner.finish`, which records the step (or returns the next attempt). The driver is
 the one writer of run and step records; workers only write artifacts.
 """
@@ -50,7 +51,7 @@ class _InFlight:
     cache_key: str | None
     components: dict[str, Any]
     start: datetime
-    running_step_id: int
+    running_step_id: int | None = None  # set by started()
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -93,7 +94,8 @@ class StepRunner:
     # -- the protocol orchestrators follow -----------------------------------------------
 
     def prepare(self, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> StepOutcome | StepTask:
-        """A cached step's outcome (recorded), or the first attempt's task to execute."""
+        """A cached step's outcome (recorded), or the first attempt's task to execute (to be
+        recorded running with :meth:`started`)."""
         start = _now()
         self._emit("step_started", sp)
         cache_key = None
@@ -127,11 +129,25 @@ class StepRunner:
         else:
             decision = _cache.disabled_decision(sp)
         components = _cache.with_decision(parts, decision)
-        running = self.metadata_store.start_step(
-            self._result(sp, ExecutionStatus.RUNNING, start, start, inputs, None, components)
-        )
-        self._in_flight[sp.slot] = _InFlight(inputs, cache_key, components, start, running)
+        self._in_flight[sp.slot] = _InFlight(inputs, cache_key, components, start)
         return self._task(sp, inputs, attempt=1)
+
+    def started(self, task: StepTask) -> None:
+        """Record the step ``running`` (once, at its first attempt), so a live or crashed run
+        shows which steps were in flight; :meth:`finish` replaces that row."""
+        state = self._in_flight.get(task.step.slot)
+        if state is not None and state.running_step_id is None:
+            state.running_step_id = self.metadata_store.start_step(
+                self._result(
+                    task.step,
+                    ExecutionStatus.RUNNING,
+                    state.start,
+                    state.start,
+                    state.inputs,
+                    None,
+                    state.components,
+                )
+            )
 
     def finish(self, task: StepTask, result: TaskResult) -> StepOutcome | StepTask:
         """Record a finished attempt: the step's outcome, or the next attempt's task.

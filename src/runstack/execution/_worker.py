@@ -5,14 +5,22 @@ The driver sends the stack's stores once per run, as their settings (see
 the artifact store at once and the history (a connection to the metadata store) only for a
 step that reads it through a ``StepContext``, so workers of most pipelines never need to
 reach the metadata store at all.
+
+The run's step definitions also travel once per run (:func:`steps_payload`), each pickled on
+its own; a task then names its step by position (:func:`dump_task`), and a worker unpickles a
+step the first time one of its tasks arrives (:class:`RunSteps`). Pickling the plan with every
+task cost the driver about a millisecond per step. A step whose code the worker cannot import
+still fails alone, when its task is loaded, as before.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import replace
 from typing import Any
 
+from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._task import StepTask, TaskResult, execute_task
 
 
@@ -21,6 +29,56 @@ def stores_payload(artifact_store: Any, history: Any) -> bytes:
     import cloudpickle
 
     return pickle.dumps((cloudpickle.dumps(artifact_store), cloudpickle.dumps(history)))
+
+
+def steps_payload(plan: RunPlan) -> dict[int, bytes]:
+    """The run's step definitions, one cloudpickle each, by ``StepPlan.position``."""
+    import cloudpickle
+
+    return {sp.position: cloudpickle.dumps(sp) for sp in plan.steps}
+
+
+class _TaskPickler(pickle.Pickler):
+    # The task's StepPlan travels as its position: the worker has the definitions already.
+    def persistent_id(self, obj: Any) -> Any:
+        return obj.position if isinstance(obj, StepPlan) else None
+
+
+class _TaskUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, steps: RunSteps) -> None:
+        super().__init__(io.BytesIO(data))
+        self._steps = steps
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._steps.step(pid)
+
+
+def dump_task(task: StepTask) -> bytes:
+    """``task`` without its step definition (a run record, input records and URIs: plain
+    data, so the standard pickle does)."""
+    out = io.BytesIO()
+    _TaskPickler(out, pickle.HIGHEST_PROTOCOL).dump(task)
+    return out.getvalue()
+
+
+class RunSteps:
+    """One run's step definitions on a worker, each unpickled when first needed."""
+
+    def __init__(self, payload: dict[int, bytes]) -> None:
+        self._payload = payload
+        self._loaded: dict[int, StepPlan] = {}
+
+    def step(self, position: int) -> StepPlan:
+        sp = self._loaded.get(position)
+        if sp is None:  # raises if the step's code is not importable here; not remembered
+            import cloudpickle
+
+            sp = self._loaded[position] = cloudpickle.loads(self._payload[position])
+        return sp
+
+    def load_task(self, data: bytes) -> StepTask:
+        task: StepTask = _TaskUnpickler(data, self).load()
+        return task
 
 
 class WorkerStores:
