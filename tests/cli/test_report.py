@@ -11,15 +11,7 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from browser_support import launch
 
 
 def png_colours(png: bytes, every: int = 3) -> set[tuple[int, ...]]:
@@ -71,7 +63,7 @@ def open_in_chromium(report: Path) -> dict[str, Any]:
     requests: list[str] = []
     failed: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("request", lambda r: requests.append(r.url))

@@ -12,15 +12,7 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+from browser_support import launch
 
 
 @pytest.fixture
@@ -30,7 +22,7 @@ def browser_page(serve: Any) -> Iterator[tuple[Any, Any, list[str]]]:
     server = serve()
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         page = browser.new_page()
         page.on(
             "request",
@@ -120,7 +112,7 @@ def test_pages_show_their_content_without_javascript(serve: Any) -> None:
 
     server = serve()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         page = browser.new_context(java_script_enabled=False).new_page()
         page.goto(server.base + "/runs/r-3/steps/train")
         text = page.locator("#panel").inner_text()
@@ -151,7 +143,7 @@ def test_a_running_run_updates_itself_until_it_ends(serve: Any, sqlite_repo: Any
         owner_ns=this_namespace(),
     )
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(p)
         page = browser.new_page()
         page.goto(server.base + "/runs/r-live")
         assert page.locator("#run").get_attribute("data-status") == "running"

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from runstack.dashboard._data import Source, preview_dict
 from runstack.exceptions import RunstackError
+from runstack.models import format_duration
 from runstack.post_execution import ArtifactView
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +32,7 @@ def _env() -> Any:
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,  # every value from the store is escaped
     )
-    env.filters["dur"] = _duration
+    env.filters["dur"] = format_duration  # as the CLI and the pictures write them
     env.filters["when"] = lambda iso: "" if not iso else iso[:19].replace("T", " ")
     env.filters["show"] = _show
     env.filters["show_long"] = lambda v: v if isinstance(v, str) else json.dumps(v, indent=2)
@@ -54,18 +55,6 @@ def render(request: Request, template: str, http_status: int = 200, **context: A
 
 def error_page(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", http_status=status, status_code=status, message=message)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _at(nested: dict[str, dict[str, Any]], key: str) -> Any:

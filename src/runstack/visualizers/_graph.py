@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+from runstack.models import format_duration
 from runstack.visualizers._model import RunModel, StepNode, run_model
-from runstack.visualizers._svg import CHAR_W, clip, colour_of, esc, fmt_seconds, svg, text
+from runstack.visualizers._svg import CHAR_W, clip, colour_of, esc, svg, text
 
 if TYPE_CHECKING:
     from runstack.post_execution import RunView
@@ -127,7 +128,9 @@ def _node_svg(node: StepNode, box: tuple[float, float, float]) -> str:
     cx, cy, w = box
     x, y = cx - w / 2, cy - NODE_H / 2
     colour = colour_of(node.status)
-    status = node.status + (f" · {fmt_seconds(node.duration)}" if node.duration is not None else "")
+    status = node.status + (
+        f" · {format_duration(node.duration)}" if node.duration is not None else ""
+    )
     title = f"{node.name} ({node.entrypoint or 'step'}): {status}; {_outputs_line(node)}"
     dash = " stroke-dasharray='4 3'" if node.status == "not run" else ""
     return (

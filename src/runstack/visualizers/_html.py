@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from runstack.visualizers._svg import colour_of, esc, fmt_seconds
+from runstack.models import format_duration
+from runstack.visualizers._svg import colour_of, esc
 
 STYLE = """
 .runstack-view{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;
@@ -83,7 +84,7 @@ def badge(status: str) -> Html:
 
 
 def duration(seconds: float | None) -> str:
-    return fmt_seconds(seconds)
+    return format_duration(seconds)
 
 
 def pre(text: str) -> Html:

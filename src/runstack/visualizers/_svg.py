@@ -47,21 +47,6 @@ def colour_of(status: str) -> str:
     return STATUS_COLOURS.get(status, STATUS_COLOURS["not run"])
 
 
-def fmt_seconds(seconds: float | None) -> str:
-    """``0.04s``, ``12.3s``, ``4m05s``, ``2h03m``; empty when unknown."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def fmt_number(value: object) -> str:
     """A short form of a number for labels (``0.123``, ``38,630``, ``1.2e-05``); other values
     as text."""

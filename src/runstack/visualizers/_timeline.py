@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from runstack.models import format_duration
 from runstack.visualizers._model import RunModel, StepNode, run_model
-from runstack.visualizers._svg import clip, colour_of, esc, fmt_seconds, nice_ticks, svg, text
+from runstack.visualizers._svg import clip, colour_of, esc, nice_ticks, svg, text
 
 if TYPE_CHECKING:
     from runstack.post_execution import RunView
@@ -65,7 +66,7 @@ def timeline_svg(run: RunView | RunModel) -> str:
             text(
                 x,
                 MARGIN + 12,
-                fmt_seconds(t) or "0s",
+                format_duration(t) or "0s",
                 text_anchor="middle",
                 fill="#757575",
                 font_size=11,
@@ -76,8 +77,8 @@ def timeline_svg(run: RunView | RunModel) -> str:
         bx = x0 + (start - t0).total_seconds() * scale
         bw = max(2.0, (end - start).total_seconds() * scale)
         colour = colour_of(node.status)
-        took = fmt_seconds(node.duration) if node.end_time is not None else "still running"
-        offset = fmt_seconds((start - t0).total_seconds())
+        took = format_duration(node.duration) if node.end_time is not None else "still running"
+        offset = format_duration((start - t0).total_seconds())
         tip = f"{node.name}: {node.status}, {took}, from +{offset}"
         body.append(text(MARGIN, y + 16, clip(node.name, LABEL_W - 8), fill="#212121"))
         body.append(
