@@ -135,7 +135,7 @@ def _measure(
     check: Callable[[Any], bool],
     mode: Mode,
 ) -> dict[str, tuple[list[float], list[float]]]:
-    import httpx
+    import httpx2 as httpx
     from fastapi.testclient import TestClient
 
     from runstack.dashboard import create_app, open_source

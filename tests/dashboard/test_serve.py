@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # the test extra's HTTP client (Starlette's test client uses it too)
 import pytest
 from dashboard_support import client_for
 
