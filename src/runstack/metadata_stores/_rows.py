@@ -148,18 +148,19 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
 
 
 def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
-    r = row[offset : offset + 9]
-    inline, files = r[7], r[8]
+    # Called per link of scans (20,000 for 10,000 runs): indexes, not a slice of the row.
+    o = offset
+    inline, files = row[o + 7], row[o + 8]
     # Drivers hand BLOBs back as bytes, memoryview (psycopg) or bytearray: make them bytes.
     return ArtifactRecord(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        inline if inline is None else bytes(inline),
+        row[o],
+        row[o + 1],
+        row[o + 2],
+        row[o + 3],
+        row[o + 4],
+        row[o + 5],
+        row[o + 6],
+        inline if inline is None or type(inline) is bytes else bytes(inline),
         None if files is None else _json(files),
     )
 
