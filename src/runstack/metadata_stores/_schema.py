@@ -6,11 +6,10 @@ Changing a table here means adding a migration under ``migrations/versions`` and
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.dialects import mysql
 
 SCHEMA_REVISION = "0009"
 
@@ -28,41 +27,9 @@ metadata = sa.MetaData(
 NAME = sa.String(190).with_variant(mysql.VARCHAR(190, collation="utf8mb4_bin"), "mysql", "mariadb")
 TYPE_PATH = sa.String(512)
 URI = sa.String(2048)
-
-
-class _SQLiteTime(sqlite.DATETIME):
-    """SQLite's DATETIME (the same text in the database), parsed by ``datetime.fromisoformat``
-    (C) instead of SQLAlchemy's regular expression: history scans read tens of thousands per
-    query and the regex parse was a large part of them. Text it would not parse the same
-    (not naive ISO) goes to SQLAlchemy's parser as before."""
-
-    cache_ok = True
-
-    def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        slow = super().result_processor(dialect, coltype)
-        fast = datetime.fromisoformat
-
-        def process(value: Any) -> Any:
-            if value is None:
-                return None
-            try:
-                parsed = fast(value)
-            except (TypeError, ValueError):
-                parsed = None
-            if parsed is None or parsed.tzinfo is not None:  # not what SQLAlchemy writes
-                return slow(value) if slow is not None else value
-            return parsed
-
-        return process
-
-
 # Naive UTC everywhere; the store adds tzinfo when reading. MySQL's DATETIME drops microseconds
 # unless asked (fsp=6), and runs are ordered by start time.
-TIME = (
-    sa.DateTime()
-    .with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-    .with_variant(_SQLiteTime(), "sqlite")
-)
+TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 # Parameter values in their canonical encoding (see _params.py), compared byte-wise.
 PARAM_VALUE = sa.String(255).with_variant(
     mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb"
