@@ -48,6 +48,9 @@ class RunGroup:
         """Steps of ``run_id`` whose slot or entrypoint is ``name``, loaded for every run of the
         group at once (the "one output of every run" pattern); None when the group has all
         steps loaded already or the run is not one of the group's."""
+        named = self._named.get(name)  # the scan's path: once per run, so checked first
+        if named is not None and self._steps is None and run_id in self._members:
+            return named[0].get(run_id, []), named[1]
         if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
             return None
         if name not in self._named:
@@ -129,6 +132,8 @@ class StepGroup:
         return cache.get(step_id, [])
 
     def outputs_of(self, name: str, step_id: int) -> list[ArtifactLink]:
+        if name in self._loaded_out and step_id in self._members:  # a scan's every step but one
+            return self._outputs.get(step_id, [])
         scope = None
         if self.pipeline_id is not None:
             pid = self.pipeline_id
