@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from runstack.models import format_duration
 from runstack.visualizers._svg import colour_of, esc
 
 STYLE = """
@@ -81,10 +80,6 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> Html:
 
 def badge(status: str) -> Html:
     return Html(f"<span class='badge' style='background:{colour_of(status)}'>{esc(status)}</span>")
-
-
-def duration(seconds: float | None) -> str:
-    return format_duration(seconds)
 
 
 def pre(text: str) -> Html:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runstack.models import format_duration
 from runstack.visualizers._diff import diff_body
 from runstack.visualizers._graph import run_graph_svg
 from runstack.visualizers._html import (
     Html,
     badge,
-    duration,
     fields,
     pre,
     short,
@@ -38,7 +38,13 @@ def pipeline_body(pipeline: PipelineView) -> Html:
     runs = pipeline.get_runs(limit=RUNS_SHOWN, newest_first=True)
     total = len(pipeline.get_run_names())
     rows = [
-        [r.name, badge(r.status.value), r.start_time, duration(_run_seconds(r)), len(r.steps)]
+        [
+            r.name,
+            badge(r.status.value),
+            r.start_time,
+            format_duration(_run_seconds(r)),
+            len(r.steps),
+        ]
         for r in runs
     ]
     more = (
@@ -63,7 +69,7 @@ def steps_table(run: RunView) -> Html:
                 s.name,
                 s.entrypoint_name,
                 badge(s.status.value),
-                duration(s.duration),
+                format_duration(s.duration),
                 ", ".join(s.outputs),
                 short(params) if params else "",
             ]
@@ -77,7 +83,7 @@ def run_header(run: RunView) -> Html:
         f"<h2>Run {esc(run.name)} {badge(run.status.value)}</h2>"
         f"<p class='muted'>pipeline {esc(run.pipeline_name)} · started "
         f"{esc(run.start_time.strftime('%Y-%m-%d %H:%M:%S %Z').strip())}"
-        f"{' · took ' + esc(duration(_run_seconds(run))) if run.end_time else ''}</p>{error}"
+        f"{' · took ' + esc(format_duration(_run_seconds(run))) if run.end_time else ''}</p>{error}"
     )
 
 
@@ -114,10 +120,11 @@ def step_body(step: StepView) -> Html:
     except Exception as e:  # an explanation needs earlier records that may be gone
         decision = f"(cannot explain: {e})"
     error = pre(step.error) if step.error else ""
+    took = step.duration
     return Html(
         f"<h2>Step {esc(step.name)} {badge(step.status.value)}</h2>"
         f"<p class='muted'>{esc(step.entrypoint_name)} in run {esc(step.run.name)}"
-        f"{' · took ' + esc(duration(step.duration)) if step.duration is not None else ''}</p>"
+        f"{' · took ' + esc(format_duration(took)) if took is not None else ''}</p>"
         + error
         + "<h3>Parameters</h3>"
         + (
