@@ -179,11 +179,18 @@ class Source:
             _add_links(step, data)
         return out
 
+    def step_view(self, run: str, step: str) -> StepView:
+        """The step of a run loaded by :meth:`run_view`: its logs and outputs need no lookup."""
+        return self.run_view(run).get_step(step)
+
     def step(self, run: str, step: str) -> dict[str, Any]:
-        view = self.run_view(run).get_step(step)
+        return self.step_dict(self.step_view(run, step))
+
+    def step_dict(self, view: StepView) -> dict[str, Any]:
+        """A step loaded by :meth:`step_view` as JSON, with its cache decision."""
         out = step_to_dict(view, detail=True)
         _add_links(view, out)
-        out["run"] = run
+        out["run"] = view.run.name
         out["options"] = json_safe(view.options)
         try:
             why = view.cache_explanation

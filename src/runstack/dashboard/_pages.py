@@ -135,14 +135,17 @@ def step_panel(request: Request, run: str, step: str) -> HTMLResponse:
 
 
 def _panel(src: Source, run: str, step: str) -> dict[str, Any]:
-    data = src.step(run, step)
+    # One loaded step for its record, logs and outputs: asking the source by name for each
+    # of them would look the run and step up again every time.
+    view = src.step_view(run, step)
+    data = src.step_dict(view)
     try:
-        logs = src.logs(run, step)
+        logs = view.logs
         data["logs"] = logs[-MAX_LOG_CHARS:]
         data["logs_cut"] = len(logs) > MAX_LOG_CHARS
     except RunstackError as e:
         data["logs"], data["logs_cut"], data["logs_error"] = "", False, str(e)
-    data["previews"] = {name: _preview(src.output(run, step, name)) for name in data["outputs"]}
+    data["previews"] = {name: _preview(view.outputs[name]) for name in data["outputs"]}
     return data
 
 
