@@ -72,6 +72,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _number(value: Any) -> float | None:
+    """A value a metric chart can plot (bools are not numbers here), else None."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _source(request: Request) -> Source:
     src: Source = request.app.state.source
     return src
@@ -177,13 +182,8 @@ def compare_page(
     ]
     charts: list[str] = []
     for row in data["metrics"] + data["parameters"]:
-        values = row["values"]
-        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if row["differs"] and numeric and len(charts) < MAX_CHARTS:
-            points = [
-                (n, float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None)
-                for n, v in zip(names, values, strict=True)
-            ]
+        points = [(n, _number(v)) for n, v in zip(names, row["values"], strict=True)]
+        if row["differs"] and any(y is not None for _, y in points) and len(charts) < MAX_CHARTS:
             charts.append(metric_svg(points, title=row["key"]))
     return render(request, "compare.html", data=data, diffs=diffs, charts=charts)
 
