@@ -298,6 +298,22 @@ class ArtifactStore:
             return open(os.path.join(self._fs_path(uri), name), mode, buffering=0)
         return self.fs.open(posixpath.join(uri, name), mode)
 
+    # -- the verified-files memo of artifact_stores._verify ---------------------------------
+
+    def verified(self, key: tuple[str, str], stamp: Any) -> bool:
+        """Whether files with this ``(size, mtime)`` stamp last matched ``key``, their
+        ``(uri, content hash)``, in this process (see ``artifact_stores._verify.problem``)."""
+        return stamp is not None and self._verified.get(key) == stamp
+
+    def remember_verified(self, key: tuple[str, str], stamp: Any) -> None:
+        """Record the stamp of files whose hash just matched ``key``; None forgets it."""
+        if stamp is None:
+            self._verified.pop(key, None)
+            return
+        if len(self._verified) >= 100_000:  # bounded for long history scans
+            self._verified.clear()
+        self._verified[key] = stamp
+
     # -- an artifact by its record, kept inline or as files: one accessor for both -----------
 
     def holds(self, record: ArtifactRecord) -> bool:

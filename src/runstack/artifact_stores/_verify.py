@@ -160,7 +160,7 @@ def problem(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = No
     if art.inline is not None:
         return _inline_problem(art)
     memo_key = (art.uri, art.content_hash)
-    if full is None and stamp is not None and store._verified.get(memo_key) == stamp:
+    if full is None and store.verified(memo_key, stamp):
         return None
     files = art.files if art.files else manifest(store, art.uri)
     size = sum(files.values())
@@ -174,14 +174,12 @@ def problem(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = No
     except FileNotFoundError as e:  # removed while we read
         return f"{e.filename or e} vanished while it was verified"
     if actual != art.content_hash:
-        store._verified.pop(memo_key, None)
+        store.remember_verified(memo_key, None)
         return _CHANGED
     # As git does for its index: a file changed within the clock's granularity of the check
     # may keep its mtime, so only files older than that are trusted by their stamp.
     if stamp is not None and all(mtime < started - _RACY_NS for _size, mtime in stamp):
-        if len(store._verified) >= 100_000:
-            store._verified.clear()
-        store._verified[memo_key] = stamp
+        store.remember_verified(memo_key, stamp)
     return None
 
 
