@@ -221,9 +221,12 @@ class ArtifactStore:
         artifact at the fresh ``uri``, through ``staged`` (all or nothing)."""
         with self.staged(uri) as target:
             for rel, src in files:
-                parts = rel.split("/")
-                if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-                    raise StoreError(f"Refusing to write {rel!r}: not a plain relative name.")
+                if not rel or _DOT_OR_EMPTY_PART.search(rel):
+                    raise StoreError(
+                        f"Refusing to write {rel!r}: not a plain relative name. Name each "
+                        "file by a relative path without empty, '.' or '..' parts, e.g. "
+                        "'data/part-0.parquet'."
+                    )
                 dest = posixpath.join(target, rel)
                 if self._local:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
