@@ -112,6 +112,22 @@ def test_publishing_onto_an_existing_folder_is_an_error_not_a_merge(tmp_path: Pa
     assert os.listdir(os.path.dirname(uri)) == [os.path.basename(uri)]  # no staging left
 
 
+@pytest.mark.parametrize("bad", ["", "/abs", "../up", "a/../b", "a//b", "a/", "./a"])
+def test_put_refuses_a_file_name_that_is_not_plain_and_publishes_nothing(
+    tmp_path: Path, bad: str
+) -> None:
+    import io
+
+    store = ArtifactStore(str(tmp_path / "store"))
+    uri = store.new_uri("p", "r", "s", "o")
+    files = [("ok.txt", io.BytesIO(b"ok")), (bad, io.BytesIO(b"x"))]
+    with pytest.raises(StoreError, match="not a plain relative name"):
+        store.put(uri, files)
+    assert not store.exists(uri)
+    store.put(uri, [("a/...b", io.BytesIO(b"y"))])  # dots inside a name are fine
+    assert store.files(uri) == [("a/...b", 1)]
+
+
 def test_a_failed_write_leaves_no_folder_behind(tmp_path: Path) -> None:
     store = ArtifactStore(str(tmp_path / "store"))
     uri = store.new_uri("p", "r", "s", "o")

@@ -94,10 +94,6 @@ class ArtifactRecord:
     # {file name relative to uri: size in bytes} of every file written; None before 0009.
     files: dict[str, int] | None = None
 
-    @property
-    def is_inline(self) -> bool:
-        return self.inline is not None
-
 
 @dataclass(frozen=True, slots=True)
 class ArtifactLink:

@@ -221,9 +221,12 @@ class ArtifactStore:
         artifact at the fresh ``uri``, through ``staged`` (all or nothing)."""
         with self.staged(uri) as target:
             for rel, src in files:
-                parts = rel.split("/")
-                if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-                    raise StoreError(f"Refusing to write {rel!r}: not a plain relative name.")
+                if not rel or _DOT_OR_EMPTY_PART.search(rel):
+                    raise StoreError(
+                        f"Refusing to write {rel!r}: not a plain relative name. Name each "
+                        "file by a relative path without empty, '.' or '..' parts, e.g. "
+                        "'data/part-0.parquet'."
+                    )
                 dest = posixpath.join(target, rel)
                 if self._local:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -297,6 +300,22 @@ class ArtifactStore:
         if self._local:
             return open(os.path.join(self._fs_path(uri), name), mode, buffering=0)
         return self.fs.open(posixpath.join(uri, name), mode)
+
+    # -- the verified-files memo of artifact_stores._verify ---------------------------------
+
+    def verified(self, key: tuple[str, str], stamp: Any) -> bool:
+        """Whether files with this ``(size, mtime)`` stamp last matched ``key``, their
+        ``(uri, content hash)``, in this process (see ``artifact_stores._verify.problem``)."""
+        return stamp is not None and self._verified.get(key) == stamp
+
+    def remember_verified(self, key: tuple[str, str], stamp: Any) -> None:
+        """Record the stamp of files whose hash just matched ``key``; None forgets it."""
+        if stamp is None:
+            self._verified.pop(key, None)
+            return
+        if len(self._verified) >= 100_000:  # bounded for long history scans
+            self._verified.clear()
+        self._verified[key] = stamp
 
     # -- an artifact by its record, kept inline or as files: one accessor for both -----------
 

@@ -87,16 +87,12 @@ def content_hash(
     if sum(files.values()) > limit:
         return None
     h = xxhash.xxh3_128(f"{data_type}\0{materializer}\0".encode())
-    # The URI is checked once; on the local disk files are opened by path (this runs before
-    # every read, so it stays cheap for the many small artifacts of a history scan).
-    store.check(uri)
-    base = store._fs_path(uri) if store._local else None
     buffer = bytearray(0)
     # Depth first, by name: the order store.files() lists them in on every filesystem.
     for rel in sorted(files, key=lambda name: name.split("/")) if len(files) > 1 else files:
         size = files[rel]
         h.update(f"{rel}\0{size}\0".encode())
-        with _open(store, uri, base, rel) as f:
+        with store.open(uri, rel, "rb") as f:
             if size <= _BLOCK:
                 h.update(f.read())  # also whatever was appended since: the hash differs
                 continue
@@ -116,12 +112,6 @@ def _inline_hash(data_type: str, materializer: str, inline: bytes) -> str:
     h.update(f"{INLINE_FILE}\0{len(inline)}\0".encode())
     h.update(inline)
     return h.hexdigest()
-
-
-def _open(store: ArtifactStore, uri: str, base: str | None, rel: str) -> Any:
-    if base is not None:  # local, URI already checked
-        return open(os.path.join(base, rel), "rb", buffering=0)
-    return store.open(uri, rel, "rb")
 
 
 def manifest_problem(store: ArtifactStore, art: ArtifactRecord) -> str | None:
@@ -170,7 +160,7 @@ def problem(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = No
     if art.inline is not None:
         return _inline_problem(art)
     memo_key = (art.uri, art.content_hash)
-    if full is None and stamp is not None and store._verified.get(memo_key) == stamp:
+    if full is None and store.verified(memo_key, stamp):
         return None
     files = art.files if art.files else manifest(store, art.uri)
     size = sum(files.values())
@@ -184,14 +174,12 @@ def problem(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = No
     except FileNotFoundError as e:  # removed while we read
         return f"{e.filename or e} vanished while it was verified"
     if actual != art.content_hash:
-        store._verified.pop(memo_key, None)
+        store.remember_verified(memo_key, None)
         return _CHANGED
     # As git does for its index: a file changed within the clock's granularity of the check
     # may keep its mtime, so only files older than that are trusted by their stamp.
     if stamp is not None and all(mtime < started - _RACY_NS for _size, mtime in stamp):
-        if len(store._verified) >= 100_000:
-            store._verified.clear()
-        store._verified[memo_key] = stamp
+        store.remember_verified(memo_key, stamp)
     return None
 
 

@@ -11,6 +11,7 @@ every step, once, from the result.
 from __future__ import annotations
 
 import contextlib
+import io
 import signal
 import threading
 import traceback
@@ -295,7 +296,8 @@ def _write_outputs(
                 if list(buffered) == [INLINE_FILE] and len(buffered[INLINE_FILE]) <= limit:
                     inline = buffered[INLINE_FILE]
                 else:
-                    _publish(artifact_store, uri, buffered)
+                    # Published as files, all or nothing, as if written in place.
+                    artifact_store.put(uri, [(n, io.BytesIO(d)) for n, d in buffered.items()])
             else:
                 with artifact_store.staged(uri) as staging:
                     writer = materializer(Artifact(staging, artifact_store.fs))
@@ -321,15 +323,6 @@ def _write_outputs(
             )
         )
     return tuple(written)
-
-
-def _publish(artifact_store: Any, uri: str, files: dict[str, bytes]) -> None:
-    """Publish files a materializer wrote to memory at ``uri``, as if written in place."""
-    with artifact_store.staged(uri) as staging:
-        target = Artifact(staging, artifact_store.fs)
-        for name, data in files.items():
-            with target.open(name, "wb") as f:
-                f.write(data)
 
 
 def _write_logs(task: StepTask, artifact_store: Any, logs: _logs.StepLogs | None) -> str | None:
