@@ -452,16 +452,18 @@ class Repository:
 
     def find_run_stack(self, name: str, stack_key: str | None = None) -> tuple[str, int]:
         """``(stack, run id)`` of the run named ``name`` on the first stack that has it."""
-        from runstack.exceptions import RunNotFoundError
+        from runstack.post_execution._refs import run_not_found
 
         keys = self.history_stack_keys(stack_key)
+        # Only the stores: finding a run must not build (or need) the orchestrator.
+        histories = []
         for key in keys:
-            record = self.get_stack(key).metadata_store.get_run(name)
+            histories.append(self.get_history(key))
+            record = histories[-1].store.get_run(name)
             if record is not None:
                 return key, record.id
-        raise RunNotFoundError(
-            f"No run named {name!r} on stack(s) {keys}. List runs with `runstack run list`."
-        )
+        # The shared message: it lists the newest run names, closest first.
+        raise run_not_found(name, histories, keys)
 
     def delete_run(
         self, name: str, *, stack_key: str | None = None, dry_run: bool = False
