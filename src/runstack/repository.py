@@ -33,6 +33,7 @@ from runstack.stack._flavors import (
 
 if TYPE_CHECKING:
     from runstack.lifecycle._retention import Removal
+    from runstack.models import RunRecord
     from runstack.post_execution import History, PipelineView, RunView
     from runstack.post_execution._compare import RunComparison
     from runstack.post_execution._diff import RunDiff
@@ -452,16 +453,24 @@ class Repository:
 
     def find_run_stack(self, name: str, stack_key: str | None = None) -> tuple[str, int]:
         """``(stack, run id)`` of the run named ``name`` on the first stack that has it."""
-        from runstack.exceptions import RunNotFoundError
+        key, _history, record = self._find_run_record(name, stack_key)
+        return key, record.id
+
+    def _find_run_record(
+        self, name: str, stack_key: str | None
+    ) -> tuple[str, History, RunRecord]:
+        from runstack.post_execution._refs import run_not_found
 
         keys = self.history_stack_keys(stack_key)
+        # Only the stores: finding a run must not build (or need) the orchestrator.
+        histories = []
         for key in keys:
-            record = self.get_stack(key).metadata_store.get_run(name)
+            histories.append(self.get_history(key))
+            record = histories[-1].store.get_run(name)
             if record is not None:
-                return key, record.id
-        raise RunNotFoundError(
-            f"No run named {name!r} on stack(s) {keys}. List runs with `runstack run list`."
-        )
+                return key, histories[-1], record
+        # The shared message: it lists the newest run names, closest first.
+        raise run_not_found(name, histories, keys)
 
     def delete_run(
         self, name: str, *, stack_key: str | None = None, dry_run: bool = False
@@ -475,15 +484,15 @@ class Repository:
         from runstack.lifecycle._retention import remove_runs
         from runstack.models import ExecutionStatus
 
-        key, run_id = self.find_run_stack(name, stack_key)
-        stack = self.get_stack(key)
-        (record,) = stack.metadata_store.runs_by_ids([run_id])
+        key, history, record = self._find_run_record(name, stack_key)
         if record.status is ExecutionStatus.RUNNING:
             raise RunstackError(
                 f"Run {name!r} is running; it is not deleted. Wait for it to end, or record "
                 "it failed with `runstack run reconcile` if its process died."
             )
-        return remove_runs(stack.metadata_store, stack.artifact_store, [run_id], dry_run=dry_run)
+        # The stores only (the record is already read): deleting needs no orchestrator.
+        artifacts = self._build("artifact_store", self.get_stack_config(key).artifact_store)
+        return remove_runs(history.store, artifacts, [record.id], dry_run=dry_run)
 
     def artifact_uris_of(self, artifact_store_path: str) -> set[str]:
         """Every URI that a metadata store of this repository's stacks writing into the

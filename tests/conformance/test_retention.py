@@ -64,6 +64,11 @@ def test_delete_keeps_what_kept_runs_use(team: Repository, file_artifacts: None)
     r1 = pipe.get_run("r1")
     evaluated = r1.get_step("evaluate").output.uri
     before = _snapshot(team)
+    # A misspelt name deletes nothing and says which runs exist and how to list them.
+    with pytest.raises(RunNotFoundError) as missing:
+        team.delete_run("r11")
+    assert "'r1'" in str(missing.value) and "runstack run list" in str(missing.value)
+    assert _snapshot(team) == before
     dry = json.loads(_cli("run", "delete", "r1", "--dry-run", "--json"))
     assert _snapshot(team) == before  # a dry run touches nothing
     # r2 and r3 reused r1's load and train outputs: those steps stay, with their run.

@@ -41,7 +41,7 @@ def run_tag(
     if not tags and not remove:
         raise click.UsageError("Give KEY=VALUE tags to set and/or --remove KEY.")
     key, run = find_run(run_name, stack_key)
-    now = get_repo().get_stack(key).metadata_store.set_tags(run.id, tags, remove)
+    now = get_repo().get_history(key).store.set_tags(run.id, tags, remove)
     if as_json:
         echo_json({"run": run.name, "stack": key, "tags": now})
         return
@@ -59,7 +59,7 @@ def run_note(run_name: str, text: str, stack_key: str | None) -> None:
 
     note = check_note(text)
     key, run = find_run(run_name, stack_key)
-    get_repo().get_stack(key).metadata_store.set_note(run.id, note)
+    get_repo().get_history(key).store.set_note(run.id, note)
     click.echo(f"Run {run.name}: note {'set' if note else 'cleared'}.")
 
 

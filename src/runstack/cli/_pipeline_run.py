@@ -123,7 +123,7 @@ def _report_runs(file: Path, runs: list[tuple[str, str]], as_json: bool) -> None
     from runstack.cli._history import _run_row
 
     repo = get_repo()
-    views = [(key, repo.get_stack(key).history.get_run(name)) for key, name in runs]
+    views = [(key, repo.get_history(key).get_run(name)) for key, name in runs]
     if as_json:
         rows = [_run_row(run, key) for key, run in views]
         echo_json(rows[0] if len(rows) == 1 else rows)
