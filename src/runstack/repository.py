@@ -456,9 +456,7 @@ class Repository:
         key, _history, record = self._find_run_record(name, stack_key)
         return key, record.id
 
-    def _find_run_record(
-        self, name: str, stack_key: str | None
-    ) -> tuple[str, History, RunRecord]:
+    def _find_run_record(self, name: str, stack_key: str | None) -> tuple[str, History, RunRecord]:
         from runstack.post_execution._refs import run_not_found
 
         keys = self.history_stack_keys(stack_key)
