@@ -136,7 +136,7 @@ class Repository:
 
     @property
     def config(self) -> RepositoryConfig:
-        return self._config.model_copy(deep=True)
+        return self._config.copy()
 
     def reload(self) -> None:
         """Read the config file again (another process may have changed it)."""

@@ -1,53 +1,25 @@
 """Flavors: the kinds of stack component, each a validated settings model that builds one.
 
 Built-in flavors are listed by dotted path and imported on use; third parties add their own
-under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flavor>``.
+under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flavor>``. The
+flavor classes are pydantic models (``runstack.stack._flavor_models``), imported only to
+validate or build a component: reading the config and listing stacks need no pydantic.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-
-from runstack._files import make_dirs
 from runstack.exceptions import ConfigError
-from runstack.materializers._base import import_path
+
+if TYPE_CHECKING:
+    from runstack.stack._flavor_models import Flavor
 
 COMPONENT_TYPES = ("orchestrator", "metadata_store", "artifact_store")
-
-
-class Flavor(BaseModel):
-    """Settings of one component; ``build`` makes the component from them."""
-
-    model_config = ConfigDict(extra="forbid")
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
-    # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint, and
-    # the modules it provides (checked, not imported, by ``missing_extra``).
-    EXTRA: ClassVar[str | None] = None
-    REQUIRES: ClassVar[tuple[str, ...]] = ()
-
-    @classmethod
-    def missing_extra(cls) -> str | None:
-        """``pip install 'runstack[x]'`` when a module this flavor needs is not installed."""
-        import importlib.util
-
-        for module in cls.REQUIRES:
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except (ImportError, ValueError):
-                found = False
-            if not found:
-                return f"pip install 'runstack[{cls.EXTRA}]'" if cls.EXTRA else f"install {module}"
-        return None
-
-    def build(self, base_dir: Path) -> Any:
-        raise NotImplementedError
 
 
 def expand_env(value: str, field: str, owner: str) -> str:
@@ -75,67 +47,6 @@ def _path(base_dir: Path, value: str, owner: str) -> Path:
     return (base_dir / os.path.expanduser(expand_env(value, "path", owner))).resolve()
 
 
-class LocalOrchestratorFlavor(Flavor):
-    """Runs steps one after another in the calling process."""
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.execution import LocalOrchestrator
-
-        return LocalOrchestrator()
-
-
-class ParallelOrchestratorFlavor(Flavor):
-    """Runs every step whose inputs are ready at once, in worker processes or threads."""
-
-    max_workers: int | None = None  # default: the CPU count
-    mode: str = "process"  # or "thread"
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.execution import ParallelOrchestrator
-
-        if self.mode not in ("process", "thread"):
-            raise ConfigError(
-                f"mode of the parallel orchestrator is 'process' or 'thread', got {self.mode!r}."
-            )
-        return ParallelOrchestrator(self.max_workers, self.mode)
-
-
-class RayOrchestratorFlavor(Flavor):
-    """Runs each step as a Ray task, as soon as its inputs are ready; needs runstack[ray].
-
-    ``address``: unset = the Ray instance this process started with ``ray.init(...)``, else a
-    new local one; ``auto``; ``ray://host:10001``. ``runtime_env`` goes to every step's task.
-    ``check_resources``: refuse a step no node could take (turn off on autoscaling clusters).
-    """
-
-    EXTRA: ClassVar[str | None] = "ray"
-    REQUIRES: ClassVar[tuple[str, ...]] = ("ray",)
-
-    address: str | None = None
-    runtime_env: dict[str, Any] | None = None
-    check_resources: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_command_line(cls, data: Any) -> Any:
-        # The CLI gives strings: runtime_env='{"working_dir": "."}' (JSON).
-        if isinstance(data, dict) and isinstance(data.get("runtime_env"), str):
-            try:
-                data = {**data, "runtime_env": json.loads(data["runtime_env"])}
-            except ValueError:
-                raise ValueError(
-                    'runtime_env is a JSON object, e.g. \'{"working_dir": ".", "pip": ["x"]}\''
-                ) from None
-        return data
-
-    def build(self, base_dir: Path) -> Any:
-        # Ray is imported when a run starts, not here: browsing the history of a stack with
-        # this orchestrator must work (and stay fast) without Ray.
-        from runstack.execution import RayOrchestrator
-
-        return RayOrchestrator(self.address, self.runtime_env, self.check_resources)
-
-
 _stores: dict[tuple[int, str], Any] = {}
 
 
@@ -150,170 +61,20 @@ def _store_for(url: str) -> Any:
     return store
 
 
-class SQLiteFlavor(Flavor):
-    """An SQLite file; relative paths are relative to the repository's config folder."""
-
-    path: str = "metadata.db"
-
-    def url(self, base_dir: Path) -> str:
-        return f"sqlite:///{_path(base_dir, self.path, 'the SQLite metadata store')}"
-
-    def build(self, base_dir: Path) -> Any:
-        make_dirs(_path(base_dir, self.path, "the SQLite metadata store").parent)
-        return _store_for(self.url(base_dir))
-
-
-class _ServerFlavor(Flavor):
-    """A database server, given as a SQLAlchemy URL or as parts; any part may be ``${ENV}``."""
-
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password",)
-    DRIVER: ClassVar[str] = ""
-    DEFAULT_PORT: ClassVar[int] = 0
-
-    url: str | None = None
-    host: str = "127.0.0.1"
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    database: str = "runstack"
-
-    def _expand(self, field: str) -> str | None:
-        """The setting with ``$NAME`` / ``${NAME}`` replaced from the environment."""
-        value = getattr(self, field)
-        if value is None:
-            return None
-        return expand_env(str(value), field, f"the {type(self).__name__} metadata store")
-
-    def resolved_url(self) -> str:
-        """The SQLAlchemy URL, secrets included: for the engine only, never for printing."""
-        import sqlalchemy as sa
-
-        if self.url:
-            return self._expand("url")  # type: ignore[return-value]
-        return sa.URL.create(
-            self.DRIVER,
-            username=self._expand("username"),
-            password=self._expand("password"),
-            host=self._expand("host"),
-            port=self.port or self.DEFAULT_PORT,
-            database=self._expand("database"),
-        ).render_as_string(hide_password=False)
-
-    def build(self, base_dir: Path) -> Any:
-        return _store_for(self.resolved_url())
-
-
-class PostgreSQLFlavor(_ServerFlavor):
-    """A PostgreSQL server (needs ``pip install runstack[postgresql]``)."""
-
-    EXTRA: ClassVar[str | None] = "postgresql"
-    REQUIRES: ClassVar[tuple[str, ...]] = ("psycopg",)
-    DRIVER: ClassVar[str] = "postgresql+psycopg"
-    DEFAULT_PORT: ClassVar[int] = 5432
-
-
-class MySQLFlavor(_ServerFlavor):
-    """A MySQL server (needs ``pip install runstack[mysql]``)."""
-
-    EXTRA: ClassVar[str | None] = "mysql"
-    REQUIRES: ClassVar[tuple[str, ...]] = ("pymysql",)
-    DRIVER: ClassVar[str] = "mysql+pymysql"
-    DEFAULT_PORT: ClassVar[int] = 3306
-
-
-class LocalArtifactStoreFlavor(Flavor):
-    """A folder on this machine; relative paths are relative to the repository's config folder."""
-
-    path: str = "artifacts"
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.artifact_stores import ArtifactStore
-
-        return ArtifactStore(str(_path(base_dir, self.path, "the local artifact store")))
-
-
-class FsspecArtifactStoreFlavor(Flavor):
-    """Any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://x``...); needs that
-    fsspec backend (``pip install runstack[s3]`` for S3 and MinIO).
-
-    ``storage_options`` go to the filesystem as given (``endpoint_url``, ``key``, ``secret``,
-    ``client_kwargs``...); every string in them may be ``${ENV}``, expanded when the store is
-    built, and credentials among them are masked when settings are printed.
-    """
-
-    # Keys inside storage_options that hold credentials (besides the generic secret-name rule).
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
-        "storage_options.key",
-        "storage_options.secret",
-        "storage_options.token",
-        "storage_options.password",
-        "storage_options.account_key",
-        "storage_options.sas_token",
-        "storage_options.connection_string",
-    )
-
-    url: str
-    storage_options: dict[str, Any] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_command_line(cls, data: Any) -> Any:
-        # The CLI gives strings: `storage_options='{"endpoint_url": ...}'` (JSON) or one
-        # `storage_options.endpoint_url=...` per option.
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        options = data.get("storage_options")
-        if isinstance(options, str):
-            try:
-                options = json.loads(options)
-            except ValueError:
-                raise ValueError(
-                    "storage_options is a JSON object, e.g. "
-                    '\'{"endpoint_url": "http://127.0.0.1:9000", "key": "${AWS_KEY}"}\''
-                ) from None
-        dotted = [k for k in data if isinstance(k, str) and k.startswith("storage_options.")]
-        if dotted:
-            options = dict(options or {})
-            for k in dotted:
-                options[k.removeprefix("storage_options.")] = data.pop(k)
-        if options is not None:
-            data["storage_options"] = options
-        return data
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.artifact_stores import ArtifactStore
-
-        owner = "the fsspec artifact store"
-
-        def expand(value: Any, field: str) -> Any:
-            if isinstance(value, str):
-                return expand_env(value, field, owner)
-            if isinstance(value, dict):
-                return {k: expand(v, f"{field}.{k}") for k, v in value.items()}
-            if isinstance(value, list):
-                return [expand(v, field) for v in value]
-            return value
-
-        return ArtifactStore(
-            expand_env(self.url, "url", owner), expand(self.storage_options, "storage_options")
-        )
-
-
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
     "orchestrator": {
-        "local": "runstack.stack._flavors:LocalOrchestratorFlavor",
-        "parallel": "runstack.stack._flavors:ParallelOrchestratorFlavor",
-        "ray": "runstack.stack._flavors:RayOrchestratorFlavor",
+        "local": "runstack.stack._flavor_models:LocalOrchestratorFlavor",
+        "parallel": "runstack.stack._flavor_models:ParallelOrchestratorFlavor",
+        "ray": "runstack.stack._flavor_models:RayOrchestratorFlavor",
     },
     "metadata_store": {
-        "sqlite": "runstack.stack._flavors:SQLiteFlavor",
-        "postgresql": "runstack.stack._flavors:PostgreSQLFlavor",
-        "mysql": "runstack.stack._flavors:MySQLFlavor",
+        "sqlite": "runstack.stack._flavor_models:SQLiteFlavor",
+        "postgresql": "runstack.stack._flavor_models:PostgreSQLFlavor",
+        "mysql": "runstack.stack._flavor_models:MySQLFlavor",
     },
     "artifact_store": {
-        "local": "runstack.stack._flavors:LocalArtifactStoreFlavor",
-        "fsspec": "runstack.stack._flavors:FsspecArtifactStoreFlavor",
+        "local": "runstack.stack._flavor_models:LocalArtifactStoreFlavor",
+        "fsspec": "runstack.stack._flavor_models:FsspecArtifactStoreFlavor",
     },
 }
 
@@ -356,6 +117,9 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
             f"their settings with `runstack {component_type.replace('_', '-')} flavors`; "
             "third-party flavors come from the `runstack.flavors` entry-point group."
         )
+    from runstack.materializers._base import import_path
+    from runstack.stack._flavor_models import Flavor
+
     try:
         klass = import_path(path)
     except (ImportError, AttributeError) as e:
@@ -369,6 +133,8 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
 
 
 def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> Flavor:
+    from pydantic import ValidationError
+
     klass = flavor_class(component_type, flavor)
     try:
         return klass(**settings)
