@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +199,8 @@ def check_references(config: RepositoryConfig, path: Path) -> None:
 
 def save_config(path: Path, config: RepositoryConfig) -> None:
     """Write atomically, so a crash never leaves half a config file."""
+    import tempfile
+
     import yaml
 
     text = _HEADER + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=False)

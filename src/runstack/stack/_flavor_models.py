@@ -18,7 +18,8 @@ from runstack.stack._flavors import _path, _store_for, expand_env
 class Flavor(BaseModel):
     """Settings of one component; ``build`` makes the component from them."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Validators are built for the flavors in use only, not for every built-in at import.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
     # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint, and
     # the modules it provides (checked, not imported, by ``missing_extra``).
