@@ -1,25 +1,111 @@
 """Flavors: the kinds of stack component, each a validated settings model that builds one.
 
 Built-in flavors are listed by dotted path and imported on use; third parties add their own
-under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flavor>``. The
-flavor classes are pydantic models (``runstack.stack._flavor_models``), imported only to
-validate or build a component: reading the config and listing stacks need no pydantic.
+under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flavor>``, as
+subclasses of ``Flavor``, a pydantic model (``runstack.stack._flavor_models``).
+
+The built-in flavors are dataclasses (``runstack.stack._builtin_flavors``): reading the config,
+listing stacks and building the default stack to browse its history import no pydantic.
+Settings they are given are checked by pydantic all the same, unless already exactly of their
+fields' types (as a saved config is), so both kinds accept and refuse the same settings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
+import types
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, TypeVar
 
 from runstack.exceptions import ConfigError
 
-if TYPE_CHECKING:
-    from runstack.stack._flavor_models import Flavor
-
 COMPONENT_TYPES = ("orchestrator", "metadata_store", "artifact_store")
+B = TypeVar("B", bound="BuiltinFlavor")
+
+
+class FlavorBase:
+    """What every flavor has: the extra it needs, its secret settings, ``build``."""
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint, and
+    # the modules it provides (checked, not imported, by ``missing_extra``).
+    EXTRA: ClassVar[str | None] = None
+    REQUIRES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing_extra(cls) -> str | None:
+        """``pip install 'runstack[x]'`` when a module this flavor needs is not installed."""
+        import importlib.util
+
+        for module in cls.REQUIRES:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                return f"pip install 'runstack[{cls.EXTRA}]'" if cls.EXTRA else f"install {module}"
+        return None
+
+    def build(self, base_dir: Path) -> Any:
+        raise NotImplementedError
+
+
+class BuiltinFlavor(FlavorBase):
+    """A built-in flavor: a dataclass of its settings (subclasses are ``@dataclass``)."""
+
+    # How pydantic validates it (TypeAdapter): unknown settings are errors.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The settings as given turned into field values (e.g. JSON text from the command
+        line into a dict); a ``ValueError`` says what is wrong."""
+        return data
+
+    @classmethod
+    def exact(cls: type[B], data: dict[str, Any]) -> B | None:
+        """The flavor when ``data`` names known fields, every required one, each value
+        exactly of its field's type; else None (pydantic then converts or explains)."""
+        hints = _field_types(cls)
+        if not data.keys() <= hints.keys() or not all(
+            _is_exactly(data[name], hints[name]) for name in data
+        ):
+            return None
+        try:
+            return cls(**data)
+        except TypeError:  # a required field is missing
+            return None
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(klass: type[BuiltinFlavor]) -> dict[str, Any]:
+    """Field name -> its type (the annotation evaluated), once per class."""
+    found = _FIELD_TYPES.get(klass)
+    if found is None:
+        hints = typing.get_type_hints(klass)
+        fields = dataclasses.fields(klass)  # type: ignore[arg-type]
+        found = _FIELD_TYPES[klass] = {f.name: hints[f.name] for f in fields}
+    return found
+
+
+def _is_exactly(value: Any, annotation: Any) -> bool:
+    """``value`` is of ``annotation`` with no conversion (str, int, bool, None, dict, unions)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_exactly(value, a) for a in typing.get_args(annotation))
+    if origin is dict:
+        return type(value) is dict and all(type(k) is str for k in value)
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    return type(value) is annotation
 
 
 def expand_env(value: str, field: str, owner: str) -> str:
@@ -63,18 +149,18 @@ def _store_for(url: str) -> Any:
 
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
     "orchestrator": {
-        "local": "runstack.stack._flavor_models:LocalOrchestratorFlavor",
-        "parallel": "runstack.stack._flavor_models:ParallelOrchestratorFlavor",
-        "ray": "runstack.stack._flavor_models:RayOrchestratorFlavor",
+        "local": "runstack.stack._builtin_flavors:LocalOrchestratorFlavor",
+        "parallel": "runstack.stack._builtin_flavors:ParallelOrchestratorFlavor",
+        "ray": "runstack.stack._builtin_flavors:RayOrchestratorFlavor",
     },
     "metadata_store": {
-        "sqlite": "runstack.stack._flavor_models:SQLiteFlavor",
-        "postgresql": "runstack.stack._flavor_models:PostgreSQLFlavor",
-        "mysql": "runstack.stack._flavor_models:MySQLFlavor",
+        "sqlite": "runstack.stack._builtin_flavors:SQLiteFlavor",
+        "postgresql": "runstack.stack._builtin_flavors:PostgreSQLFlavor",
+        "mysql": "runstack.stack._builtin_flavors:MySQLFlavor",
     },
     "artifact_store": {
-        "local": "runstack.stack._flavor_models:LocalArtifactStoreFlavor",
-        "fsspec": "runstack.stack._flavor_models:FsspecArtifactStoreFlavor",
+        "local": "runstack.stack._builtin_flavors:LocalArtifactStoreFlavor",
+        "fsspec": "runstack.stack._builtin_flavors:FsspecArtifactStoreFlavor",
     },
 }
 
@@ -108,7 +194,7 @@ def check_component_type(component_type: str) -> None:
         )
 
 
-def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
+def flavor_class(component_type: str, flavor: str) -> type[FlavorBase]:
     path = _flavor_path(component_type, flavor)
     if path is None:
         flavors = available_flavors(component_type)
@@ -118,7 +204,6 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
             "third-party flavors come from the `runstack.flavors` entry-point group."
         )
     from runstack.materializers._base import import_path
-    from runstack.stack._flavor_models import Flavor
 
     try:
         klass = import_path(path)
@@ -127,27 +212,69 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
             f"Cannot import {component_type} flavor {flavor!r} from {path}: {e}. "
             "Install the package that provides it, or fix its `runstack.flavors` entry point."
         ) from e
+    if isinstance(klass, type) and issubclass(klass, BuiltinFlavor):
+        return klass
+    from runstack.stack._flavor_models import Flavor
+
     if not (isinstance(klass, type) and issubclass(klass, Flavor)):
         raise ConfigError(f"Flavor {flavor!r} ({path}) is not a runstack Flavor.")
     return klass
 
 
-def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> Flavor:
-    from pydantic import ValidationError
-
+def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> FlavorBase:
+    """The flavor made from ``settings``, converted and checked; a ``ConfigError`` says what
+    is wrong and which settings the flavor has."""
     klass = flavor_class(component_type, flavor)
+    fields = ", ".join(_settings(klass)) or "none"
+    invalid = f"Invalid settings for {component_type} flavor {flavor!r}"
+    if issubclass(klass, BuiltinFlavor):
+        try:
+            settings = klass.prepare(dict(settings))
+        except ValueError as e:
+            raise ConfigError(f"{invalid}: {e}. Its settings are: {fields}.") from None
+        found = klass.exact(settings)
+        if found is not None:
+            return found
+    from pydantic import TypeAdapter, ValidationError
+
     try:
-        return klass(**settings)
+        if issubclass(klass, BuiltinFlavor):
+            made: FlavorBase = TypeAdapter(klass).validate_python(settings)
+        else:
+            made = klass(**settings)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<settings>'}: {err['msg']}"
             for err in e.errors()
         )
-        fields = ", ".join(klass.model_fields) or "none"
-        raise ConfigError(
-            f"Invalid settings for {component_type} flavor {flavor!r}: {problems}. "
-            f"Its settings are: {fields}."
-        ) from None
+        raise ConfigError(f"{invalid}: {problems}. Its settings are: {fields}.") from None
+    return made
+
+
+def settings_to_store(flavor: FlavorBase, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``given`` as the config file keeps them: converted ("5432" -> 5432), and
+    only those given, so the flavor's defaults are not written out."""
+    if isinstance(flavor, BuiltinFlavor):
+        return {k: getattr(flavor, k) for k in type(flavor).prepare(dict(given))}
+    dump: dict[str, Any] = flavor.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+    return dump
+
+
+def _settings(klass: type[FlavorBase]) -> dict[str, tuple[Any, bool, Any]]:
+    """Setting name -> (type, required, default) of a built-in or pydantic flavor."""
+    if issubclass(klass, BuiltinFlavor):
+        out = {}
+        for f in dataclasses.fields(klass):  # type: ignore[arg-type]
+            missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            out[f.name] = (_field_types(klass)[f.name], missing, default)
+        return out
+    return {
+        name: (field.annotation, field.is_required(), field.default)
+        for name, field in klass.model_fields.items()  # type: ignore[attr-defined]
+    }
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -257,14 +384,11 @@ def _masked(settings: dict[str, Any], secret: set[str], prefix: str) -> dict[str
     return shown
 
 
-def flavor_fields(klass: type[Flavor]) -> dict[str, str]:
+def flavor_fields(klass: type[FlavorBase]) -> dict[str, str]:
     """Setting name -> a short ``type = default`` description, for help and errors."""
     out: dict[str, str] = {}
-    for name, field in klass.model_fields.items():
-        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        annotation = annotation.replace("typing.", "").replace("Optional", "")
-        if field.is_required():
-            out[name] = f"{annotation} (required)"
-        else:
-            out[name] = f"{annotation} = {field.default!r}"
+    for name, (annotation, required, default) in _settings(klass).items():
+        shown = getattr(annotation, "__name__", None) or str(annotation)
+        shown = shown.replace("typing.", "").replace("Optional", "")
+        out[name] = f"{shown} (required)" if required else f"{shown} = {default!r}"
     return out
