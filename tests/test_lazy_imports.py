@@ -99,6 +99,9 @@ def test_browsing_commands_do_not_import_the_runner(recorded: Path, args: list[s
     found = cli_loaded(args, recorded)
     assert not found["runstack.execution"], f"`runstack {' '.join(args)}` imported execution"
     assert not found["alembic"], "an up-to-date store is opened without Alembic"
+    # The built-in flavors are dataclasses and piped tables are plain text.
+    assert not found["pydantic"], f"`runstack {' '.join(args)}` imported pydantic"
+    assert not found["rich.table"], f"`runstack {' '.join(args)}` imported rich"
 
 
 def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Path):
@@ -111,7 +114,7 @@ def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Pa
         """,
         recorded,
     )
-    assert not found["runstack.execution"]
+    assert not found["runstack.execution"] and not found["pydantic"]
 
 
 @pytest.mark.parametrize(
