@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from runstack.exceptions import ConfigError
 
 COMPONENT_TYPES = ("orchestrator", "metadata_store", "artifact_store")
-B = TypeVar("B", bound="BuiltinFlavor")
+_Built = TypeVar("_Built", bound="BuiltinFlavor")
 
 
 class FlavorBase:
@@ -67,7 +67,7 @@ class BuiltinFlavor(FlavorBase):
         return data
 
     @classmethod
-    def exact(cls: type[B], data: dict[str, Any]) -> B | None:
+    def exact(cls: type[_Built], data: dict[str, Any]) -> _Built | None:
         """The flavor when ``data`` names known fields, every required one, each value
         exactly of its field's type; else None (pydantic then converts or explains)."""
         hints = _field_types(cls)
