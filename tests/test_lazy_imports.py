@@ -99,6 +99,9 @@ def test_browsing_commands_do_not_import_the_runner(recorded: Path, args: list[s
     found = cli_loaded(args, recorded)
     assert not found["runstack.execution"], f"`runstack {' '.join(args)}` imported execution"
     assert not found["alembic"], "an up-to-date store is opened without Alembic"
+    # The built-in flavors are dataclasses and piped tables are plain text.
+    assert not found["pydantic"], f"`runstack {' '.join(args)}` imported pydantic"
+    assert not found["rich.table"], f"`runstack {' '.join(args)}` imported rich"
 
 
 def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Path):
@@ -111,7 +114,7 @@ def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Pa
         """,
         recorded,
     )
-    assert not found["runstack.execution"]
+    assert not found["runstack.execution"] and not found["pydantic"]
 
 
 @pytest.mark.parametrize(
@@ -120,6 +123,23 @@ def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Pa
 def test_config_commands_do_not_import_sqlalchemy(recorded: Path, args: list[str]):
     found = cli_loaded(args, recorded)
     assert not found["sqlalchemy"] and not found["runstack.execution"]
+
+
+def test_stack_list_reads_the_config_without_pydantic_or_rich(recorded: Path):
+    # The config file is plain dataclasses; flavors (pydantic) load only to validate or build.
+    found = cli_loaded(["stack", "list"], recorded)
+    assert not any(found.values()), found
+
+
+@pytest.mark.parametrize("args", [["run", "list"], ["run", "show", "only"], ["stack", "list"]])
+def test_piped_tables_are_plain_text_without_rich(recorded: Path, args: list[str]):
+    env = {**os.environ, "RUNSTACK_REPOSITORY": str(recorded)}
+    out = subprocess.run(
+        [sys.executable, "-m", "runstack.cli", *args], env=env, capture_output=True, text=True
+    ).stdout
+    assert "only" in out or "default" in out
+    assert not set(out) & set("│┃━─"), out  # no box drawing when stdout is not a terminal
+    assert not cli_loaded(args, recorded)["rich.table"]
 
 
 def test_help_and_version_import_nothing_heavy(recorded: Path):

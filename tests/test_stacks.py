@@ -174,6 +174,56 @@ def test_unknown_keys_and_future_versions_are_refused(repo: Repository):
         Repository()
 
 
+def test_a_config_of_the_wrong_shape_names_every_problem_and_where(repo: Repository):
+    repo.config_path.write_text(
+        "active_stack: 3\n"
+        "components:\n  orchestrator:\n    o: {settings: []}\n"
+        "stacks:\n  s: {orchestrator: 1, metadata_store: local}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        Repository()
+    message = str(info.value)
+    for problem in (
+        "active_stack: expected a string, got 3",
+        "components.orchestrator.o.flavor: field required",
+        "components.orchestrator.o.settings: expected a mapping",
+        "stacks.s.orchestrator: expected a string, got 1",
+        "stacks.s.artifact_store: field required",
+    ):
+        assert problem in message
+
+
+def test_hand_edited_settings_of_a_built_in_flavor_are_converted_or_refused(repo: Repository):
+    """Settings of the saved types are taken as they are; others go through pydantic, so a
+    hand-edited file is converted ("8" -> 8) or refused as the command line would be."""
+    from runstack.stack._flavors import validate_settings
+
+    data = yaml.safe_load(repo.config_path.read_text())
+    data["components"]["orchestrator"]["par"] = {
+        "flavor": "parallel",
+        "settings": {"max_workers": "2", "mode": "thread"},
+    }
+    data["stacks"]["p"] = {
+        "orchestrator": "par",
+        "metadata_store": "local",
+        "artifact_store": "local",
+    }
+    repo.config_path.write_text(yaml.safe_dump(data))
+    orchestrator = Repository().get_stack("p").orchestrator
+    assert type(orchestrator).__name__ == "ParallelOrchestrator"
+    exact = validate_settings("orchestrator", "parallel", {"max_workers": 2, "mode": "thread"})
+    converted = validate_settings(
+        "orchestrator", "parallel", {"max_workers": "2", "mode": "thread"}
+    )
+    assert exact == converted
+    for bad, message in (
+        ({"max_workers": "many"}, "max_workers: Input should be a valid integer"),
+        ({"workers": 2}, "workers: .*Its settings are: max_workers, mode"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            validate_settings("orchestrator", "parallel", bad)
+
+
 # -- secrets ---------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from runstack.stack._flavors import (
     check_component_type,
     check_name,
     mask_secret_value,
+    settings_to_store,
     validate_settings,
 )
 
@@ -136,7 +137,7 @@ class Repository:
 
     @property
     def config(self) -> RepositoryConfig:
-        return self._config.model_copy(deep=True)
+        return self._config.copy()
 
     def reload(self) -> None:
         """Read the config file again (another process may have changed it)."""
@@ -302,7 +303,7 @@ class Repository:
         check_name(name, component_type.replace("_", " "))
         validated = validate_settings(component_type, flavor, dict(settings or {}))
         # Store what was given, converted ("5432" -> 5432), without the flavor's defaults.
-        stored = validated.model_dump(mode="json", exclude_unset=True)
+        stored = settings_to_store(validated, dict(settings or {}))
         with self._edit() as config:
             if name in config.components[component_type]:
                 raise ConfigError(

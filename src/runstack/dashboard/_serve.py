@@ -25,7 +25,8 @@ def open_source(repo: Repository, stack_key: str | None = None) -> Source:
     """The history of ``stack_key`` (default: the active stack), its metadata store opened
     read-only; nothing is created, migrated or marked."""
     from runstack.metadata_stores._read_only import open_read_only
-    from runstack.stack._flavors import SQLiteFlavor, validate_settings
+    from runstack.stack._builtin_flavors import SQLiteFlavor
+    from runstack.stack._flavors import validate_settings
 
     key = stack_key or repo.active_stack_key
     config = repo.get_stack_config(key)

@@ -1,13 +1,16 @@
-"""The repository's config file: components by type and name, stacks, the active stack."""
+"""The repository's config file: components by type and name, stacks, the active stack.
+
+The records are plain dataclasses checked by hand, not pydantic models: every command and
+script reads this file, and `runstack stack list` should not pay for importing pydantic.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
-import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runstack.exceptions import ConfigError
 from runstack.stack._flavors import COMPONENT_TYPES
@@ -21,14 +24,18 @@ _HEADER = (
 )
 
 
-class ComponentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass
+class ComponentConfig:
+    """A registered component: its flavor and its settings as written."""
+
     flavor: str
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
-class StackConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass
+class StackConfig:
+    """A stack: the names of its three components."""
+
     orchestrator: str
     metadata_store: str
     artifact_store: str
@@ -38,12 +45,14 @@ def _no_components() -> dict[str, dict[str, ComponentConfig]]:
     return {t: {} for t in COMPONENT_TYPES}
 
 
-class RepositoryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass
+class RepositoryConfig:
+    """The whole config file."""
+
     version: int = CONFIG_VERSION
     active_stack: str = "default"
-    components: dict[str, dict[str, ComponentConfig]] = Field(default_factory=_no_components)
-    stacks: dict[str, StackConfig] = Field(default_factory=dict)
+    components: dict[str, dict[str, ComponentConfig]] = field(default_factory=_no_components)
+    stacks: dict[str, StackConfig] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> RepositoryConfig:
@@ -63,6 +72,80 @@ class RepositoryConfig(BaseModel):
                 )
             },
         )
+
+    def copy(self) -> RepositoryConfig:
+        """A deep copy, to hand out without letting callers change this one."""
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the YAML file."""
+        return asdict(self)
+
+
+def parse_config(raw: dict[str, Any]) -> tuple[RepositoryConfig | None, list[str]]:
+    """The config in ``raw`` (the file's mapping), or the problems found as ``loc: message``.
+
+    Every problem is reported at once, each with where it is, so one edit fixes the file.
+    """
+    problems: list[str] = []
+
+    def mapping(value: Any, loc: str, fields: dict[str, bool] | None = None) -> dict[str, Any]:
+        """``value`` checked to be a mapping with string keys (and, given ``fields``, only
+        those keys, the required ones present); ``{}`` after reporting when it is not."""
+        if not isinstance(value, dict):
+            problems.append(f"{loc}: expected a mapping, got {type(value).__name__}")
+            return {}
+        ok = {}
+        for key, item in value.items():
+            where = f"{loc}.{key}" if loc else str(key)
+            if not isinstance(key, str):
+                problems.append(f"{where}: names are strings, got {type(key).__name__}")
+            elif fields is not None and key not in fields:
+                problems.append(f"{where}: unknown field; expected one of {sorted(fields)}")
+            else:
+                ok[key] = item
+        for name, required in (fields or {}).items():
+            if required and name not in value:
+                problems.append(f"{loc}.{name}: field required")
+        return ok
+
+    def string(value: Any, loc: str) -> str:
+        if not isinstance(value, str):
+            problems.append(f"{loc}: expected a string, got {value!r}")
+            return ""
+        return value
+
+    top = mapping(
+        raw, "", dict.fromkeys(("version", "active_stack", "components", "stacks"), False)
+    )
+    config = RepositoryConfig()
+    if "version" in top:
+        version = top["version"]
+        if isinstance(version, bool) or not isinstance(version, int):
+            problems.append(f"version: expected an integer, got {version!r}")
+        else:
+            config.version = version
+    if "active_stack" in top:
+        config.active_stack = string(top["active_stack"], "active_stack")
+    if "components" in top:
+        config.components = {}
+        for ctype, named in mapping(top["components"], "components").items():
+            found = config.components[ctype] = {}
+            for name, spec in mapping(named, f"components.{ctype}").items():
+                loc = f"components.{ctype}.{name}"
+                spec = mapping(spec, loc, {"flavor": True, "settings": False})
+                flavor = string(spec["flavor"], f"{loc}.flavor") if "flavor" in spec else ""
+                found[name] = ComponentConfig(
+                    flavor, mapping(spec.get("settings", {}), f"{loc}.settings")
+                )
+    if "stacks" in top:
+        parts = dict.fromkeys(COMPONENT_TYPES, True)
+        for key, spec in mapping(top["stacks"], "stacks").items():
+            spec = mapping(spec, f"stacks.{key}", parts)
+            names = {c: string(v, f"stacks.{key}.{c}") for c, v in spec.items()}
+            if len(names) == len(COMPONENT_TYPES):
+                config.stacks[key] = StackConfig(**names)
+    return (None, problems) if problems else (config, [])
 
 
 def load_config(path: Path) -> RepositoryConfig:
@@ -87,13 +170,9 @@ def load_config(path: Path) -> RepositoryConfig:
             f"The runstack config {path} has version {version}, newer than this runstack "
             f"understands ({CONFIG_VERSION}). Upgrade runstack: pip install -U runstack."
         )
-    try:
-        config = RepositoryConfig.model_validate(raw)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise ConfigError(f"The runstack config {path} is invalid: {problems}.") from None
+    config, problems = parse_config(raw)
+    if config is None:
+        raise ConfigError(f"The runstack config {path} is invalid: {'; '.join(problems)}.")
     for ctype in COMPONENT_TYPES:
         config.components.setdefault(ctype, {})
     check_references(config, path)
@@ -120,11 +199,11 @@ def check_references(config: RepositoryConfig, path: Path) -> None:
 
 def save_config(path: Path, config: RepositoryConfig) -> None:
     """Write atomically, so a crash never leaves half a config file."""
+    import tempfile
+
     import yaml
 
-    text = _HEADER + yaml.safe_dump(
-        config.model_dump(mode="json"), sort_keys=False, default_flow_style=False
-    )
+    text = _HEADER + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:

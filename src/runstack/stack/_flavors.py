@@ -1,31 +1,35 @@
 """Flavors: the kinds of stack component, each a validated settings model that builds one.
 
 Built-in flavors are listed by dotted path and imported on use; third parties add their own
-under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flavor>``.
+under the ``runstack.flavors`` entry-point group, named ``<component_type>.<flavor>``, as
+subclasses of ``Flavor``, a pydantic model (``runstack.stack._flavor_models``).
+
+The built-in flavors are dataclasses (``runstack.stack._builtin_flavors``): reading the config,
+listing stacks and building the default stack to browse its history import no pydantic.
+Settings they are given are checked by pydantic all the same, unless already exactly of their
+fields' types (as a saved config is), so both kinds accept and refuse the same settings.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
 import re
+import types
+import typing
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-
-from runstack._files import make_dirs
 from runstack.exceptions import ConfigError
-from runstack.materializers._base import import_path
 
 COMPONENT_TYPES = ("orchestrator", "metadata_store", "artifact_store")
+_Built = TypeVar("_Built", bound="BuiltinFlavor")
 
 
-class Flavor(BaseModel):
-    """Settings of one component; ``build`` makes the component from them."""
+class FlavorBase:
+    """What every flavor has: the extra it needs, its secret settings, ``build``."""
 
-    model_config = ConfigDict(extra="forbid")
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
     # The ``runstack[extra]`` that installs what ``build`` imports, for the error hint, and
     # the modules it provides (checked, not imported, by ``missing_extra``).
@@ -48,6 +52,60 @@ class Flavor(BaseModel):
 
     def build(self, base_dir: Path) -> Any:
         raise NotImplementedError
+
+
+class BuiltinFlavor(FlavorBase):
+    """A built-in flavor: a dataclass of its settings (subclasses are ``@dataclass``)."""
+
+    # How pydantic validates it (TypeAdapter): unknown settings are errors.
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+    @classmethod
+    def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The settings as given turned into field values (e.g. JSON text from the command
+        line into a dict); a ``ValueError`` says what is wrong."""
+        return data
+
+    @classmethod
+    def exact(cls: type[_Built], data: dict[str, Any]) -> _Built | None:
+        """The flavor when ``data`` names known fields, every required one, each value
+        exactly of its field's type; else None (pydantic then converts or explains)."""
+        hints = _field_types(cls)
+        if not data.keys() <= hints.keys() or not all(
+            _is_exactly(data[name], hints[name]) for name in data
+        ):
+            return None
+        try:
+            return cls(**data)
+        except TypeError:  # a required field is missing
+            return None
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(klass: type[BuiltinFlavor]) -> dict[str, Any]:
+    """Field name -> its type (the annotation evaluated), once per class."""
+    found = _FIELD_TYPES.get(klass)
+    if found is None:
+        hints = typing.get_type_hints(klass)
+        fields = dataclasses.fields(klass)  # type: ignore[arg-type]
+        found = _FIELD_TYPES[klass] = {f.name: hints[f.name] for f in fields}
+    return found
+
+
+def _is_exactly(value: Any, annotation: Any) -> bool:
+    """``value`` is of ``annotation`` with no conversion (str, int, bool, None, dict, unions)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_exactly(value, a) for a in typing.get_args(annotation))
+    if origin is dict:
+        return type(value) is dict and all(type(k) is str for k in value)
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    return type(value) is annotation
 
 
 def expand_env(value: str, field: str, owner: str) -> str:
@@ -75,67 +133,6 @@ def _path(base_dir: Path, value: str, owner: str) -> Path:
     return (base_dir / os.path.expanduser(expand_env(value, "path", owner))).resolve()
 
 
-class LocalOrchestratorFlavor(Flavor):
-    """Runs steps one after another in the calling process."""
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.execution import LocalOrchestrator
-
-        return LocalOrchestrator()
-
-
-class ParallelOrchestratorFlavor(Flavor):
-    """Runs every step whose inputs are ready at once, in worker processes or threads."""
-
-    max_workers: int | None = None  # default: the CPU count
-    mode: str = "process"  # or "thread"
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.execution import ParallelOrchestrator
-
-        if self.mode not in ("process", "thread"):
-            raise ConfigError(
-                f"mode of the parallel orchestrator is 'process' or 'thread', got {self.mode!r}."
-            )
-        return ParallelOrchestrator(self.max_workers, self.mode)
-
-
-class RayOrchestratorFlavor(Flavor):
-    """Runs each step as a Ray task, as soon as its inputs are ready; needs runstack[ray].
-
-    ``address``: unset = the Ray instance this process started with ``ray.init(...)``, else a
-    new local one; ``auto``; ``ray://host:10001``. ``runtime_env`` goes to every step's task.
-    ``check_resources``: refuse a step no node could take (turn off on autoscaling clusters).
-    """
-
-    EXTRA: ClassVar[str | None] = "ray"
-    REQUIRES: ClassVar[tuple[str, ...]] = ("ray",)
-
-    address: str | None = None
-    runtime_env: dict[str, Any] | None = None
-    check_resources: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_command_line(cls, data: Any) -> Any:
-        # The CLI gives strings: runtime_env='{"working_dir": "."}' (JSON).
-        if isinstance(data, dict) and isinstance(data.get("runtime_env"), str):
-            try:
-                data = {**data, "runtime_env": json.loads(data["runtime_env"])}
-            except ValueError:
-                raise ValueError(
-                    'runtime_env is a JSON object, e.g. \'{"working_dir": ".", "pip": ["x"]}\''
-                ) from None
-        return data
-
-    def build(self, base_dir: Path) -> Any:
-        # Ray is imported when a run starts, not here: browsing the history of a stack with
-        # this orchestrator must work (and stay fast) without Ray.
-        from runstack.execution import RayOrchestrator
-
-        return RayOrchestrator(self.address, self.runtime_env, self.check_resources)
-
-
 _stores: dict[tuple[int, str], Any] = {}
 
 
@@ -150,170 +147,20 @@ def _store_for(url: str) -> Any:
     return store
 
 
-class SQLiteFlavor(Flavor):
-    """An SQLite file; relative paths are relative to the repository's config folder."""
-
-    path: str = "metadata.db"
-
-    def url(self, base_dir: Path) -> str:
-        return f"sqlite:///{_path(base_dir, self.path, 'the SQLite metadata store')}"
-
-    def build(self, base_dir: Path) -> Any:
-        make_dirs(_path(base_dir, self.path, "the SQLite metadata store").parent)
-        return _store_for(self.url(base_dir))
-
-
-class _ServerFlavor(Flavor):
-    """A database server, given as a SQLAlchemy URL or as parts; any part may be ``${ENV}``."""
-
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password",)
-    DRIVER: ClassVar[str] = ""
-    DEFAULT_PORT: ClassVar[int] = 0
-
-    url: str | None = None
-    host: str = "127.0.0.1"
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    database: str = "runstack"
-
-    def _expand(self, field: str) -> str | None:
-        """The setting with ``$NAME`` / ``${NAME}`` replaced from the environment."""
-        value = getattr(self, field)
-        if value is None:
-            return None
-        return expand_env(str(value), field, f"the {type(self).__name__} metadata store")
-
-    def resolved_url(self) -> str:
-        """The SQLAlchemy URL, secrets included: for the engine only, never for printing."""
-        import sqlalchemy as sa
-
-        if self.url:
-            return self._expand("url")  # type: ignore[return-value]
-        return sa.URL.create(
-            self.DRIVER,
-            username=self._expand("username"),
-            password=self._expand("password"),
-            host=self._expand("host"),
-            port=self.port or self.DEFAULT_PORT,
-            database=self._expand("database"),
-        ).render_as_string(hide_password=False)
-
-    def build(self, base_dir: Path) -> Any:
-        return _store_for(self.resolved_url())
-
-
-class PostgreSQLFlavor(_ServerFlavor):
-    """A PostgreSQL server (needs ``pip install runstack[postgresql]``)."""
-
-    EXTRA: ClassVar[str | None] = "postgresql"
-    REQUIRES: ClassVar[tuple[str, ...]] = ("psycopg",)
-    DRIVER: ClassVar[str] = "postgresql+psycopg"
-    DEFAULT_PORT: ClassVar[int] = 5432
-
-
-class MySQLFlavor(_ServerFlavor):
-    """A MySQL server (needs ``pip install runstack[mysql]``)."""
-
-    EXTRA: ClassVar[str | None] = "mysql"
-    REQUIRES: ClassVar[tuple[str, ...]] = ("pymysql",)
-    DRIVER: ClassVar[str] = "mysql+pymysql"
-    DEFAULT_PORT: ClassVar[int] = 3306
-
-
-class LocalArtifactStoreFlavor(Flavor):
-    """A folder on this machine; relative paths are relative to the repository's config folder."""
-
-    path: str = "artifacts"
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.artifact_stores import ArtifactStore
-
-        return ArtifactStore(str(_path(base_dir, self.path, "the local artifact store")))
-
-
-class FsspecArtifactStoreFlavor(Flavor):
-    """Any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://x``...); needs that
-    fsspec backend (``pip install runstack[s3]`` for S3 and MinIO).
-
-    ``storage_options`` go to the filesystem as given (``endpoint_url``, ``key``, ``secret``,
-    ``client_kwargs``...); every string in them may be ``${ENV}``, expanded when the store is
-    built, and credentials among them are masked when settings are printed.
-    """
-
-    # Keys inside storage_options that hold credentials (besides the generic secret-name rule).
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
-        "storage_options.key",
-        "storage_options.secret",
-        "storage_options.token",
-        "storage_options.password",
-        "storage_options.account_key",
-        "storage_options.sas_token",
-        "storage_options.connection_string",
-    )
-
-    url: str
-    storage_options: dict[str, Any] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_command_line(cls, data: Any) -> Any:
-        # The CLI gives strings: `storage_options='{"endpoint_url": ...}'` (JSON) or one
-        # `storage_options.endpoint_url=...` per option.
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        options = data.get("storage_options")
-        if isinstance(options, str):
-            try:
-                options = json.loads(options)
-            except ValueError:
-                raise ValueError(
-                    "storage_options is a JSON object, e.g. "
-                    '\'{"endpoint_url": "http://127.0.0.1:9000", "key": "${AWS_KEY}"}\''
-                ) from None
-        dotted = [k for k in data if isinstance(k, str) and k.startswith("storage_options.")]
-        if dotted:
-            options = dict(options or {})
-            for k in dotted:
-                options[k.removeprefix("storage_options.")] = data.pop(k)
-        if options is not None:
-            data["storage_options"] = options
-        return data
-
-    def build(self, base_dir: Path) -> Any:
-        from runstack.artifact_stores import ArtifactStore
-
-        owner = "the fsspec artifact store"
-
-        def expand(value: Any, field: str) -> Any:
-            if isinstance(value, str):
-                return expand_env(value, field, owner)
-            if isinstance(value, dict):
-                return {k: expand(v, f"{field}.{k}") for k, v in value.items()}
-            if isinstance(value, list):
-                return [expand(v, field) for v in value]
-            return value
-
-        return ArtifactStore(
-            expand_env(self.url, "url", owner), expand(self.storage_options, "storage_options")
-        )
-
-
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
     "orchestrator": {
-        "local": "runstack.stack._flavors:LocalOrchestratorFlavor",
-        "parallel": "runstack.stack._flavors:ParallelOrchestratorFlavor",
-        "ray": "runstack.stack._flavors:RayOrchestratorFlavor",
+        "local": "runstack.stack._builtin_flavors:LocalOrchestratorFlavor",
+        "parallel": "runstack.stack._builtin_flavors:ParallelOrchestratorFlavor",
+        "ray": "runstack.stack._builtin_flavors:RayOrchestratorFlavor",
     },
     "metadata_store": {
-        "sqlite": "runstack.stack._flavors:SQLiteFlavor",
-        "postgresql": "runstack.stack._flavors:PostgreSQLFlavor",
-        "mysql": "runstack.stack._flavors:MySQLFlavor",
+        "sqlite": "runstack.stack._builtin_flavors:SQLiteFlavor",
+        "postgresql": "runstack.stack._builtin_flavors:PostgreSQLFlavor",
+        "mysql": "runstack.stack._builtin_flavors:MySQLFlavor",
     },
     "artifact_store": {
-        "local": "runstack.stack._flavors:LocalArtifactStoreFlavor",
-        "fsspec": "runstack.stack._flavors:FsspecArtifactStoreFlavor",
+        "local": "runstack.stack._builtin_flavors:LocalArtifactStoreFlavor",
+        "fsspec": "runstack.stack._builtin_flavors:FsspecArtifactStoreFlavor",
     },
 }
 
@@ -347,7 +194,7 @@ def check_component_type(component_type: str) -> None:
         )
 
 
-def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
+def flavor_class(component_type: str, flavor: str) -> type[FlavorBase]:
     path = _flavor_path(component_type, flavor)
     if path is None:
         flavors = available_flavors(component_type)
@@ -356,6 +203,8 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
             f"their settings with `runstack {component_type.replace('_', '-')} flavors`; "
             "third-party flavors come from the `runstack.flavors` entry-point group."
         )
+    from runstack.materializers._base import import_path
+
     try:
         klass = import_path(path)
     except (ImportError, AttributeError) as e:
@@ -363,25 +212,69 @@ def flavor_class(component_type: str, flavor: str) -> type[Flavor]:
             f"Cannot import {component_type} flavor {flavor!r} from {path}: {e}. "
             "Install the package that provides it, or fix its `runstack.flavors` entry point."
         ) from e
+    if isinstance(klass, type) and issubclass(klass, BuiltinFlavor):
+        return klass
+    from runstack.stack._flavor_models import Flavor
+
     if not (isinstance(klass, type) and issubclass(klass, Flavor)):
         raise ConfigError(f"Flavor {flavor!r} ({path}) is not a runstack Flavor.")
     return klass
 
 
-def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> Flavor:
+def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]) -> FlavorBase:
+    """The flavor made from ``settings``, converted and checked; a ``ConfigError`` says what
+    is wrong and which settings the flavor has."""
     klass = flavor_class(component_type, flavor)
+    fields = ", ".join(_settings(klass)) or "none"
+    invalid = f"Invalid settings for {component_type} flavor {flavor!r}"
+    if issubclass(klass, BuiltinFlavor):
+        try:
+            settings = klass.prepare(dict(settings))
+        except ValueError as e:
+            raise ConfigError(f"{invalid}: {e}. Its settings are: {fields}.") from None
+        found = klass.exact(settings)
+        if found is not None:
+            return found
+    from pydantic import TypeAdapter, ValidationError
+
     try:
-        return klass(**settings)
+        if issubclass(klass, BuiltinFlavor):
+            made: FlavorBase = TypeAdapter(klass).validate_python(settings)
+        else:
+            made = klass(**settings)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<settings>'}: {err['msg']}"
             for err in e.errors()
         )
-        fields = ", ".join(klass.model_fields) or "none"
-        raise ConfigError(
-            f"Invalid settings for {component_type} flavor {flavor!r}: {problems}. "
-            f"Its settings are: {fields}."
-        ) from None
+        raise ConfigError(f"{invalid}: {problems}. Its settings are: {fields}.") from None
+    return made
+
+
+def settings_to_store(flavor: FlavorBase, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings ``given`` as the config file keeps them: converted ("5432" -> 5432), and
+    only those given, so the flavor's defaults are not written out."""
+    if isinstance(flavor, BuiltinFlavor):
+        return {k: getattr(flavor, k) for k in type(flavor).prepare(dict(given))}
+    dump: dict[str, Any] = flavor.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+    return dump
+
+
+def _settings(klass: type[FlavorBase]) -> dict[str, tuple[Any, bool, Any]]:
+    """Setting name -> (type, required, default) of a built-in or pydantic flavor."""
+    if issubclass(klass, BuiltinFlavor):
+        out = {}
+        for f in dataclasses.fields(klass):  # type: ignore[arg-type]
+            missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            out[f.name] = (_field_types(klass)[f.name], missing, default)
+        return out
+    return {
+        name: (field.annotation, field.is_required(), field.default)
+        for name, field in klass.model_fields.items()  # type: ignore[attr-defined]
+    }
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -491,14 +384,11 @@ def _masked(settings: dict[str, Any], secret: set[str], prefix: str) -> dict[str
     return shown
 
 
-def flavor_fields(klass: type[Flavor]) -> dict[str, str]:
+def flavor_fields(klass: type[FlavorBase]) -> dict[str, str]:
     """Setting name -> a short ``type = default`` description, for help and errors."""
     out: dict[str, str] = {}
-    for name, field in klass.model_fields.items():
-        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        annotation = annotation.replace("typing.", "").replace("Optional", "")
-        if field.is_required():
-            out[name] = f"{annotation} (required)"
-        else:
-            out[name] = f"{annotation} = {field.default!r}"
+    for name, (annotation, required, default) in _settings(klass).items():
+        shown = getattr(annotation, "__name__", None) or str(annotation)
+        shown = shown.replace("typing.", "").replace("Optional", "")
+        out[name] = f"{shown} (required)" if required else f"{shown} = {default!r}"
     return out
