@@ -179,6 +179,9 @@ class RayOrchestrator:
         # This run's stores (their hash and bytes) and step definitions, by position.
         self._shipped: tuple[str, bytes, dict[int, bytes]] | None = None
         self._refs: dict[cf.Future[TaskResult], Any] = {}
+        # The remote function with each step's task options, made once per run and options
+        # (``.options()`` costs ~50 us a call).
+        self._remotes: dict[tuple[tuple[str, float], ...], Any] = {}
 
     def execute(self, plan: RunPlan, runner: StepRunner) -> None:
         global _remote_fn
@@ -196,7 +199,7 @@ class RayOrchestrator:
             _remote_fn = ray.remote(_execute_on_worker)
         stores = stores_payload(runner.artifact_store, runner.history)
         self._shipped = (hashlib.sha256(stores).hexdigest(), stores, steps_payload(plan))
-        self._refs = {}
+        self._refs, self._remotes = {}, {}
         try:
             schedule(plan, runner, self)
         finally:
@@ -211,12 +214,18 @@ class RayOrchestrator:
 
     def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]:
         assert self._shipped is not None
-        # Ray does not retry a task whose worker died: runstack's retries do, recording each.
-        opts: dict[str, Any] = {"max_retries": 0, **ray_options(dict(task.step.options.resources))}
-        if self.runtime_env:
-            opts["runtime_env"] = self.runtime_env
+        resources = task.step.options.resources
+        key = tuple(sorted(resources.items()))
+        remote = self._remotes.get(key)
+        if remote is None:
+            # Ray does not retry a task whose worker died: runstack's retries do, recording
+            # each.
+            opts: dict[str, Any] = {"max_retries": 0, **ray_options(dict(resources))}
+            if self.runtime_env:
+                opts["runtime_env"] = self.runtime_env
+            remote = self._remotes[key] = _remote_fn.options(**opts)
         stores_key, stores, steps = self._shipped
-        ref = _remote_fn.options(**opts).remote(
+        ref = remote.remote(
             stores_key, stores, steps[task.step.position], dump_task(task)
         )
         # Completed by wait() below: ObjectRef.future() costs a callback thread's hand-off
