@@ -34,10 +34,15 @@ def stores_payload(artifact_store: Any, history: Any) -> bytes:
 
 
 def steps_payload(plan: RunPlan) -> dict[int, bytes]:
-    """The run's step definitions, one cloudpickle each, by ``StepPlan.position``."""
+    """The run's step definitions, one :func:`step_payload` each, by ``StepPlan.position``."""
+    return {sp.position: step_payload(sp) for sp in plan.steps}
+
+
+def step_payload(sp: StepPlan) -> bytes:
+    """One step's definition, as the bytes a worker unpickles it from."""
     import cloudpickle
 
-    return {sp.position: cloudpickle.dumps(sp) for sp in plan.steps}
+    return cloudpickle.dumps(sp)
 
 
 class _TaskPickler(pickle.Pickler):
