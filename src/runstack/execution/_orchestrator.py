@@ -6,7 +6,9 @@ An orchestrator is an *executor*: ``submit(task) -> concurrent.futures.Future`` 
 ready (``plan.inputs_for``), asks the runner to prepare it (cache hit, or a task), collects
 results as they finish, retries, enforces time limits the worker could not, and on a failure
 starts nothing new, lets running steps finish and be recorded, then raises. Workers never
-touch the metadata store.
+touch the metadata store. Where tasks run in other processes, a finished step's successors
+are handed to workers before its record is written (in the same transaction as their
+``running`` rows), so in a chain the driver records while the next step runs.
 """
 
 from __future__ import annotations
