@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import pickle
 import time
+from pathlib import Path
 
 import cloudpickle
 import pytest
 
-from runstack.exceptions import DefinitionError, StepExecutionError, StepTimeoutError
+from runstack.exceptions import (
+    DefinitionError,
+    StepExecutionError,
+    StepTimeoutError,
+    StoreError,
+)
 from runstack.execution import make_plan
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
-from runstack.steps import BaseStep, Output, step
+from runstack.steps import BaseStep, BaseStepConfig, Output, step
 
 
 def use_parallel(repo: Repository, mode: str, workers: int = 4) -> None:
@@ -235,3 +241,89 @@ def test_parallel_uses_cpus_as_the_weight_of_a_step_against_max_workers(repo):
     )
     assert a_end <= b_start or b_end <= a_start
     # Without the weight the two would overlap (see the fan-out test above).
+
+
+# -- a finished step's successors start before its record is written ------------------------
+# (parallel with processes and ray: the record is written while the successor runs)
+
+
+@step(enable_cache=False)
+def one() -> int:
+    return 1
+
+
+@step(enable_cache=False)
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+@step
+def doubled(x: int) -> int:
+    return 2 * x
+
+
+class Mark(BaseStepConfig):
+    path: str
+
+
+@step(enable_cache=False)
+def marks(x: int, config: Mark) -> int:
+    Path(config.path).write_text("started")
+    time.sleep(0.3)
+    Path(config.path).write_text("finished")
+    return x + 1
+
+
+@pipeline
+def chain(s0, s1, s2):
+    s2(s1(s0()))
+
+
+def test_a_chain_started_ahead_of_its_records_links_every_input_to_its_producer(repo):
+    sequential = chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="seq")
+    use_parallel(repo, "process", workers=2)
+    run = chain(s0=one(), s1=plus_one(), s2=plus_one()).run()
+    s0, s1, s2 = (run.get_step(n) for n in ("s0", "s1", "s2"))
+    assert [s.status for s in (s0, s1, s2)] == ["completed"] * 3
+    assert s2.outputs["output"].read() == 3
+    for producer, consumer in ((s0, s1), (s1, s2)):
+        made = producer.outputs["output"]
+        assert consumer.inputs["x"].id == made.id
+        assert consumer.cache_components["inputs"] == {"x": made.content_hash}
+    assert [s.cache_key for s in run.steps] == [s.cache_key for s in sequential.steps]
+
+
+def test_a_successor_found_in_the_cache_while_its_input_is_unrecorded_is_recorded_cached(repo):
+    use_parallel(repo, "process", workers=2)
+    first = chain(s0=one(), s1=plus_one(), s2=doubled()).run(run_name="first")
+    # s1 runs again (cache off) and writes the same value: s2 is a hit, linked to the new one.
+    run = chain(s0=one(), s1=plus_one(), s2=doubled()).run(run_name="second")
+    s1, s2 = run.get_step("s1"), run.get_step("s2")
+    assert s2.status == "cached" and s2.outputs["output"].read() == 4
+    assert s2.inputs["x"].id == s1.outputs["output"].id
+    assert s2.outputs["output"].id == first.get_step("s2").outputs["output"].id
+
+
+def test_a_failed_record_fails_the_run_and_its_started_successor_is_never_recorded(repo, tmp_path):
+    import sqlite3
+
+    use_parallel(repo, "process", workers=2)
+    chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="ok")  # creates the store
+    db = sqlite3.connect(repo.config_dir / "metadata.db")
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON steps "
+        "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    db.commit()
+    db.close()
+    mark = tmp_path / "s2"
+    with pytest.raises(StoreError, match="refused by the test"):
+        chain(s0=one(), s1=plus_one(), s2=marks(Mark(path=str(mark)))).run(run_name="bad")
+    # s2 was handed to a worker before s1's record failed, and was awaited...
+    assert mark.read_text() == "finished"
+    run = Repository().get_pipeline("chain").get_run("bad")
+    assert run.status == "failed"
+    # ... but never recorded: its input was not.
+    assert [s.name for s in run.steps if s.name == "s2"] == []
+    assert run.get_step("s0").status == "completed"

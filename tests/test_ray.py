@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ray_support import ran, recorded, use_ray
-from runstack.exceptions import ConfigError, StepExecutionError, StepTimeoutError
+from runstack.exceptions import ConfigError, StepExecutionError, StepTimeoutError, StoreError
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.steps import BaseStepConfig, Output, StepContext, step
@@ -159,6 +159,36 @@ def test_a_failing_step_fails_the_run_and_running_steps_are_recorded(ray_address
     assert run.get_step("b").status is ExecutionStatus.FAILED
     assert "Traceback" in run.get_step("b").traceback
     assert "join" not in [s.name for s in run.steps]
+
+
+def test_a_chain_on_ray_links_inputs_and_a_failed_record_leaves_its_successor_unrecorded(
+    ray_address, repo, tmp_path
+):
+    import sqlite3
+
+    from test_distributed import Mark, chain, marks, one, plus_one
+
+    use_ray(repo)
+    run = chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="ok")
+    s0, s1, s2 = (run.get_step(n) for n in ("s0", "s1", "s2"))
+    assert s2.outputs["output"].read() == 3
+    assert s1.inputs["x"].id == s0.outputs["output"].id
+    assert s2.inputs["x"].id == s1.outputs["output"].id
+    db = sqlite3.connect(repo.config_dir / "metadata.db")
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON steps "
+        "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    db.commit()
+    db.close()
+    mark = tmp_path / "s2"
+    with pytest.raises(StoreError, match="refused by the test"):
+        chain(s0=one(), s1=plus_one(), s2=marks(Mark(path=str(mark)))).run(run_name="bad")
+    assert mark.read_text() == "finished"  # started ahead of s1's record, and awaited
+    bad = recorded("bad")
+    assert bad.status is ExecutionStatus.FAILED
+    assert "s2" not in [s.name for s in bad.steps]
 
 
 class Counter(BaseStepConfig):

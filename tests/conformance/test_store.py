@@ -202,3 +202,44 @@ def _catching(fn, errors):
             errors.append(e)
 
     return run
+
+
+def test_a_step_and_the_running_rows_of_its_successors_are_recorded_together(
+    store: SQLMetadataStore,
+) -> None:
+    from runstack.models import NewArtifact, StepResult
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    run = store.create_run("p", "r", when)
+
+    def result(name: str, status: ExecutionStatus, **more: object) -> StepResult:
+        return StepResult(
+            run_id=run.id,
+            name=name,
+            entrypoint_name=name,
+            position=0,
+            status=status,
+            parameters={},
+            start_time=when,
+            end_time=when,
+            **more,  # type: ignore[arg-type]
+        )
+
+    running_a = store.start_step(result("a", ExecutionStatus.RUNNING))
+    made = (NewArtifact("out", "/x/out", "builtins.int", "m.M", "h" * 32),)
+    step_id, outputs, running = store.record_step_and_start(
+        result("a", ExecutionStatus.COMPLETED, new_outputs=made, running_step_id=running_a),
+        [result("b", ExecutionStatus.RUNNING), result("c", ExecutionStatus.RUNNING)],
+    )
+    assert outputs["out"].producer_step_id == step_id and outputs["out"].uri == "/x/out"
+    steps = {s.name: s for s in store.steps_of_runs([run.id])}
+    assert steps["a"].status is ExecutionStatus.COMPLETED and steps["a"].id == step_id
+    assert [steps[n].id for n in ("b", "c")] == running
+    assert {steps[n].status for n in ("b", "c")} == {ExecutionStatus.RUNNING}
+    # All or nothing: a successor whose row cannot be written undoes the step's record too.
+    with pytest.raises((StoreError, sa.exc.IntegrityError)):  # as record_step raises
+        store.record_step_and_start(
+            result("d", ExecutionStatus.COMPLETED, new_outputs=made),
+            [result("b", ExecutionStatus.RUNNING)],  # (run, name) is taken: refused
+        )
+    assert "d" not in {s.name for s in store.steps_of_runs([run.id])}

@@ -6,7 +6,9 @@ An orchestrator is an *executor*: ``submit(task) -> concurrent.futures.Future`` 
 ready (``plan.inputs_for``), asks the runner to prepare it (cache hit, or a task), collects
 results as they finish, retries, enforces time limits the worker could not, and on a failure
 starts nothing new, lets running steps finish and be recorded, then raises. Workers never
-touch the metadata store.
+touch the metadata store. Where tasks run in other processes, a finished step's successors
+are handed to workers before its record is written (in the same transaction as their
+``running`` rows), so in a chain the driver records while the next step runs.
 """
 
 from __future__ import annotations
@@ -65,10 +67,12 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
     waiting = list(plan.steps)  # in plan order, so a sequential executor keeps that order
     running: dict[cf.Future[TaskResult], tuple[StepTask, float | None]] = {}
     delayed: list[tuple[float, StepTask]] = []  # retries waiting for their delay
+    # Started before their inputs' record, which then failed: awaited, never recorded.
+    withdrawn: set[cf.Future[TaskResult]] = set()
     used = 0.0
     failure: BaseException | None = None
 
-    def start(task: StepTask) -> None:
+    def start(task: StepTask, record: bool = True) -> cf.Future[TaskResult]:
         nonlocal used
         used += executor.weight(task.step)
         timeout = task.step.options.timeout
@@ -79,7 +83,7 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
         # the write only contends for the GIL (no gain measured). Nor for a step that reads
         # the history: it sees itself running.
         early = executor.in_process or task.step.step.SIGNATURE.context_param is not None
-        if early:
+        if early and record:
             runner.started(task)
         try:
             future = executor.submit(task, runner)
@@ -87,17 +91,64 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             runner.abort(task, e)
             raise
         running[future] = (task, deadline)
-        if not early:
+        if not early and record:
             runner.started(task)
+        return future
 
-    def finished(task: StepTask, result: TaskResult) -> None:
+    def start_successors(
+        task: StepTask, result: TaskResult
+    ) -> tuple[list[tuple[StepTask, cf.Future[TaskResult]]], Exception | None]:
+        """Hand the steps that ``task``'s outputs make ready to workers before ``task`` is
+        recorded: in a chain, its record is then written while the next step runs instead of
+        before it starts. Only where tasks run in other processes (in this one, the step
+        would run before its inputs are recorded, or contend with the record for the GIL),
+        and not for steps that read the history (they must see their inputs recorded)."""
+        provisional = None if executor.in_process else runner.provisional_outputs(task, result)
+        if not provisional:
+            return [], None
+        slot = task.step.slot
+        known = {**produced, **{(slot, n): a for n, a in provisional.items()}}
+        started: list[tuple[StepTask, cf.Future[TaskResult]]] = []
+        for sp in list(waiting):
+            if sp.step.SIGNATURE.context_param is not None or all(
+                ref.slot != slot for ref in sp.node.inputs.values()
+            ):
+                continue
+            inputs = plan.inputs_for(sp, known)
+            if inputs is None:
+                continue
+            if running and used + executor.weight(sp) > executor.capacity:
+                break  # keep the plan's order: wait for room
+            prepared = runner.prepare_pending(sp, inputs)
+            if prepared is None:
+                continue  # a cache hit: taken once the inputs are recorded
+            waiting.remove(sp)
+            try:
+                started.append((prepared, start(prepared, record=False)))
+            except Exception as e:  # raised once ``task`` is recorded, as it was before
+                return started, e
+        return started, None
+
+    def finished(
+        task: StepTask, result: TaskResult, future: cf.Future[TaskResult] | None = None
+    ) -> None:
         nonlocal used, failure
         used -= executor.weight(task.step)
+        if future in withdrawn:
+            withdrawn.discard(future)
+            runner.discard(task)
+            return
+        started, error = start_successors(task, result) if failure is None else ([], None)
         try:
-            nxt = runner.finish(task, result)
+            nxt = runner.finish(task, result, [t for t, _ in started])
         except Exception as e:
             failure = failure or e
+            for t, fut in started:
+                runner.discard(t)
+                withdrawn.add(fut)
             return
+        if error is not None:
+            raise error
         if isinstance(nxt, StepTask):
             delay = task.step.options.delay_before(nxt.attempt)
             delayed.append((time.monotonic() + delay, nxt))
@@ -140,13 +191,13 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
                     result = fut.result()
                 except Exception as e:  # the worker itself failed (e.g. a Ray worker died)
                     result = failed_result(executor.describe_failure(e))
-                finished(task, result)
+                finished(task, result, fut)
             now = time.monotonic()
             for fut, (task, deadline) in list(running.items()):
                 if deadline is not None and now >= deadline and not fut.done():
                     del running[fut]
                     executor.stop(task, fut)
-                    finished(task, runner.timed_out(task))
+                    finished(task, runner.timed_out(task), fut)
     except BaseException as e:  # Ctrl-C or an error in here: record what was in flight
         for task, _ in running.values():
             runner.abort(task, e)

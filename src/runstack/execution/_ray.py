@@ -3,12 +3,15 @@
 Ray is imported only when a run starts (``pip install runstack[ray]``). The driver keeps the
 one scheduling loop (:func:`~runstack.execution._orchestrator.schedule`): it records every
 step, once, so an SQLite store works with a local Ray instance. The stack's stores (as their
-settings) and the run's step definitions go into Ray's object store once per run; each task
-carries only a reference to them, which a worker resolves the first time it sees the run
-(stores are rebuilt once per worker process, a step's definition unpickled once per run), and
-the small rest of the task. Workers read inputs from and write outputs to the artifact store
-and return a small :class:`~runstack.execution._task.TaskResult`; values never travel only
-through Ray's object store, so history and caching hold as for a local run.
+settings, ~0.5 KB) and the run's step definitions (~1 KB a step) are pickled once per run;
+each task carries the stores' bytes, its own step's and the small rest of the task, inline in
+Ray's task spec. A worker rebuilds the stores once per process (by the hash of their bytes)
+and unpickles the step for each task. (An ``ObjectRef`` to a per-run payload cost more: a
+nested reference makes the worker a borrower, reported back to the driver for every task,
+and every worker fetched and unpickled the payload once per run.) Workers read inputs from
+and write outputs to the artifact store and return a small
+:class:`~runstack.execution._task.TaskResult`; values never travel only through Ray's object
+store, so history and caching hold as for a local run.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import concurrent.futures as cf
 import hashlib
 import math
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,10 +29,10 @@ from runstack.execution._plan import RunPlan, StepPlan
 from runstack.execution._step_runner import StepRunner
 from runstack.execution._task import StepTask, TaskResult, failed_result
 from runstack.execution._worker import (
-    RunSteps,
     WorkerStores,
     dump_task,
-    steps_payload,
+    load_task,
+    step_payload,
     stores_payload,
 )
 
@@ -50,32 +52,20 @@ def import_ray() -> Any:
 
 # -- on the worker ------------------------------------------------------------------------
 
-# Stores rebuilt from their settings, per worker process and per run's stack, and the step
-# definitions of the last few runs (Ray reuses its worker processes across tasks and runs).
+# Stores rebuilt from their settings, per worker process and stack (Ray reuses its worker
+# processes across tasks and runs); the last few stacks' are kept.
 _worker_stores: dict[str, WorkerStores] = {}
-_run_steps: dict[str, RunSteps] = {}
-RUNS_KEPT = 4
+STORES_KEPT = 4
 
 
-def _execute_on_worker(
-    stores_key: str, run_key: str, shipped: list[Any], task: bytes
-) -> TaskResult:
+def _execute_on_worker(stores_key: str, stores: bytes, step: bytes, task: bytes) -> TaskResult:
     try:
         worker = _worker_stores.get(stores_key)
-        steps = _run_steps.get(run_key)
-        if worker is None or steps is None:
-            # Nested in a list, the reference is not resolved by Ray for every task: only
-            # here, the first time this worker process sees the run.
-            import ray
-
-            stores, step_defs = ray.get(shipped[0])
-            if worker is None:
-                worker = _worker_stores[stores_key] = WorkerStores(stores)
-            if steps is None:
-                steps = _run_steps[run_key] = RunSteps(step_defs)
-                for old in list(_run_steps)[:-RUNS_KEPT]:
-                    del _run_steps[old]
-        loaded = steps.load_task(task)
+        if worker is None:
+            worker = _worker_stores[stores_key] = WorkerStores(stores)
+            for old in list(_worker_stores)[:-STORES_KEPT]:
+                del _worker_stores[old]
+        loaded = load_task(task, step)
     except Exception as e:  # the step's code, or a store's backend, is missing on this node
         import socket
 
@@ -186,8 +176,14 @@ class RayOrchestrator:
         self.runtime_env = dict(runtime_env) if runtime_env else None
         self.check_resources = check_resources
         self._ray: Any = None
-        self._shipped: tuple[str, str, Any] | None = None  # stores key, run key, their ref
+        # This run's stores (their hash and bytes) and the step definitions pickled so far,
+        # by position; the steps still to pickle (see wait()).
+        self._shipped: tuple[str, bytes, dict[int, bytes]] | None = None
+        self._to_pickle: dict[int, StepPlan] = {}
         self._refs: dict[cf.Future[TaskResult], Any] = {}
+        # The remote function with each step's task options, made once per run and options
+        # (``.options()`` costs ~50 us a call).
+        self._remotes: dict[tuple[tuple[str, float], ...], Any] = {}
 
     def execute(self, plan: RunPlan, runner: StepRunner) -> None:
         global _remote_fn
@@ -204,9 +200,9 @@ class RayOrchestrator:
         if _remote_fn is None:
             _remote_fn = ray.remote(_execute_on_worker)
         stores = stores_payload(runner.artifact_store, runner.history)
-        shipped = ray.put((stores, steps_payload(plan)))
-        self._shipped = (hashlib.sha256(stores).hexdigest(), uuid.uuid4().hex, shipped)
-        self._refs = {}
+        self._shipped = (hashlib.sha256(stores).hexdigest(), stores, {})
+        self._to_pickle = {sp.position: sp for sp in plan.steps}
+        self._refs, self._remotes = {}, {}
         try:
             schedule(plan, runner, self)
         finally:
@@ -214,19 +210,25 @@ class RayOrchestrator:
             for fut, ref in self._refs.items():
                 if not fut.done():
                     ray.cancel(ref, force=True)
-            self._refs, self._shipped = {}, None
+            self._refs, self._shipped, self._to_pickle = {}, None, {}
 
     def weight(self, sp: StepPlan) -> float:
         return 1.0
 
     def submit(self, task: StepTask, runner: StepRunner) -> cf.Future[TaskResult]:
         assert self._shipped is not None
-        # Ray does not retry a task whose worker died: runstack's retries do, recording each.
-        opts: dict[str, Any] = {"max_retries": 0, **ray_options(dict(task.step.options.resources))}
-        if self.runtime_env:
-            opts["runtime_env"] = self.runtime_env
-        stores_key, run_key, shipped = self._shipped
-        ref = _remote_fn.options(**opts).remote(stores_key, run_key, [shipped], dump_task(task))
+        resources = task.step.options.resources
+        key = tuple(sorted(resources.items()))
+        remote = self._remotes.get(key)
+        if remote is None:
+            # Ray does not retry a task whose worker died: runstack's retries do, recording
+            # each.
+            opts: dict[str, Any] = {"max_retries": 0, **ray_options(dict(resources))}
+            if self.runtime_env:
+                opts["runtime_env"] = self.runtime_env
+            remote = self._remotes[key] = _remote_fn.options(**opts)
+        stores_key, stores, _ = self._shipped
+        ref = remote.remote(stores_key, stores, self._step_bytes(task.step), dump_task(task))
         # Completed by wait() below: ObjectRef.future() costs a callback thread's hand-off
         # (~0.5 ms a step) that ray.wait in the scheduling loop does not.
         future: cf.Future[TaskResult] = cf.Future()
@@ -240,6 +242,10 @@ class RayOrchestrator:
         if done:
             return done
         by_ref = {self._refs[f]: f for f in futures}
+        # While the tasks run, pickle the definitions of steps still to come: done at their
+        # submit instead, in a chain that is on the critical path (~0.1 ms a step).
+        while self._to_pickle and not self._ray.wait(list(by_ref), timeout=0)[0]:
+            self._step_bytes(next(iter(self._to_pickle.values())))  # in the plan's order
         ready, rest = self._ray.wait(list(by_ref), num_returns=1, timeout=timeout)
         if ready and rest:  # any others that finished too, so none is taken for overdue
             ready += self._ray.wait(rest, num_returns=len(rest), timeout=0)[0]
@@ -250,6 +256,15 @@ class RayOrchestrator:
             except Exception as e:  # the worker died, the task was cancelled...
                 future.set_exception(e)
         return [by_ref[ref] for ref in ready]
+
+    def _step_bytes(self, sp: StepPlan) -> bytes:
+        assert self._shipped is not None
+        steps = self._shipped[2]
+        data = steps.get(sp.position)
+        if data is None:
+            data = steps[sp.position] = step_payload(sp)
+            del self._to_pickle[sp.position]
+        return data
 
     def stop(self, task: StepTask, future: cf.Future[TaskResult]) -> None:
         # The step did not stop itself at its limit (stuck in native code): end its worker.

@@ -11,6 +11,7 @@ the one writer of run and step records; workers only write artifacts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -31,6 +32,10 @@ from runstack.metadata_stores._recording import CacheSourceGoneError
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
 logger = logging.getLogger("runstack")
+
+# The id of an artifact written but not recorded yet (see StepRunner.provisional_outputs);
+# never one the store gives out (they start at 1).
+PENDING_ID = 0
 
 
 def _now() -> datetime:
@@ -53,6 +58,9 @@ class _InFlight:
     start: datetime
     running_step_id: int | None = None  # set by started()
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # Prepared with outputs of a step not recorded yet (see StepRunner.provisional_outputs):
+    # nothing of it is recorded until that step's record is (StepRunner.finish(started=...)).
+    pending: bool = False
 
 
 class StepRunner:
@@ -96,13 +104,32 @@ class StepRunner:
     def prepare(self, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> StepOutcome | StepTask:
         """A cached step's outcome (recorded), or the first attempt's task to execute (to be
         recorded running with :meth:`started`)."""
+        prepared = self._prepare(sp, inputs, pending=False)
+        assert prepared is not None
+        return prepared
+
+    def prepare_pending(self, sp: StepPlan, inputs: dict[str, ArtifactRecord]) -> StepTask | None:
+        """:meth:`prepare` where some of ``inputs`` are :meth:`provisional_outputs` of a step
+        whose record is still to be written. The task is recorded running (and announced) by
+        that step's :meth:`finish`; a cache hit returns None instead, to be prepared again
+        once the inputs are recorded (the hit's record links them)."""
+        prepared = self._prepare(sp, inputs, pending=True)
+        assert not isinstance(prepared, StepOutcome)
+        return prepared
+
+    def _prepare(
+        self, sp: StepPlan, inputs: dict[str, ArtifactRecord], *, pending: bool
+    ) -> StepOutcome | StepTask | None:
         start = _now()
-        self._emit("step_started", sp)
+        if not pending:
+            self._emit("step_started", sp)
         cache_key = None
         parts = _cache.components(self.plan.pipeline_name, sp, inputs)
         if sp.cache_enabled:
             cache_key = _cache.digest(parts)
             hit, decision = self._find_cached(cache_key)
+            if hit is not None and pending:
+                return None
             if hit is not None:
                 source_id, outputs = hit
                 try:
@@ -129,28 +156,57 @@ class StepRunner:
         else:
             decision = _cache.disabled_decision(sp)
         components = _cache.with_decision(parts, decision)
-        self._in_flight[sp.slot] = _InFlight(inputs, cache_key, components, start)
+        self._in_flight[sp.slot] = _InFlight(inputs, cache_key, components, start, pending=pending)
         return self._task(sp, inputs, attempt=1)
 
     def started(self, task: StepTask) -> None:
         """Record the step ``running`` (once, at its first attempt), so a live or crashed run
         shows which steps were in flight; :meth:`finish` replaces that row."""
         state = self._in_flight.get(task.step.slot)
-        if state is not None and state.running_step_id is None:
-            state.running_step_id = self.metadata_store.start_step(
-                self._result(
-                    task.step,
-                    ExecutionStatus.RUNNING,
-                    state.start,
-                    state.start,
-                    state.inputs,
-                    None,
-                    state.components,
-                )
-            )
+        if state is not None and state.running_step_id is None and not state.pending:
+            state.running_step_id = self.metadata_store.start_step(self._running(task, state))
 
-    def finish(self, task: StepTask, result: TaskResult) -> StepOutcome | StepTask:
+    def provisional_outputs(
+        self, task: StepTask, result: TaskResult
+    ) -> dict[str, ArtifactRecord] | None:
+        """The records the outputs of a successful ``result`` will have, but for their ids
+        (``PENDING_ID``), so its successors can be handed to workers while :meth:`finish`
+        records it (inputs travel by URI, content hash and materializer; their ids matter only
+        to the successor's own record, written after this one). None if the result failed or
+        an output has no content hash (a successor's cache key would need its id)."""
+        if not result.ok or any(a.content_hash is None for a in result.outputs):
+            return None
+        return {
+            a.name: ArtifactRecord(
+                PENDING_ID,
+                a.uri,
+                a.data_type,
+                a.materializer,
+                PENDING_ID,
+                a.content_hash,
+                a.storage_format,
+                a.inline,
+                a.files,
+            )
+            for a in result.outputs
+        }
+
+    def discard(self, task: StepTask) -> None:
+        """Forget a task prepared with ``pending`` inputs whose producer's record failed: it
+        is recorded nowhere (its inputs never were); what it writes stays unreferenced."""
+        state = self._in_flight.get(task.step.slot)
+        if state is not None and state.pending:
+            del self._in_flight[task.step.slot]
+
+    def finish(
+        self, task: StepTask, result: TaskResult, started: Sequence[StepTask] = ()
+    ) -> StepOutcome | StepTask:
         """Record a finished attempt: the step's outcome, or the next attempt's task.
+
+        ``started``: successors already handed to workers with this step's
+        :meth:`provisional_outputs` (a successful ``result`` only); they are recorded
+        ``running`` in the same transaction. If it fails, nothing is recorded and they stay
+        pending (:meth:`discard` them).
 
         A last failed attempt records the step failed and raises ``StepExecutionError`` (the
         user's exception as ``__cause__``), ``StepTimeoutError``, or the runstack error that
@@ -159,24 +215,36 @@ class StepRunner:
         sp = task.step
         state = self._in_flight[sp.slot]
         state.attempts.append(self._attempt(task, result))
+        assert not started or result.ok
         if result.ok:
             del self._in_flight[sp.slot]
-            _, outputs = self.metadata_store.record_step(
-                self._result(
-                    sp,
-                    ExecutionStatus.COMPLETED,
-                    state.start,
-                    _now(),
-                    state.inputs,
-                    state.cache_key,
-                    state.components,
-                    new_outputs=result.outputs,
-                    logs_uri=result.logs_uri,
-                    running_step_id=state.running_step_id,
-                    execution=self._execution(sp, state),
-                )
+            record = self._result(
+                sp,
+                ExecutionStatus.COMPLETED,
+                state.start,
+                _now(),
+                state.inputs,
+                state.cache_key,
+                state.components,
+                new_outputs=result.outputs,
+                logs_uri=result.logs_uri,
+                running_step_id=state.running_step_id,
+                execution=self._execution(sp, state),
             )
+            if started:
+                states = [self._in_flight[t.step.slot] for t in started]
+                _, outputs, running_ids = self.metadata_store.record_step_and_start(
+                    record, [self._running(t, s) for t, s in zip(started, states, strict=True)]
+                )
+            else:
+                _, outputs = self.metadata_store.record_step(record)
             self._emit("step_completed", sp, state.start)
+            if started:
+                by_uri = {a.uri: a for a in outputs.values()}
+                for t, s, running_id in zip(started, states, running_ids, strict=True):
+                    s.running_step_id, s.pending = running_id, False
+                    s.inputs = {n: by_uri.get(a.uri, a) for n, a in s.inputs.items()}
+                    self._emit("step_started", t.step)
             return StepOutcome(outputs, ExecutionStatus.COMPLETED)
         if task.attempt <= sp.options.retries:
             delay = sp.options.delay_before(task.attempt + 1)
@@ -198,7 +266,8 @@ class StepRunner:
     def abort(self, task: StepTask, exc: BaseException) -> None:
         """Record a step whose attempt was interrupted (Ctrl-C, a dead worker) as failed."""
         state = self._in_flight.get(task.step.slot)
-        if state is None:
+        if state is None or state.pending:  # pending: its inputs were never recorded
+            self.discard(task)
             return
         result = failed_result(exc)
         state.attempts.append(self._attempt(task, result))
@@ -235,6 +304,17 @@ class StepRunner:
 
     def _execution(self, sp: StepPlan, state: _InFlight) -> dict[str, Any]:
         return {"options": sp.options.as_dict(), "attempts": list(state.attempts)}
+
+    def _running(self, task: StepTask, state: _InFlight) -> StepResult:
+        return self._result(
+            task.step,
+            ExecutionStatus.RUNNING,
+            state.start,
+            state.start,
+            state.inputs,
+            None,
+            state.components,
+        )
 
     def _record_failure(self, task: StepTask, result: TaskResult, state: _InFlight) -> None:
         sp = task.step

@@ -6,17 +6,19 @@ the artifact store at once and the history (a connection to the metadata store) 
 step that reads it through a ``StepContext``, so workers of most pipelines never need to
 reach the metadata store at all.
 
-The run's step definitions also travel once per run (:func:`steps_payload`), each pickled on
-its own; a task then names its step by position (:func:`dump_task`), and a worker unpickles a
-step the first time one of its tasks arrives (:class:`RunSteps`). Pickling the plan with every
-task cost the driver about a millisecond per step. A step whose code the worker cannot import
-still fails alone, when its task is loaded, as before.
+The run's step definitions are pickled once per run (:func:`steps_payload`), each on its
+own; a task then names its step by position (:func:`dump_task`). ``parallel`` hands a pool's
+workers all of them at start, each unpickled the first time one of its tasks arrives
+(:class:`RunSteps`); Ray sends each task with its own step's bytes (:func:`load_task`).
+Pickling the plan with every task cost the driver about a millisecond per step. A step whose
+code the worker cannot import still fails alone, when its task is loaded, as before.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -32,10 +34,15 @@ def stores_payload(artifact_store: Any, history: Any) -> bytes:
 
 
 def steps_payload(plan: RunPlan) -> dict[int, bytes]:
-    """The run's step definitions, one cloudpickle each, by ``StepPlan.position``."""
+    """The run's step definitions, one :func:`step_payload` each, by ``StepPlan.position``."""
+    return {sp.position: step_payload(sp) for sp in plan.steps}
+
+
+def step_payload(sp: StepPlan) -> bytes:
+    """One step's definition, as the bytes a worker unpickles it from."""
     import cloudpickle
 
-    return {sp.position: cloudpickle.dumps(sp) for sp in plan.steps}
+    return cloudpickle.dumps(sp)
 
 
 class _TaskPickler(pickle.Pickler):
@@ -45,12 +52,12 @@ class _TaskPickler(pickle.Pickler):
 
 
 class _TaskUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, steps: RunSteps) -> None:
+    def __init__(self, data: bytes, step: Callable[[int], StepPlan]) -> None:
         super().__init__(io.BytesIO(data))
-        self._steps = steps
+        self._step = step
 
     def persistent_load(self, pid: Any) -> Any:
-        return self._steps.step(pid)
+        return self._step(pid)
 
 
 def dump_task(task: StepTask) -> bytes:
@@ -77,8 +84,18 @@ class RunSteps:
         return sp
 
     def load_task(self, data: bytes) -> StepTask:
-        task: StepTask = _TaskUnpickler(data, self).load()
+        task: StepTask = _TaskUnpickler(data, self.step).load()
         return task
+
+
+def load_task(data: bytes, step: bytes) -> StepTask:
+    """A task from :func:`dump_task`, given its step's bytes from :func:`steps_payload`
+    (unpickled afresh: nothing of one run's step definitions outlives its task)."""
+    import cloudpickle
+
+    sp = cloudpickle.loads(step)
+    task: StepTask = _TaskUnpickler(data, lambda _position: sp).load()
+    return task
 
 
 class WorkerStores:

@@ -149,6 +149,27 @@ class RunRecording(SQLConnection):
                 raise CacheSourceGoneError(str(e.orig)) from e
             raise
 
+    def record_step_and_start(
+        self, result: StepResult, starting: list[StepResult]
+    ) -> tuple[int, dict[str, ArtifactRecord], list[int]]:
+        """``record_step(result)`` (a step that ran, not a cache hit) and ``start_step`` of each
+        of ``starting`` in one transaction: the runner's write when a finished step's successors
+        were handed to workers before it was recorded. Returns the step's id and outputs and
+        the ``running`` rows' ids, in order; nothing is recorded if any of it fails."""
+
+        def work(insert: Insert) -> tuple[int, dict[str, ArtifactRecord], list[int]]:
+            step_id, outputs = self._record_step(insert, result)
+            running = [
+                self._step_row(r) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
+                for r in starting
+            ]
+            return step_id, outputs, [insert(t.steps, row) for row in running]
+
+        if self._sqlite_inserts is not None:
+            with self._errors():
+                return self._sqlite_inserts.transact(self._engine, work)
+        return self._transact(lambda conn: work(core_insert(conn)))
+
     @staticmethod
     def _step_row(result: StepResult) -> dict[str, Any]:
         return {
