@@ -23,7 +23,13 @@ from runstack.exceptions import (
     expect_name,
 )
 from runstack.stack import COMPONENT_TYPES, ComponentConfig, RepositoryConfig, Stack, StackConfig
-from runstack.stack._config import CONFIG_FILE, check_references, load_config, save_config
+from runstack.stack._config import (
+    CONFIG_FILE,
+    cached_config,
+    check_references,
+    load_config,
+    save_config,
+)
 from runstack.stack._flavors import (
     check_component_type,
     check_name,
@@ -40,6 +46,11 @@ if TYPE_CHECKING:
 
 REPO_DIR = ".runstack"
 ENV_REPOSITORY = "RUNSTACK_REPOSITORY"
+
+# (pid, config folder, component type, name) -> (the config it was built from, the store).
+# Each run's Repository() finds its stores already built while the config is unchanged: they
+# hold no per-run state, and their caches (verified files, the engine) are worth keeping.
+_BUILT: dict[tuple[int, Path, str, str], tuple[RepositoryConfig, Any]] = {}
 
 
 def global_config_dir() -> Path:
@@ -74,6 +85,27 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _still_open(component_type: str, component: Any) -> bool:
+    """False for a metadata store no longer in the per-process table of open ones (closed)."""
+    from runstack.stack import _flavors
+
+    if component_type != "metadata_store":
+        return True
+    return any(store is component for store in _flavors._stores.values())
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a settings value (nested mappings and lists included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
 
 
 def _component(config: RepositoryConfig, component_type: str, name: str) -> ComponentConfig:
@@ -117,7 +149,7 @@ class Repository:
             config_dir = found
         self.config_dir = config_dir
         self.config_path = config_dir / CONFIG_FILE
-        self._config = load_config(self.config_path)
+        self._config = cached_config(self.config_path)  # shared: never changed in place
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".") -> Repository:
@@ -212,9 +244,26 @@ class Repository:
 
     def _build(self, component_type: str, name: str) -> Any:
         component = self.get_component(component_type, name)
+        # Orchestrators keep state while they run (a pool), and settings that read the
+        # environment (${VAR}, ~) may mean something else next time: those are built afresh.
+        key = (os.getpid(), self.config_dir, component_type, name)
+        reuse = component_type != "orchestrator" and not any(
+            "$" in text or "~" in text for text in _strings(component.settings)
+        )
+        if reuse:
+            built = _BUILT.get(key)
+            if (
+                built is not None
+                and built[0] is self._config
+                and _still_open(component_type, built[1])
+            ):
+                return built[1]
         flavor = validate_settings(component_type, component.flavor, component.settings)
         try:
-            return flavor.build(self.config_dir)
+            store = flavor.build(self.config_dir)
+            if reuse:
+                _BUILT[key] = (self._config, store)
+            return store
         except RunstackError:
             raise
         except ImportError as e:

@@ -84,7 +84,9 @@ class _Handler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         buffer = _current.get()
-        if buffer is None:  # logged outside any step (another thread of the process)
+        if buffer is None:  # logged outside any step (between steps, another thread)
+            if self._echo is not None and record.levelno >= logging.WARNING:
+                self._echo.write(self.format(record) + "\n")  # as logging's last resort would
             return
         try:
             text = self.format(record) + "\n"
@@ -150,6 +152,18 @@ def _uninstall() -> None:
         if isinstance(sys.stderr, _Tee):
             sys.stderr = err
         logging.getLogger().removeHandler(handler)
+
+
+@contextlib.contextmanager
+def redirected() -> Iterator[None]:
+    """Keep the streams and the root logger routed through the per-step buffers for a while
+    (a whole run in this process), so that each step's :func:`capture` only picks its buffer:
+    swapping them and adding a handler per step was ~0.1 ms of every step."""
+    _install()
+    try:
+        yield
+    finally:
+        _uninstall()
 
 
 @contextlib.contextmanager
