@@ -8,6 +8,7 @@ in the user's data directory is used (created on first use), so scripts run with
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,13 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(path: str, cwd: str, home: str | None) -> Path:
+    """``path`` made absolute from ``cwd`` (``~`` from ``home``), links resolved: a stat per
+    part, done once per process."""
+    return Path(path).expanduser().resolve()
+
+
 def _still_open(component_type: str, component: Any) -> bool:
     """False for a metadata store no longer in the per-process table of open ones (closed)."""
     from runstack.stack import _flavors
@@ -133,7 +141,7 @@ class Repository:
         if path is None and os.environ.get(ENV_REPOSITORY):
             path = os.environ[ENV_REPOSITORY]
         if path is not None:
-            p = Path(path).expanduser().resolve()
+            p = _resolved(os.fspath(path), os.getcwd(), os.environ.get("HOME"))
             config_dir = p if p.name == REPO_DIR or (p / CONFIG_FILE).is_file() else p / REPO_DIR
             if not (config_dir / CONFIG_FILE).is_file():
                 raise ConfigError(

@@ -133,10 +133,20 @@ def _install() -> None:
         handler = _Handler(echo)
         root.addHandler(handler)
         if out is not None:  # None under pythonw and some embedders
-            sys.stdout = _Tee(out)
+            sys.stdout = _tee(out)
         if err is not None:
-            sys.stderr = _Tee(err)
+            sys.stderr = _tee(err)
         _saved = (out, err, handler)
+
+
+_tees: dict[int, _Tee] = {}  # by id of the stream: a tee dropped flushes its stream (~50 us)
+
+
+def _tee(stream: TextIO) -> _Tee:
+    tee = _tees.get(id(stream))
+    if tee is None or tee._stream is not stream:
+        tee = _tees[id(stream)] = _Tee(stream)
+    return tee
 
 
 def _uninstall() -> None:
