@@ -101,8 +101,10 @@ def launch(
             _record_failure(metadata_store, run, e)
             listener(RunEvent("run_failed", plan.pipeline_name, run.name, detail=str(e)))
             raise
-        end = datetime.now(timezone.utc)
-        metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, end)
+        end = runner.completed_at  # recorded with the last step
+        if end is None:  # a run without steps
+            end = datetime.now(timezone.utc)
+            metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, end)
         run = dataclasses.replace(run, status=ExecutionStatus.COMPLETED, end_time=end)
     finally:
         # Over: beat no more (a store gone by the next beat would be retried for ever).

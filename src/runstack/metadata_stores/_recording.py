@@ -137,15 +137,31 @@ class RunRecording(SQLConnection):
         row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
         return self._write_rows(lambda insert: insert(t.steps, row))  # type: ignore[no-any-return]
 
-    def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
+    def record_step(
+        self, result: StepResult, *, run_completed_at: datetime | None = None
+    ) -> tuple[int, dict[str, ArtifactRecord]]:
         """Record one finished step, its new artifacts and its input/output links, atomically.
 
         A ``running`` row recorded by ``start_step`` (``result.running_step_id``) is replaced
-        in the same transaction (the step keeps its id). A cache hit whose source was deleted
+        in the same transaction (the step keeps its id). ``run_completed_at``: this was the
+        run's last step, and the same transaction records the run completed then (one
+        transaction less per run than ``finish_run``). A cache hit whose source was deleted
         since it was looked up (``runstack gc`` at that moment) raises
         ``CacheSourceGoneError``, recording nothing."""
+
+        def record(insert: Insert) -> tuple[int, dict[str, ArtifactRecord]]:
+            recorded = self._record_step(insert, result)
+            if run_completed_at is not None:
+                ended = {
+                    "status": ExecutionStatus.COMPLETED.value,
+                    "end_time": naive(run_completed_at),
+                    "error": None,
+                }
+                insert(t.runs, ended, update=result.run_id)
+            return recorded
+
         try:
-            return self._write_rows(lambda insert: self._record_step(insert, result))
+            return self._write_rows(record)
         except sa.exc.IntegrityError as e:
             if result.cached_from_step_id is not None:
                 raise CacheSourceGoneError(str(e.orig)) from e
