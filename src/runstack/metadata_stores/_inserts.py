@@ -148,7 +148,7 @@ class SQLiteInserts:
                 self._all.append((pid, fairy))
         raw = held[1].driver_connection
         assert raw is not None
-        return raw  # type: ignore[no-any-return]
+        return raw
 
     def _drop(self) -> None:
         """Give this thread's connection back after an error: the next write takes a fresh one."""

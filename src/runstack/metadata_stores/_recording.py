@@ -135,7 +135,7 @@ class RunRecording(SQLConnection):
         """Record a step as ``running`` (``result`` says which; its end is not used yet), so a
         live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
         row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
-        return self._write_rows(lambda insert: insert(t.steps, row))  # type: ignore[no-any-return]
+        return self._write_rows(lambda insert: insert(t.steps, row))
 
     def record_step(
         self, result: StepResult, *, run_completed_at: datetime | None = None
