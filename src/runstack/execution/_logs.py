@@ -82,11 +82,20 @@ class _Handler(logging.Handler):
         self._echo = echo
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
+    def _echoing(self, record: logging.LogRecord) -> bool:
+        """Whether logging's last-resort handler would have printed ``record``: no other
+        handler on the root logger (a step may configure logging while capture is on)."""
+        return (
+            self._echo is not None
+            and record.levelno >= logging.WARNING
+            and logging.getLogger().handlers == [self]
+        )
+
     def emit(self, record: logging.LogRecord) -> None:
         buffer = _current.get()
         if buffer is None:  # logged outside any step (between steps, another thread)
-            if self._echo is not None and record.levelno >= logging.WARNING:
-                self._echo.write(self.format(record) + "\n")  # as logging's last resort would
+            if self._echoing(record):
+                self._echo.write(self.format(record) + "\n")  # type: ignore[union-attr]
             return
         try:
             text = self.format(record) + "\n"
@@ -94,8 +103,8 @@ class _Handler(logging.Handler):
             self.handleError(record)
             return
         buffer.write(text)
-        if self._echo is not None and record.levelno >= logging.WARNING:
-            self._echo.write(text)  # what logging's last-resort handler would have printed
+        if self._echoing(record):
+            self._echo.write(text)  # type: ignore[union-attr]
 
 
 class StepLogs:
@@ -145,6 +154,8 @@ _tees: dict[int, _Tee] = {}  # by id of the stream: a tee dropped flushes its st
 def _tee(stream: TextIO) -> _Tee:
     tee = _tees.get(id(stream))
     if tee is None or tee._stream is not stream:
+        if len(_tees) > 8:  # streams replaced many times (tests capturing output): forget them
+            _tees.clear()
         tee = _tees[id(stream)] = _Tee(stream)
     return tee
 

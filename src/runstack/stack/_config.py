@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ def load_config(path: Path) -> RepositoryConfig:
 # Config file -> (its (mtime, size, inode) when read, what it held). Every pipeline run opens
 # ``Repository()``: parsing and validating the YAML each time cost ~0.7 ms of a run.
 _READ: dict[Path, tuple[tuple[int, int, int], RepositoryConfig]] = {}
+_SETTLED_NS = 100_000_000  # 0.1 s, many clock ticks of a file system's timestamps
 
 
 def cached_config(path: Path) -> RepositoryConfig:
@@ -118,7 +120,10 @@ def cached_config(path: Path) -> RepositoryConfig:
     if seen is not None and seen[0] == stamp:
         return seen[1]
     config = load_config(path)
-    _READ[path] = (stamp, config)  # changed again meanwhile: its stamp differs next time
+    # A file changed within the clock tick of its last change may keep its mtime; one that
+    # had not changed for a while when read has a new mtime after any change (as git does).
+    if time.time_ns() - st.st_mtime_ns > _SETTLED_NS:
+        _READ[path] = (stamp, config)  # changed again meanwhile: its stamp differs next time
     return config
 
 
