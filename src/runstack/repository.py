@@ -251,21 +251,16 @@ class Repository:
         )
 
     def _build(self, component_type: str, name: str) -> Any:
+        key = (os.getpid(), self.config_dir, component_type, name)
+        built = _BUILT.get(key)
+        if built is not None and built[0] is self._config and _still_open(component_type, built[1]):
+            return built[1]
         component = self.get_component(component_type, name)
         # Orchestrators keep state while they run (a pool), and settings that read the
         # environment (${VAR}, ~) may mean something else next time: those are built afresh.
-        key = (os.getpid(), self.config_dir, component_type, name)
         reuse = component_type != "orchestrator" and not any(
             "$" in text or "~" in text for text in _strings(component.settings)
         )
-        if reuse:
-            built = _BUILT.get(key)
-            if (
-                built is not None
-                and built[0] is self._config
-                and _still_open(component_type, built[1])
-            ):
-                return built[1]
         flavor = validate_settings(component_type, component.flavor, component.settings)
         try:
             store = flavor.build(self.config_dir)

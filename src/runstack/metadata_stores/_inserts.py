@@ -41,6 +41,7 @@ _TABLES = (
     t.step_inputs,
 )
 _CORE_INSERTS = {table.name: table.insert() for table in _TABLES}
+_LEFT_OUT = object()
 
 
 def core_insert(conn: sa.Connection) -> Insert:
@@ -116,14 +117,16 @@ class SQLiteInserts:
                 return update if done else None
             sql, binders_list = prepared[table.name]
 
-            def values(row: dict[str, Any]) -> tuple[Any, ...]:
+            def values(row: dict[str, Any]) -> list[Any]:
                 # A key left out is NULL, as Core would leave the column out of the INSERT.
-                return tuple(
-                    (process(row[name]) if process is not None else row[name])
-                    if name in row
-                    else None
-                    for name, process in binders_list
-                )
+                out: list[Any] = []
+                for name, process in binders_list:
+                    value = row.get(name, _LEFT_OUT)
+                    if value is _LEFT_OUT:
+                        out.append(None)
+                    else:
+                        out.append(value if process is None else process(value))
+                return out
 
             if isinstance(rows, dict):
                 return raw.execute(sql, values(rows)).lastrowid

@@ -31,19 +31,6 @@ _RUNNING = (
 )
 
 
-# The columns of a step row that its end sets; the others are written when it starts.
-_ENDED = (
-    "status",
-    "end_time",
-    "cache_key",
-    "cached_from_step_id",
-    "error",
-    "traceback",
-    "logs_uri",
-    "execution",
-)
-
-
 class CacheSourceGoneError(StoreError):
     """The step a cache hit reuses was deleted between the lookup and the record."""
 
@@ -218,17 +205,25 @@ class RunRecording(SQLConnection):
     def _record_step(
         self, insert: Insert, result: StepResult
     ) -> tuple[int, dict[str, ArtifactRecord]]:
-        row = self._step_row(result)
         step_id = None
         if result.running_step_id is not None:
             # The `running` row becomes the finished one, in place: deleting it instead would
             # make the database look for rows pointing at it (cached_from_step_id has no
             # index), a scan of every step ever recorded, on every step. What the step was
             # (name, parameters, components...) was written when it started.
-            ended = {k: row[k] for k in _ENDED}
+            ended = {
+                "status": result.status.value,
+                "end_time": naive(result.end_time),
+                "cache_key": result.cache_key,
+                "cached_from_step_id": result.cached_from_step_id,
+                "error": result.error,
+                "traceback": result.traceback,
+                "logs_uri": result.logs_uri,
+                "execution": result.execution,
+            }
             step_id = insert(t.steps, ended, update=result.running_step_id)
         if step_id is None:  # no running row, or it was removed meanwhile
-            step_id = insert(t.steps, row)
+            step_id = insert(t.steps, self._step_row(result))
         if result.parameters:
             insert(
                 t.step_parameters,
