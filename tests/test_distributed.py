@@ -310,11 +310,12 @@ def test_a_failed_record_fails_the_run_and_its_started_successor_is_never_record
     use_parallel(repo, "process", workers=2)
     chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="ok")  # creates the store
     db = sqlite3.connect(repo.config_dir / "metadata.db")
-    db.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON steps "
-        "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
-        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-    )
+    for event in ("INSERT", "UPDATE"):  # a finished step updates its running row in place
+        db.execute(
+            f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON steps "
+            "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
     db.commit()
     db.close()
     mark = tmp_path / "s2"

@@ -175,11 +175,12 @@ def test_a_chain_on_ray_links_inputs_and_a_failed_record_leaves_its_successor_un
     assert s1.inputs["x"].id == s0.outputs["output"].id
     assert s2.inputs["x"].id == s1.outputs["output"].id
     db = sqlite3.connect(repo.config_dir / "metadata.db")
-    db.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON steps "
-        "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
-        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-    )
+    for event in ("INSERT", "UPDATE"):  # a finished step updates its running row in place
+        db.execute(
+            f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON steps "
+            "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
     db.commit()
     db.close()
     mark = tmp_path / "s2"

@@ -8,6 +8,7 @@ in the user's data directory is used (created on first use), so scripts run with
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,13 @@ from runstack.exceptions import (
     expect_name,
 )
 from runstack.stack import COMPONENT_TYPES, ComponentConfig, RepositoryConfig, Stack, StackConfig
-from runstack.stack._config import CONFIG_FILE, check_references, load_config, save_config
+from runstack.stack._config import (
+    CONFIG_FILE,
+    cached_config,
+    check_references,
+    load_config,
+    save_config,
+)
 from runstack.stack._flavors import (
     check_component_type,
     check_name,
@@ -41,6 +48,11 @@ if TYPE_CHECKING:
 
 REPO_DIR = ".runstack"
 ENV_REPOSITORY = "RUNSTACK_REPOSITORY"
+
+# (pid, config folder, component type, name) -> (the config it was built from, the store).
+# Each run's Repository() finds its stores already built while the config is unchanged: they
+# hold no per-run state, and their caches (verified files, the engine) are worth keeping.
+_BUILT: dict[tuple[int, Path, str, str], tuple[RepositoryConfig, Any]] = {}
 
 
 def global_config_dir() -> Path:
@@ -77,6 +89,34 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(path: str, cwd: str, home: str | None) -> Path:
+    """``path`` made absolute from ``cwd`` (``~`` from ``home``), links resolved: a stat per
+    part, done once per process."""
+    return Path(path).expanduser().resolve()
+
+
+def _still_open(component_type: str, component: Any) -> bool:
+    """False for a metadata store no longer in the per-process table of open ones (closed)."""
+    from runstack.stack import _flavors
+
+    if component_type != "metadata_store":
+        return True
+    return any(store is component for store in _flavors._stores.values())
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a settings value (nested mappings and lists included)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
 def _component(config: RepositoryConfig, component_type: str, name: str) -> ComponentConfig:
     check_component_type(component_type)
     found = config.components.get(component_type, {})
@@ -102,7 +142,7 @@ class Repository:
         if path is None and os.environ.get(ENV_REPOSITORY):
             path = os.environ[ENV_REPOSITORY]
         if path is not None:
-            p = Path(path).expanduser().resolve()
+            p = _resolved(os.fspath(path), os.getcwd(), os.environ.get("HOME"))
             config_dir = p if p.name == REPO_DIR or (p / CONFIG_FILE).is_file() else p / REPO_DIR
             if not (config_dir / CONFIG_FILE).is_file():
                 raise ConfigError(
@@ -118,7 +158,7 @@ class Repository:
             config_dir = found
         self.config_dir = config_dir
         self.config_path = config_dir / CONFIG_FILE
-        self._config = load_config(self.config_path)
+        self._config = cached_config(self.config_path)  # shared: never changed in place
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".") -> Repository:
@@ -212,10 +252,22 @@ class Repository:
         )
 
     def _build(self, component_type: str, name: str) -> Any:
+        key = (os.getpid(), self.config_dir, component_type, name)
+        built = _BUILT.get(key)
+        if built is not None and built[0] is self._config and _still_open(component_type, built[1]):
+            return built[1]
         component = self.get_component(component_type, name)
+        # Orchestrators keep state while they run (a pool), and settings that read the
+        # environment (${VAR}, ~) may mean something else next time: those are built afresh.
+        reuse = component_type != "orchestrator" and not any(
+            "$" in text or "~" in text for text in _strings(component.settings)
+        )
         flavor = validate_settings(component_type, component.flavor, component.settings)
         try:
-            return flavor.build(self.config_dir)
+            store = flavor.build(self.config_dir)
+            if reuse:
+                _BUILT[key] = (self._config, store)
+            return store
         except RunstackError:
             raise
         except ImportError as e:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import socket
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any
 
 from runstack.artifact_stores import ArtifactStore
 from runstack.exceptions import DuplicateRunNameError, RunstackError, StoreError
-from runstack.execution import _heartbeat
+from runstack.execution import _heartbeat, _logs
 from runstack.execution._events import Listener, RunEvent, log_listener
 from runstack.execution._orchestrator import Orchestrator
 from runstack.execution._plan import RunPlan
@@ -58,6 +59,8 @@ def launch(
     listener: Listener = log_listener,
     tags: Mapping[str, str] | None = None,
 ) -> RunRecord:
+    """Record a run of ``plan``, execute it, record how it ended; return its record as the
+    store now holds it."""
     start = datetime.now(timezone.utc)
     tags = check_tags(tags)  # before anything is recorded or run
     if run_name is not None and (not isinstance(run_name, str) or not run_name.strip()):
@@ -72,7 +75,7 @@ def launch(
                 plan.pipeline_name,
                 name,
                 start,
-                owner_host=socket.gethostname(),
+                owner_host=_liveness.this_host(),
                 owner_pid=os.getpid(),
                 owner_ns=_liveness.this_namespace(),
                 tags=tags,
@@ -89,13 +92,20 @@ def launch(
     runner = StepRunner(plan, run, metadata_store, artifact_store, history, listener)
     try:
         try:
-            with sigterm_as_interrupt():
+            # Steps run in this process: their output is captured through streams swapped
+            # once for the whole run.
+            in_process = getattr(orchestrator, "in_process", False)
+            with sigterm_as_interrupt(), _logs.redirected() if in_process else nullcontext():
                 orchestrator.execute(plan, runner)
         except BaseException as e:
             _record_failure(metadata_store, run, e)
             listener(RunEvent("run_failed", plan.pipeline_name, run.name, detail=str(e)))
             raise
-        metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, datetime.now(timezone.utc))
+        end = runner.completed_at  # recorded with the last step
+        if end is None:  # a run without steps
+            end = datetime.now(timezone.utc)
+            metadata_store.finish_run(run.id, ExecutionStatus.COMPLETED, end)
+        run = dataclasses.replace(run, status=ExecutionStatus.COMPLETED, end_time=end)
     finally:
         # Over: beat no more (a store gone by the next beat would be retried for ever).
         _heartbeat.unwatch(metadata_store, run.id)

@@ -82,6 +82,10 @@ class StepRunner:
         self.artifact_store = artifact_store
         self.history = history
         self._in_flight: dict[str, _InFlight] = {}
+        # Steps not yet recorded completed or cached; the record of the last one also records
+        # the run completed, at ``completed_at``.
+        self._left = len(plan.steps)
+        self.completed_at: datetime | None = None
 
     def _emit(
         self, kind: Any, sp: StepPlan, start: datetime | None = None, detail: str | None = None
@@ -133,19 +137,22 @@ class StepRunner:
             if hit is not None:
                 source_id, outputs = hit
                 try:
+                    end = _now()
                     self.metadata_store.record_step(
                         self._result(
                             sp,
                             ExecutionStatus.CACHED,
                             start,
-                            _now(),
+                            end,
                             inputs,
                             cache_key,
                             _cache.with_decision(parts, decision),
                             reused_outputs=outputs,
                             cached_from_step_id=source_id,
-                        )
+                        ),
+                        run_completed_at=self._run_end(end),
                     )
+                    self._recorded(end)
                 except CacheSourceGoneError:
                     # Deleted (runstack gc) since the lookup: the step runs instead.
                     gone = {"step_id": source_id, "missing": sorted(outputs)}
@@ -218,11 +225,12 @@ class StepRunner:
         assert not started or result.ok
         if result.ok:
             del self._in_flight[sp.slot]
+            end = _now()
             record = self._result(
                 sp,
                 ExecutionStatus.COMPLETED,
                 state.start,
-                _now(),
+                end,
                 state.inputs,
                 state.cache_key,
                 state.components,
@@ -231,13 +239,16 @@ class StepRunner:
                 running_step_id=state.running_step_id,
                 execution=self._execution(sp, state),
             )
-            if started:
+            if started:  # successors left to run: this record cannot end the run
                 states = [self._in_flight[t.step.slot] for t in started]
                 _, outputs, running_ids = self.metadata_store.record_step_and_start(
                     record, [self._running(t, s) for t, s in zip(started, states, strict=True)]
                 )
             else:
-                _, outputs = self.metadata_store.record_step(record)
+                _, outputs = self.metadata_store.record_step(
+                    record, run_completed_at=self._run_end(end)
+                )
+            self._recorded(end)
             self._emit("step_completed", sp, state.start)
             if started:
                 by_uri = {a.uri: a for a in outputs.values()}
@@ -274,6 +285,15 @@ class StepRunner:
         self._record_failure(task, result, state)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _run_end(self, end: datetime) -> datetime | None:
+        """``end`` when the step being recorded is the run's last: its record ends the run."""
+        return end if self._left == 1 else None
+
+    def _recorded(self, end: datetime) -> None:
+        self._left -= 1
+        if self._left == 0:
+            self.completed_at = end
 
     def _task(self, sp: StepPlan, inputs: dict[str, ArtifactRecord], attempt: int) -> StepTask:
         store, pipeline, run = self.artifact_store, self.plan.pipeline_name, self.run.name

@@ -47,7 +47,8 @@ def _sqlite_path(url: sa.URL) -> Path | None:
     return Path(db).expanduser().resolve()
 
 
-def _close_sqlite(engine: sa.Engine, path: Path) -> None:
+def _close_sqlite(engine: sa.Engine, path: Path, inserts: SQLiteInserts) -> None:
+    inserts.release()
     engine.dispose()
     _sqlite_file.checkpoint(path)
 
@@ -96,7 +97,9 @@ class SQLConnection:
         if self._sqlite_path is not None:
             self._sqlite_inserts = SQLiteInserts(self._engine.dialect)
             # Each process leaves the store as one self-contained file when done with it.
-            weakref.finalize(self, _close_sqlite, self._engine, self._sqlite_path)
+            weakref.finalize(
+                self, _close_sqlite, self._engine, self._sqlite_path, self._sqlite_inserts
+            )
 
     def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
         """An engine on ``url`` whose schema is current."""
@@ -154,6 +157,8 @@ class SQLConnection:
 
     def dispose(self) -> None:
         """Close the store's connections (SQLite: after moving its history out of the -wal)."""
+        if self._sqlite_inserts is not None:
+            self._sqlite_inserts.release()
         self._engine.dispose()
         if self._sqlite_path is not None:
             _sqlite_file.checkpoint(self._sqlite_path)

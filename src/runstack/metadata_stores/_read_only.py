@@ -114,6 +114,8 @@ class ReadOnlyMetadataStore(SQLMetadataStore):
 
     def dispose(self) -> None:
         """Close the connections; a read-only store checkpoints nothing."""
+        if self._sqlite_inserts is not None:
+            self._sqlite_inserts.release()
         self._engine.dispose()
 
 

@@ -6,9 +6,9 @@ The driver is the one writer of run and step records; each write is one transact
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -17,9 +17,18 @@ from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
 from runstack.metadata_stores._params import parameter_rows
-from runstack.metadata_stores._rows import artifact_links, naive
+from runstack.metadata_stores._rows import RUN_COLUMNS, artifact_links, naive, run_record
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
+
+T = TypeVar("T")
+
+_RUNNING = (
+    sa.select(*RUN_COLUMNS)
+    .join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
+    .where(t.runs.c.status == ExecutionStatus.RUNNING.value)
+    .order_by(t.runs.c.start_time, t.runs.c.id)
+)
 
 
 class CacheSourceGoneError(StoreError):
@@ -29,6 +38,8 @@ class CacheSourceGoneError(StoreError):
 class RunRecording(SQLConnection):
     """Records runs and their steps (with artifacts and links), heartbeats, crashes; answers
     the one question a run asks of history: what may this step reuse."""
+
+    _running_sql: str | None = None  # _RUNNING as SQLite text, made on first use
 
     def create_run(
         self,
@@ -46,36 +57,33 @@ class RunRecording(SQLConnection):
         start = naive(start_time)
         tags = check_tags(tags)
 
-        def insert(conn: sa.Connection) -> tuple[int, int]:
-            pid = conn.execute(
-                sa.select(t.pipelines.c.id).where(t.pipelines.c.name == pipeline_name)
-            ).scalar()
+        def insert_run(insert: Insert) -> tuple[int, int]:
+            pid = insert(t.pipelines, None, find=("name", pipeline_name))
             if pid is None:
-                pid = conn.execute(
-                    t.pipelines.insert().values(name=pipeline_name, created_at=start)
-                ).inserted_primary_key[0]  # type: ignore[index]
-            run_id = conn.execute(
-                t.runs.insert().values(
-                    pipeline_id=pid,
-                    name=run_name,
-                    status=ExecutionStatus.RUNNING.value,
-                    start_time=start,
-                    owner_host=owner_host,
-                    owner_pid=owner_pid,
-                    owner_ns=owner_ns,
-                    heartbeat_at=start,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+                pid = insert(t.pipelines, {"name": pipeline_name, "created_at": start})
+            run_id = insert(
+                t.runs,
+                {
+                    "pipeline_id": pid,
+                    "name": run_name,
+                    "status": ExecutionStatus.RUNNING.value,
+                    "start_time": start,
+                    "owner_host": owner_host,
+                    "owner_pid": owner_pid,
+                    "owner_ns": owner_ns,
+                    "heartbeat_at": start,
+                },
+            )
             if tags:
-                conn.execute(
-                    t.run_tags.insert(),
+                insert(
+                    t.run_tags,
                     [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                 )
             return pid, run_id
 
         for _attempt in range(3):
             try:
-                pid, run_id = self._transact(insert)
+                pid, run_id = self._write_rows(insert_run)
             except sa.exc.IntegrityError:
                 with self._read() as conn:
                     taken = conn.execute(
@@ -107,47 +115,44 @@ class RunRecording(SQLConnection):
     def finish_run(
         self, run_id: int, status: ExecutionStatus, end_time: datetime, error: str | None = None
     ) -> None:
-        update = (
-            t.runs.update()
-            .where(t.runs.c.id == run_id)
-            .values(status=status.value, end_time=naive(end_time), error=error)
-        )
-        self._transact(lambda conn: conn.execute(update))
+        values = {"status": status.value, "end_time": naive(end_time), "error": error}
+        self._write_rows(lambda insert: insert(t.runs, values, update=run_id))
 
     def start_step(self, result: StepResult) -> int:
         """Record a step as ``running`` (``result`` says which; its end is not used yet), so a
         live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
         row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
-        if self._sqlite_inserts is not None:
-            with self._errors():
-                return self._sqlite_inserts.transact(
-                    self._engine, lambda insert: insert(t.steps, row)
-                )
-        return self._transact(lambda conn: core_insert(conn)(t.steps, row))
+        return self._write_rows(lambda insert: insert(t.steps, row))
 
-    def record_step(self, result: StepResult) -> tuple[int, dict[str, ArtifactRecord]]:
+    def record_step(
+        self, result: StepResult, *, run_completed_at: datetime | None = None
+    ) -> tuple[int, dict[str, ArtifactRecord]]:
         """Record one finished step, its new artifacts and its input/output links, atomically.
 
         A ``running`` row recorded by ``start_step`` (``result.running_step_id``) is replaced
-        in the same transaction. A cache hit whose source was deleted since it was looked up
-        (``runstack gc`` at that moment) raises ``CacheSourceGoneError``, recording nothing."""
-        cached = result.cached_from_step_id is not None
+        in the same transaction (the step keeps its id). ``run_completed_at``: this was the
+        run's last step, and the same transaction records the run completed then (one
+        transaction less per run than ``finish_run``). A cache hit whose source was deleted
+        since it was looked up (``runstack gc`` at that moment) raises
+        ``CacheSourceGoneError``, recording nothing."""
+
+        def record(insert: Insert) -> tuple[int, dict[str, ArtifactRecord]]:
+            recorded = self._record_step(insert, result)
+            if run_completed_at is not None:
+                ended = {
+                    "status": ExecutionStatus.COMPLETED.value,
+                    "end_time": naive(run_completed_at),
+                    "error": None,
+                }
+                insert(t.runs, ended, update=result.run_id)
+            return recorded
+
         try:
-            if self._sqlite_inserts is not None:
-                with self._errors():
-                    try:
-                        return self._sqlite_inserts.transact(
-                            self._engine, lambda insert: self._record_step(insert, result)
-                        )
-                    except sqlite3.IntegrityError as e:
-                        if cached:
-                            raise CacheSourceGoneError(str(e)) from e
-                        raise
-            return self._transact(lambda conn: self._record_step(core_insert(conn), result))
+            return self._write_rows(record)
         except sa.exc.IntegrityError as e:
-            if cached:
+            if result.cached_from_step_id is not None:
                 raise CacheSourceGoneError(str(e.orig)) from e
-            raise
+            raise self._refused(result, e) from e
 
     def record_step_and_start(
         self, result: StepResult, starting: list[StepResult]
@@ -165,10 +170,44 @@ class RunRecording(SQLConnection):
             ]
             return step_id, outputs, [insert(t.steps, row) for row in running]
 
-        if self._sqlite_inserts is not None:
-            with self._errors():
+        try:
+            return self._write_rows(work)
+        except sa.exc.IntegrityError as e:
+            raise self._refused(result, e) from e
+
+    def _refused(self, result: StepResult, e: sa.exc.IntegrityError) -> StoreError:
+        """The error for a step record the database refused (a constraint or trigger): nothing
+        of the record was written."""
+        return StoreError(
+            f"The metadata store {self.display_url} refused the record of step "
+            f"{result.name!r} of run #{result.run_id} ({e.orig}); nothing of it was recorded."
+        )
+
+    def _write_rows(self, work: Callable[[Insert], T]) -> T:
+        """Run ``work`` in one write transaction: on SQLite straight on the driver (a few
+        statements through Core cost more than SQLite takes to run them), else through Core.
+        A constraint violation is an ``sa.exc.IntegrityError`` either way."""
+        if self._sqlite_inserts is None:
+            return self._transact(lambda conn: work(core_insert(conn)))
+        with self._errors():
+            try:
                 return self._sqlite_inserts.transact(self._engine, work)
-        return self._transact(lambda conn: work(core_insert(conn)))
+            except sqlite3.IntegrityError as e:
+                raise sa.exc.IntegrityError(None, None, e) from e
+
+    def runs_in_progress(self) -> list[RunRecord]:
+        """Every run recorded as running, as whole records, oldest first: what
+        ``_liveness.reconcile`` checks at each launch (on SQLite one statement on the driver,
+        tens of microseconds)."""
+        if self._sqlite_inserts is None:
+            with self._read() as conn:
+                return [run_record(r) for r in conn.execute(_RUNNING).all()]
+        if self._running_sql is None:
+            compiled = _RUNNING.compile(self._engine, compile_kwargs={"literal_binds": True})
+            self._running_sql = str(compiled)
+        with self._errors():
+            rows = self._sqlite_inserts.query(self._engine, self._running_sql)
+        return [run_record(r) for r in rows]
 
     @staticmethod
     def _step_row(result: StepResult) -> dict[str, Any]:
@@ -195,9 +234,25 @@ class RunRecording(SQLConnection):
     def _record_step(
         self, insert: Insert, result: StepResult
     ) -> tuple[int, dict[str, ArtifactRecord]]:
+        step_id = None
         if result.running_step_id is not None:
-            insert(t.steps, None, delete=result.running_step_id)
-        step_id = insert(t.steps, self._step_row(result))
+            # The `running` row becomes the finished one, in place: deleting it instead would
+            # make the database look for rows pointing at it (cached_from_step_id has no
+            # index), a scan of every step ever recorded, on every step. What the step was
+            # (name, parameters, components...) was written when it started.
+            ended = {
+                "status": result.status.value,
+                "end_time": naive(result.end_time),
+                "cache_key": result.cache_key,
+                "cached_from_step_id": result.cached_from_step_id,
+                "error": result.error,
+                "traceback": result.traceback,
+                "logs_uri": result.logs_uri,
+                "execution": result.execution,
+            }
+            step_id = insert(t.steps, ended, update=result.running_step_id)
+        if step_id is None:  # no running row, or it was removed meanwhile
+            step_id = insert(t.steps, self._step_row(result))
         if result.parameters:
             insert(
                 t.step_parameters,

@@ -79,4 +79,7 @@ class Stack:
         finally:
             if own:
                 active.close()  # type: ignore[attr-defined]
-        return self.history.get_run(run.name)
+        from runstack.post_execution import RunView
+
+        # The record in hand is what the store holds now (no query to read it back).
+        return RunView(self.metadata_store, run, None, self.artifact_store, self.key)
