@@ -71,6 +71,15 @@ def loads(data: bytes) -> Any:
     return _decode(json.loads(data.decode("utf-8")))
 
 
+def value_of(data: bytes, data_type: Any) -> Any:
+    """The value of a JSON artifact's bytes, as ``handle_input(data_type)`` returns it (views
+    call this directly for a value kept inline: a history scan reads one per run)."""
+    value = loads(data)
+    if data_type in (tuple, set, frozenset) and isinstance(value, list):
+        return data_type(value)
+    return value
+
+
 class BuiltInMaterializer(BaseMaterializer):
     """Python values: int, float, bool, str, bytes, list, dict, tuple, set, frozenset, None."""
 
@@ -84,10 +93,7 @@ class BuiltInMaterializer(BaseMaterializer):
             with self.artifact.open(_BYTES_FILE, "rb") as f:
                 return f.read()
         with self.artifact.open(_JSON_FILE, "rb") as f:
-            value = loads(f.read())
-        if data_type in (tuple, set, frozenset) and isinstance(value, list):
-            return data_type(value)
-        return value
+            return value_of(f.read(), data_type)
 
     def handle_return(self, data: Any) -> None:
         if isinstance(data, (bytes, bytearray)):

@@ -102,6 +102,38 @@ def _json(value: Any) -> Any:
     return _decoded(value) if isinstance(value, str) else value
 
 
+# The same columns as SQL text, for the queries run through the DB-API (``_fetch``): one
+# decoder per record (below) serves both. Every query using them is in the conformance suite,
+# so a name out of step with _schema.py fails a test on every backend.
+RUN_SQL = (
+    "SELECT r.id, r.pipeline_id, p.name, r.name, r.status, r.start_time, r.end_time, r.error, "
+    "r.owner_host, r.owner_pid, r.heartbeat_at, r.owner_ns, r.note "
+    "FROM runs r JOIN pipelines p ON p.id = r.pipeline_id"
+)
+_STEP_HEAD = (
+    "s.id, s.run_id, s.name, s.entrypoint_name, s.position, s.status, s.parameters, "
+    "s.cache_key, s.cached_from_step_id, s.start_time, s.end_time, s.error, "
+)
+STEP_SQL = (
+    _STEP_HEAD + "s.traceback, s.parent_step_names, s.role, s.cache_components, s.logs_uri, "
+    "s.execution"
+)
+LISTED_STEP_SQL = _STEP_HEAD + "NULL, s.parent_step_names, s.role, NULL, s.logs_uri, NULL"
+ARTIFACT_SQL = (
+    "a.id, a.uri, a.data_type, a.materializer, a.producer_step_id, a.content_hash, "
+    "a.storage_format, a.inline_data, a.files"
+)
+
+# ``scan_steps``: a step's head, the output's name, then the artifact (decoded from offset 5).
+SCAN_SQL = "s.id, s.run_id, s.name, s.entrypoint_name, o.name, " + ARTIFACT_SQL
+SCAN_ARTIFACT = 5
+
+
+def marks(n: int) -> str:
+    """``?, ?, ...``: the placeholders of an IN list of ``n`` values."""
+    return ", ".join("?" * n)
+
+
 ARTIFACT_COLUMNS = (
     t.artifacts.c.id,
     t.artifacts.c.uri,
@@ -156,10 +188,10 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
         row[12],
         tuple(_json(row[13])),
         row[14],
-        row[15],
+        json_loads(row[15]) if type(row[15]) is str else row[15],  # big, rarely shared: no memo
         row[16],
         complete,
-        _json(row[17]) if row[17] is not None else None,
+        json_loads(row[17]) if type(row[17]) is str else row[17],
     )
 
 

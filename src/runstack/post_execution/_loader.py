@@ -1,16 +1,20 @@
 """Batch loading for views: the first view of a group to need its children loads them for all.
 
 Listing N runs and touching each run's steps or outputs costs a constant number of queries.
+A whole history's listing holds only run ids until a view needs a record, and asking every
+run for one step (the scan pattern) loads that step of every run with its outputs and their
+artifacts in one query, keeping the rows: a view decodes a record only when it is used.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from runstack.exceptions import RunNotFoundError, StepNotFoundError
 from runstack.metadata_stores import SQLMetadataStore
-from runstack.models import ArtifactLink, StepRecord
+from runstack.models import ArtifactLink, RunRecord, StepRecord
 
 T = TypeVar("T")
 
@@ -27,40 +31,67 @@ def _chunked(ids: Sequence[int], fetch: Callable[[Sequence[int]], list[T]]) -> l
 
 
 class RunGroup:
-    """Runs listed together; their steps are loaded together."""
+    """Runs listed together; their records (when listed by id only), steps and tags are
+    loaded together."""
 
-    def __init__(self, store: SQLMetadataStore, run_ids: Iterable[int], pipeline_id: int | None):
+    def __init__(
+        self,
+        store: SQLMetadataStore,
+        run_ids: Iterable[int],
+        pipeline_id: int | None,
+        records: dict[int, RunRecord] | None = None,
+    ):
         self.store = store
         self.run_ids = list(run_ids)
         self._members = set(self.run_ids)  # membership tests per run must not be O(runs)
         self.pipeline_id = pipeline_id
+        self._records = records
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
-        self._named: dict[str, tuple[dict[int, list[StepRecord]], StepGroup]] = {}
+        self._named: dict[str, tuple[dict[int, list[Any]], StepGroup]] = {}
         self._tags: dict[int, dict[str, str]] | None = None
 
+    def _scoped(self) -> bool:
+        return self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD
+
+    def record_of(self, run_id: int) -> RunRecord:
+        """The record of a run listed by id, loaded for every run of the group at once."""
+        if self._records is None:
+            if self._scoped():
+                assert self.pipeline_id is not None
+                found = self.store.list_runs(self.pipeline_id)
+            else:
+                found = _chunked(self.run_ids, self.store.runs_by_ids)
+            self._records = {r.id: r for r in found if r.id in self._members}
+        record = self._records.get(run_id)
+        if record is None:
+            raise RunNotFoundError(
+                f"Run #{run_id} was deleted after it was listed; list the runs again."
+            )
+        return record
+
     def _fetch(self, name: str | None) -> list[StepRecord]:
-        if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
+        if self._scoped():
             return self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
         return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
 
-    def steps_named(self, run_id: int, name: str) -> tuple[list[StepRecord], StepGroup] | None:
-        """Steps of ``run_id`` whose slot or entrypoint is ``name``, loaded for every run of the
-        group at once (the "one output of every run" pattern); None when the group has all
-        steps loaded already or the run is not one of the group's."""
+    def steps_named(self, run_id: int, name: str) -> tuple[list[Any], StepGroup] | None:
+        """Head rows ``(id, run id, slot, entrypoint)`` of the steps of ``run_id`` whose slot
+        or entrypoint is ``name``, loaded with their outputs for every run of the group at
+        once (the "one output of every run" pattern); None when the group has all steps
+        loaded already or the run is not one of the group's."""
         named = self._named.get(name)  # the scan's path: once per run, so checked first
         if named is not None and self._steps is None and run_id in self._members:
             return named[0].get(run_id, []), named[1]
         if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
             return None
-        if name not in self._named:
-            by_run: dict[int, list[StepRecord]] = defaultdict(list)
-            records = [r for r in self._fetch(name) if r.run_id in self._members]
-            for r in records:
-                by_run[r.run_id].append(r)
-            self._named[name] = (by_run, StepGroup(self.store, records, self.pipeline_id))
-        by_run, group = self._named[name]
-        return by_run.get(run_id, []), group
+        if named is None:
+            if self._scoped():
+                rows = self.store.scan_steps(name, pipeline_id=self.pipeline_id)
+            else:
+                rows = _chunked(self.run_ids, lambda ids: self.store.scan_steps(name, ids))
+            named = self._named[name] = _scanned(self, name, rows)
+        return named[0].get(run_id, []), named[1]
 
     def tags_of(self, run_id: int) -> dict[str, str]:
         """The run's tags, loaded for every run of the group at once."""
@@ -89,10 +120,38 @@ class RunGroup:
         return self._steps.get(run_id, [])
 
 
-class StepGroup:
-    """Steps loaded together; outputs are loaded together for all steps of one name."""
+def _scanned(runs: RunGroup, name: str, rows: list[Any]) -> tuple[dict[int, list[Any]], StepGroup]:
+    """``scan_steps`` rows as step heads by run, and a StepGroup holding their output rows."""
+    members = runs._members
+    by_run: dict[int, list[Any]] = {}
+    outputs: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        step_id = row[0]
+        links = outputs.get(step_id)
+        if links is None:
+            if row[1] not in members:
+                continue
+            links = outputs[step_id] = {}
+            heads = by_run.get(row[1])
+            if heads is None:
+                by_run[row[1]] = [row]
+            else:
+                heads.append(row)
+        if row[4] is not None:
+            links[row[4]] = row
+    heads = [h for hs in by_run.values() for h in hs]
+    group = StepGroup(runs.store, (), runs.pipeline_id)
+    group.add_scanned(name, heads, outputs, scoped=runs._scoped())
+    return by_run, group
 
-    def __init__(self, store: SQLMetadataStore, steps: list[StepRecord], pipeline_id: int | None):
+
+class StepGroup:
+    """Steps loaded together; outputs are loaded together for all steps of one name, and so
+    are the records of steps made from a scan's head rows."""
+
+    def __init__(
+        self, store: SQLMetadataStore, steps: Iterable[StepRecord], pipeline_id: int | None
+    ):
         self.store = store
         self.pipeline_id = pipeline_id
         self._ids_by_name: dict[str, list[int]] = defaultdict(list)
@@ -104,6 +163,39 @@ class StepGroup:
         self._inputs: dict[int, list[ArtifactLink]] = {}
         self._loaded_out: set[str] = set()
         self._loaded_in: set[str] = set()
+        #: Output rows of ``scan_steps`` by step id, then output name.
+        self.scanned: dict[int, dict[str, Any]] = {}
+        self._records: dict[int, StepRecord] | None = None
+        self._scan: tuple[str, bool] | None = None  # (name, by pipeline) of a scan
+
+    def add_scanned(
+        self, name: str, heads: list[Any], outputs: dict[int, dict[str, Any]], *, scoped: bool
+    ) -> None:
+        """Take the steps of a scan for ``name`` (head rows) and their output rows."""
+        for h in heads:
+            self._ids_by_name[h[2]].append(h[0])
+            self._members.add(h[0])
+        self.scanned = outputs
+        self._scan = (name, scoped)
+
+    def record_of(self, step_id: int) -> StepRecord:
+        """The (listed) record of a step made from a scan's head row, loaded for every step
+        of the group at once."""
+        if self._records is None:
+            ids = [i for ids in self._ids_by_name.values() for i in ids]
+            name, scoped = self._scan or ("", False)
+            if scoped and self.pipeline_id is not None:
+                found = self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
+            else:
+                found = _chunked(ids, self.store.steps_by_ids)
+            self._records = {r.id: r for r in found if r.id in self._members}
+        record = self._records.get(step_id)
+        if record is None:
+            raise StepNotFoundError(
+                f"Step #{step_id} was deleted (with its run) after it was listed; list the "
+                "runs again."
+            )
+        return record
 
     def _load(
         self,

@@ -21,6 +21,7 @@ from runstack.exceptions import (
     expect_name,
 )
 from runstack.materializers import BaseMaterializer
+from runstack.materializers._builtin import BuiltInMaterializer, value_of
 from runstack.materializers._read import (
     check_materializer,
     load_data_type,
@@ -28,6 +29,7 @@ from runstack.materializers._read import (
     read_artifact,
 )
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
+from runstack.metadata_stores._rows import SCAN_ARTIFACT, artifact_record
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -175,6 +177,13 @@ class ArtifactView:
             if record.inline is not None:  # kept in the record: no file, nothing to confine
                 if verify is not False:
                     _verify.verify_inline(record)
+                if mat is BuiltInMaterializer and output_data_type is not bytes:
+                    # What the materializer would return, without making one; if the bytes
+                    # do not decode, the materializer's own read below raises its error.
+                    try:
+                        return value_of(record.inline, output_data_type)
+                    except Exception:
+                        pass
                 return read_artifact(record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
             self._verify(artifacts, verify)
@@ -229,7 +238,7 @@ class StepArtifacts(Mapping[str, ArtifactView]):
         step_id: int,
         step_name: str,
         kind: str,
-        links: list[ArtifactLink],
+        links: list[ArtifactLink] | dict[str, Any],
         artifacts: ArtifactStore | None = None,
     ) -> None:
         self._store = store
@@ -237,15 +246,23 @@ class StepArtifacts(Mapping[str, ArtifactView]):
         self._step_id = step_id
         self._step = step_name
         self._kind = kind
-        self._links = {link.name: link for link in links}
+        # By name: links, or (from a scan) rows whose artifact is decoded when first viewed.
+        self._links: dict[str, Any] = (
+            links if isinstance(links, dict) else {link.name: link for link in links}
+        )
         self._views: dict[str, ArtifactView] = {}
 
     def _view(self, name: str) -> ArtifactView:
         view = self._views.get(name)
         if view is None:
             link = self._links[name]
+            record = (
+                link.artifact
+                if type(link) is ArtifactLink
+                else artifact_record(link, SCAN_ARTIFACT)
+            )
             view = self._views[name] = ArtifactView(
-                self._store, link.artifact, link.name, self._step_id, self._artifacts
+                self._store, record, name, self._step_id, self._artifacts
             )
         return view
 
@@ -284,7 +301,20 @@ class StepView:
     """One step execution within a run."""
 
     # Slots: a history scan creates one per run, and instance dicts double the allocations.
-    __slots__ = ("_artifacts", "_group", "_inputs", "_outputs", "_record", "_run", "_store")
+    __slots__ = (
+        "_artifacts",
+        "_group",
+        "_id",
+        "_inputs",
+        "_name",
+        "_outputs",
+        "_rec",
+        "_run",
+        "_store",
+    )
+    _id: int
+    _name: str
+    _rec: StepRecord | None
 
     def __init__(
         self,
@@ -302,8 +332,45 @@ class StepView:
         self._outputs: StepArtifacts | None = None
         self._inputs: StepArtifacts | None = None
 
-    id = property(lambda self: self._record.id)
-    name = property(lambda self: self._record.name, doc="The step's slot in the pipeline.")
+    @classmethod
+    def _scanned(
+        cls,
+        store: SQLMetadataStore,
+        head: Any,
+        run: RunView,
+        group: StepGroup,
+        artifacts: ArtifactStore | None,
+    ) -> StepView:
+        """A view from a scan's head row ``(id, run id, slot, ...)``: its record is loaded
+        (for the whole group) only when something beyond id, name and outputs is asked."""
+        view = cls.__new__(cls)
+        view._store = store
+        view._artifacts = artifacts
+        view._id = head[0]
+        view._name = head[2]
+        view._rec = None
+        view._run = run
+        view._group = group
+        view._outputs = None
+        view._inputs = None
+        return view
+
+    @property
+    def _record(self) -> StepRecord:
+        record = self._rec
+        if record is None:
+            assert self._group is not None  # only scanned views start without a record
+            record = self._rec = self._group.record_of(self._id)
+        return record
+
+    @_record.setter
+    def _record(self, record: StepRecord) -> None:
+        self._rec = record
+        self._id = record.id
+        self._name = record.name
+
+    id = property(lambda self: self._id)
+    name = property(lambda self: self._name, doc="The step's slot in the pipeline.")
     entrypoint_name = property(
         lambda self: self._record.entrypoint_name, doc="The step function's or class's name."
     )
@@ -361,22 +428,25 @@ class StepView:
             self._run = RunView(self._store, record, None, artifacts=self._artifacts)
         return self._run
 
-    def _links(self, kind: str) -> list[ArtifactLink]:
-        rec = self._record
+    def _links(self, kind: str) -> list[ArtifactLink] | dict[str, Any]:
+        group = self._group
         if kind == "output":
-            if self._group is not None:
-                return self._group.outputs_of(rec.name, rec.id)
-            return self._store.outputs_of_steps([rec.id])
-        if self._group is not None:
-            return self._group.inputs_of(rec.name, rec.id)
-        return self._store.inputs_of_steps([rec.id])
+            if group is not None:
+                scanned = group.scanned.get(self._id)
+                if scanned is not None:  # loaded with the step by a scan
+                    return scanned
+                return group.outputs_of(self._name, self._id)
+            return self._store.outputs_of_steps([self._id])
+        if group is not None:
+            return group.inputs_of(self._name, self._id)
+        return self._store.inputs_of_steps([self._id])
 
     @property
     def outputs(self) -> StepArtifacts:
         """Outputs in the order of ``Output(...)``; index by name or position."""
         if self._outputs is None:
             self._outputs = StepArtifacts(
-                self._store, self.id, self.name, "output", self._links("output"), self._artifacts
+                self._store, self._id, self._name, "output", self._links("output"), self._artifacts
             )
         return self._outputs
 
@@ -449,7 +519,9 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
-    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store", "stack_key")
+    __slots__ = ("_artifacts", "_group", "_id", "_rec", "_steps", "_store", "stack_key")
+    _id: int
+    _rec: RunRecord | None
 
     def __init__(
         self,
@@ -467,7 +539,41 @@ class RunView:
         #: The stack whose metadata store holds this run (None when read from a bare store).
         self.stack_key = stack_key
 
-    id = property(lambda self: self._record.id)
+    @classmethod
+    def _listed(
+        cls,
+        store: SQLMetadataStore,
+        run_id: int,
+        group: RunGroup,
+        artifacts: ArtifactStore | None,
+        stack_key: str | None,
+    ) -> RunView:
+        """A view of a run listed by id: its record is loaded, for the whole group at once,
+        when something beyond its id and steps is asked."""
+        view = cls.__new__(cls)
+        view._store = store
+        view._artifacts = artifacts
+        view._id = run_id
+        view._rec = None
+        view._group = group
+        view._steps = None
+        view.stack_key = stack_key
+        return view
+
+    @property
+    def _record(self) -> RunRecord:
+        record = self._rec
+        if record is None:
+            assert self._group is not None  # only listed views start without a record
+            record = self._rec = self._group.record_of(self._id)
+        return record
+
+    @_record.setter
+    def _record(self, record: RunRecord) -> None:
+        self._rec = record
+        self._id = record.id
+
+    id = property(lambda self: self._id)
     name = property(lambda self: self._record.name)
     pipeline_name = property(lambda self: self._record.pipeline_name)
     start_time = property(lambda self: self._record.start_time)
@@ -528,12 +634,14 @@ class RunView:
         name = expect_name(name, "get_step()'s step name")
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
-            found = self._group.steps_named(self.id, name)
+            found = self._group.steps_named(self._id, name)
             if found is not None:
-                records, group = found
-                slot = [r for r in records if r.name == name]
-                if slot or len(records) == 1:
-                    return StepView(self._store, (slot or records)[0], self, group, self._artifacts)
+                heads, group = found
+                if len(heads) == 1:
+                    return StepView._scanned(self._store, heads[0], self, group, self._artifacts)
+                slot = [h for h in heads if h[2] == name]
+                if slot:
+                    return StepView._scanned(self._store, slot[0], self, group, self._artifacts)
         steps = self.steps
         for s in steps:
             if s.name == name:
@@ -590,8 +698,8 @@ class PipelineView:
     name = property(lambda self: self._record.name)
     created_at = property(lambda self: self._record.created_at)
 
-    def _views(self, records: list[RunRecord], whole: bool) -> list[RunView]:
-        group = RunGroup(self._store, (r.id for r in records), self.id if whole else None)
+    def _views(self, records: list[RunRecord]) -> list[RunView]:
+        group = RunGroup(self._store, (r.id for r in records), None)
         return [RunView(self._store, r, group, self._artifacts, self.stack_key) for r in records]
 
     @property
@@ -639,9 +747,14 @@ class PipelineView:
                 "condition in the RunFilter, e.g. dataclasses.replace(where, status='failed')."
             )
         where = where or given
-        records = self._store.list_runs(self.id, where)
-        # Steps of a whole pipeline's history may be loaded by pipeline instead of by id list.
-        return self._views(records, not where.narrows)
+        if where.narrows:
+            return self._views(self._store.list_runs(self.id, where))
+        # A whole history: ids from the index; records, steps and outputs are loaded for all
+        # runs when first needed, by pipeline rather than by a long id list.
+        ids = self._store.list_run_ids(self.id, where.newest_first)
+        group = RunGroup(self._store, ids, self.id)
+        store, artifacts, key = self._store, self._artifacts, self.stack_key
+        return [RunView._listed(store, i, group, artifacts, key) for i in ids]
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)
