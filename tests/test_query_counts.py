@@ -93,8 +93,8 @@ def test_seed_scan_costs_the_same_for_2_and_20_runs(repo: Repository) -> None:
         _run(m)
     values, many = _seed_scan(repo)
     assert values == [7 * m for m in range(20)]
-    # pipeline lookup, run ids, step_2 of every run with its outputs and their artifacts
-    assert few == many == 3
+    # pipeline lookup, run ids, step_2 of every run, its output of every run with artifacts
+    assert few == many == 4
 
 
 def test_seed_scan_inside_a_step_is_constant_too(repo: Repository) -> None:
@@ -149,7 +149,7 @@ def test_whole_history_of_600_runs_is_read_in_constant_queries(repo: Repository)
     with _counting(store) as statements:
         uris = [run.get_step("train").outputs["x"].uri for run in pipe.runs]
     assert len(uris) == 600 and uris[-1] == "/nowhere/599/train"
-    assert len(statements) == 2  # run ids; train of every run with its outputs
+    assert len(statements) == 3  # run ids, train of every run, its output x of every run
     with _counting(store) as statements:
         assert pipe.latest_run.name == "big-0599"
         assert [r.name for r in pipe.get_runs(parameters={"train.lr": 12.3})] == ["big-0123"]

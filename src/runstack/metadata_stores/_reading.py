@@ -23,7 +23,6 @@ from runstack.metadata_stores._rows import (
     LISTED_STEP_SQL,
     RUN_COLUMNS,
     RUN_SQL,
-    SCAN_SQL,
     STEP_SQL,
     artifact_record,
     aware,
@@ -87,29 +86,46 @@ class HistoryReading(SQLConnection):
         *,
         pipeline_id: int | None = None,
     ) -> list[Any]:
-        """The "one output of every run" pattern in one query: each step whose slot or
-        entrypoint is ``name`` (of the given runs, or of every run of a pipeline) with each of
-        its output links and artifacts. Rows of ``SCAN_SQL``: ``(step id, run id, slot,
-        entrypoint, output name, <artifact columns from SCAN_ARTIFACT>)``, in run, step and
-        output order; a step without outputs has one row whose output name is NULL."""
-        sql = f"SELECT {SCAN_SQL} FROM steps s"
-        params: list[Any] = [name, name]
-        if run_ids is not None:
-            if not run_ids:
-                return []
-            cond = f"s.run_id IN ({marks(len(run_ids))})"
-            params += run_ids
-        else:
-            sql += " JOIN runs r ON r.id = s.run_id"
-            cond = "r.pipeline_id = ?"
-            params.append(pipeline_id)
-        sql += (
-            " LEFT JOIN step_outputs o ON o.step_id = s.id"
-            " LEFT JOIN artifacts a ON a.id = o.artifact_id"
-            f" WHERE (s.name = ? OR s.entrypoint_name = ?) AND {cond}"
-            " ORDER BY s.run_id, s.position, o.position"
+        """The "one step of every run" pattern: ``(id, run id, slot, entrypoint)`` of each
+        step whose slot or entrypoint is ``name``, of the given runs or of every run of a
+        pipeline, in run then step order (the rest of each record is read when needed)."""
+        cond, params = self._scan_scope(name, run_ids, pipeline_id)
+        return self._fetch(
+            f"SELECT s.id, s.run_id, s.name, s.entrypoint_name FROM steps s{cond} "
+            "ORDER BY s.run_id, s.position",
+            params,
         )
-        return self._fetch(sql, params)
+
+    def scan_outputs(
+        self,
+        name: str,
+        output: str,
+        run_ids: Sequence[int] | None = None,
+        *,
+        pipeline_id: int | None = None,
+    ) -> list[Any]:
+        """Output ``output`` of the steps ``scan_steps`` returns, with its artifact:
+        ``(step id, position, <artifact columns>)`` rows (``artifact_record(row, 2)``)."""
+        cond, params = self._scan_scope(name, run_ids, pipeline_id)
+        return self._fetch(
+            f"SELECT o.step_id, o.position, {ARTIFACT_SQL} FROM steps s "
+            "JOIN step_outputs o ON o.step_id = s.id JOIN artifacts a ON a.id = o.artifact_id"
+            f"{cond} AND o.name = ?",
+            [*params, output],
+        )
+
+    @staticmethod
+    def _scan_scope(
+        name: str, run_ids: Sequence[int] | None, pipeline_id: int | None
+    ) -> tuple[str, list[Any]]:
+        """The joins and ``WHERE`` of the scan queries over steps ``s``, and their parameters."""
+        cond = " WHERE (s.name = ? OR s.entrypoint_name = ?) AND "
+        if run_ids is not None:
+            return cond + f"s.run_id IN ({marks(len(run_ids))})", [name, name, *run_ids]
+        return (
+            " JOIN runs r ON r.id = s.run_id" + cond + "r.pipeline_id = ?",
+            [name, name, pipeline_id],
+        )
 
     def count_runs(self, pipeline_id: int | None = None, where: RunFilter | None = None) -> int:
         """How many runs ``list_runs`` would return for ``where`` without its page."""

@@ -124,10 +124,6 @@ ARTIFACT_SQL = (
     "a.storage_format, a.inline_data, a.files"
 )
 
-# ``scan_steps``: a step's head, the output's name, then the artifact (decoded from offset 5).
-SCAN_SQL = "s.id, s.run_id, s.name, s.entrypoint_name, o.name, " + ARTIFACT_SQL
-SCAN_ARTIFACT = 5
-
 
 def marks(n: int) -> str:
     """``?, ?, ...``: the placeholders of an IN list of ``n`` values."""

@@ -1,9 +1,10 @@
 """Batch loading for views: the first view of a group to need its children loads them for all.
 
 Listing N runs and touching each run's steps or outputs costs a constant number of queries.
-A whole history's listing holds only run ids until a view needs a record, and asking every
-run for one step (the scan pattern) loads that step of every run with its outputs and their
-artifacts in one query, keeping the rows: a view decodes a record only when it is used.
+A whole history's listing holds only run ids until a view needs a record. Asking every run
+for one step (the scan pattern) loads that step of every run in one query, and asking those
+steps for one output loads that output of all of them, with its artifact, in one more; rows
+are kept, and a view decodes a record only when it is used.
 """
 
 from __future__ import annotations
@@ -75,14 +76,15 @@ class RunGroup:
             return self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
         return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
 
-    def steps_named(self, run_id: int, name: str) -> tuple[list[Any], StepGroup] | None:
-        """Head rows ``(id, run id, slot, entrypoint)`` of the steps of ``run_id`` whose slot
-        or entrypoint is ``name``, loaded with their outputs for every run of the group at
-        once (the "one output of every run" pattern); None when the group has all steps
-        loaded already or the run is not one of the group's."""
+    def steps_named(self, run_id: int, name: str) -> tuple[Any, StepGroup] | None:
+        """The head row ``(id, run id, slot, entrypoint)`` of the step of ``run_id`` that
+        ``get_step(name)`` means (its slot, else its only entrypoint, is ``name``), loaded
+        for every run of the group at once (the "one output of every run" pattern), or None
+        in its place when the run has no such step or several; None when the group has all
+        steps loaded already or the run is not one of the group's."""
         named = self._named.get(name)  # the scan's path: once per run, so checked first
         if named is not None and self._steps is None and run_id in self._members:
-            return named[0].get(run_id, []), named[1]
+            return named[0].get(run_id), named[1]
         if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
             return None
         if named is None:
@@ -90,8 +92,12 @@ class RunGroup:
                 rows = self.store.scan_steps(name, pipeline_id=self.pipeline_id)
             else:
                 rows = _chunked(self.run_ids, lambda ids: self.store.scan_steps(name, ids))
-            named = self._named[name] = _scanned(self, name, rows)
-        return named[0].get(run_id, []), named[1]
+            chosen = _chosen(rows, name, self._members)
+            group = StepGroup(self.store, (), self.pipeline_id)
+            scope = None if self._scoped() else self.run_ids
+            group.add_scanned(name, list(chosen.values()), scope)
+            named = self._named[name] = (chosen, group)
+        return named[0].get(run_id), named[1]
 
     def tags_of(self, run_id: int) -> dict[str, str]:
         """The run's tags, loaded for every run of the group at once."""
@@ -120,29 +126,28 @@ class RunGroup:
         return self._steps.get(run_id, [])
 
 
-def _scanned(runs: RunGroup, name: str, rows: list[Any]) -> tuple[dict[int, list[Any]], StepGroup]:
-    """``scan_steps`` rows as step heads by run, and a StepGroup holding their output rows."""
-    members = runs._members
-    by_run: dict[int, list[Any]] = {}
-    outputs: dict[int, dict[str, Any]] = {}
+def _chosen(rows: list[Any], name: str, members: set[int]) -> dict[int, Any]:
+    """By run, the head row ``get_step(name)`` means: the step in slot ``name``, else the only
+    one running entrypoint ``name``; runs with several such steps (an error or a choice to
+    make with every step at hand) are left out. One row per run is a dict entry, not a list:
+    a scan keeps one for each of thousands of runs."""
+    chosen: dict[int, Any] = {}  # the slot matches first
+    entry: dict[int, Any] = {}
+    several: set[int] = set()
     for row in rows:
-        step_id = row[0]
-        links = outputs.get(step_id)
-        if links is None:
-            if row[1] not in members:
-                continue
-            links = outputs[step_id] = {}
-            heads = by_run.get(row[1])
-            if heads is None:
-                by_run[row[1]] = [row]
-            else:
-                heads.append(row)
-        if row[4] is not None:
-            links[row[4]] = row
-    heads = [h for hs in by_run.values() for h in hs]
-    group = StepGroup(runs.store, (), runs.pipeline_id)
-    group.add_scanned(name, heads, outputs, scoped=runs._scoped())
-    return by_run, group
+        run_id = row[1]
+        if run_id not in members:
+            continue
+        if row[2] == name:
+            chosen[run_id] = row
+        elif run_id in entry:
+            several.add(run_id)
+        else:
+            entry[run_id] = row
+    for run_id, row in entry.items():
+        if run_id not in chosen and run_id not in several:
+            chosen[run_id] = row
+    return chosen
 
 
 class StepGroup:
@@ -163,28 +168,45 @@ class StepGroup:
         self._inputs: dict[int, list[ArtifactLink]] = {}
         self._loaded_out: set[str] = set()
         self._loaded_in: set[str] = set()
-        #: Output rows of ``scan_steps`` by step id, then output name.
-        self.scanned: dict[int, dict[str, Any]] = {}
         self._records: dict[int, StepRecord] | None = None
-        self._scan: tuple[str, bool] | None = None  # (name, by pipeline) of a scan
+        # A scan's name, and its runs (None: every run of the pipeline).
+        self._scan: tuple[str, list[int] | None] | None = None
+        self._output_rows: dict[str, dict[int, Any]] = {}
 
-    def add_scanned(
-        self, name: str, heads: list[Any], outputs: dict[int, dict[str, Any]], *, scoped: bool
-    ) -> None:
-        """Take the steps of a scan for ``name`` (head rows) and their output rows."""
+    def add_scanned(self, name: str, heads: list[Any], run_ids: list[int] | None) -> None:
+        """Take the steps of a scan for ``name`` (``scan_steps`` head rows) of ``run_ids``
+        (None: of every run of the group's pipeline)."""
         for h in heads:
             self._ids_by_name[h[2]].append(h[0])
             self._members.add(h[0])
-        self.scanned = outputs
-        self._scan = (name, scoped)
+        self._scan = (name, run_ids)
+
+    @property
+    def scanned(self) -> bool:
+        return self._scan is not None
+
+    def output_row(self, step_id: int, output: str) -> Any:
+        """Output ``output`` of a scanned step as a ``scan_outputs`` row (None when the step
+        has no such output), loaded for every step of the scan at once."""
+        rows = self._output_rows.get(output)
+        if rows is None:
+            assert self._scan is not None
+            name, run_ids = self._scan
+            if run_ids is None:
+                found = self.store.scan_outputs(name, output, pipeline_id=self.pipeline_id)
+            else:
+                found = _chunked(run_ids, lambda ids: self.store.scan_outputs(name, output, ids))
+            members = self._members
+            rows = self._output_rows[output] = {r[0]: r for r in found if r[0] in members}
+        return rows.get(step_id)
 
     def record_of(self, step_id: int) -> StepRecord:
         """The (listed) record of a step made from a scan's head row, loaded for every step
         of the group at once."""
         if self._records is None:
             ids = [i for ids in self._ids_by_name.values() for i in ids]
-            name, scoped = self._scan or ("", False)
-            if scoped and self.pipeline_id is not None:
+            name, run_ids = self._scan or ("", [])
+            if run_ids is None:
                 found = self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
             else:
                 found = _chunked(ids, self.store.steps_by_ids)

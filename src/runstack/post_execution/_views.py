@@ -29,7 +29,7 @@ from runstack.materializers._read import (
     read_artifact,
 )
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
-from runstack.metadata_stores._rows import SCAN_ARTIFACT, artifact_record
+from runstack.metadata_stores._rows import artifact_record
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -229,7 +229,9 @@ class ArtifactView:
 class StepArtifacts(Mapping[str, ArtifactView]):
     """A step's inputs or outputs in declared order, by name (``["x"]``) or position (``[0]``).
 
-    Views are made on access: a history scan usually reads one output of each step.
+    Views are made on access: a history scan usually reads one output of each step. The
+    outputs of a step made by a scan (``group``) are not listed until needed: ``["x"]`` asks
+    the scan for output ``x`` of every step at once.
     """
 
     def __init__(
@@ -238,31 +240,34 @@ class StepArtifacts(Mapping[str, ArtifactView]):
         step_id: int,
         step_name: str,
         kind: str,
-        links: list[ArtifactLink] | dict[str, Any],
+        links: list[ArtifactLink] | None,
         artifacts: ArtifactStore | None = None,
+        group: StepGroup | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._step_id = step_id
         self._step = step_name
         self._kind = kind
-        # By name: links, or (from a scan) rows whose artifact is decoded when first viewed.
-        self._links: dict[str, Any] = (
-            links if isinstance(links, dict) else {link.name: link for link in links}
-        )
+        self._group = group
+        self._by_name = None if links is None else {link.name: link for link in links}
         self._views: dict[str, ArtifactView] = {}
+
+    @property
+    def _links(self) -> dict[str, ArtifactLink]:
+        links = self._by_name
+        if links is None:
+            assert self._group is not None  # links are left out only for a scan's steps
+            found = self._group.outputs_of(self._step, self._step_id)
+            links = self._by_name = {link.name: link for link in found}
+        return links
 
     def _view(self, name: str) -> ArtifactView:
         view = self._views.get(name)
         if view is None:
             link = self._links[name]
-            record = (
-                link.artifact
-                if type(link) is ArtifactLink
-                else artifact_record(link, SCAN_ARTIFACT)
-            )
             view = self._views[name] = ArtifactView(
-                self._store, record, name, self._step_id, self._artifacts
+                self._store, link.artifact, link.name, self._step_id, self._artifacts
             )
         return view
 
@@ -271,6 +276,18 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     @overload
     def __getitem__(self, key: int) -> ArtifactView: ...
     def __getitem__(self, key: str | int) -> ArtifactView:
+        if self._by_name is None and type(key) is str:  # a scan's step: this output of all
+            view = self._views.get(key)
+            if view is not None:
+                return view
+            assert self._group is not None
+            row = self._group.output_row(self._step_id, key)
+            if row is not None:
+                record = artifact_record(row, 2)
+                view = self._views[key] = ArtifactView(
+                    self._store, record, key, self._step_id, self._artifacts
+                )
+                return view
         if isinstance(key, int):
             names = list(self._links)
             try:
@@ -428,13 +445,10 @@ class StepView:
             self._run = RunView(self._store, record, None, artifacts=self._artifacts)
         return self._run
 
-    def _links(self, kind: str) -> list[ArtifactLink] | dict[str, Any]:
+    def _links(self, kind: str) -> list[ArtifactLink]:
         group = self._group
         if kind == "output":
             if group is not None:
-                scanned = group.scanned.get(self._id)
-                if scanned is not None:  # loaded with the step by a scan
-                    return scanned
                 return group.outputs_of(self._name, self._id)
             return self._store.outputs_of_steps([self._id])
         if group is not None:
@@ -445,9 +459,20 @@ class StepView:
     def outputs(self) -> StepArtifacts:
         """Outputs in the order of ``Output(...)``; index by name or position."""
         if self._outputs is None:
-            self._outputs = StepArtifacts(
-                self._store, self._id, self._name, "output", self._links("output"), self._artifacts
-            )
+            group = self._group
+            if group is not None and group.scanned:  # listed when needed (see StepArtifacts)
+                self._outputs = StepArtifacts(
+                    self._store, self._id, self._name, "output", None, self._artifacts, group
+                )
+            else:
+                self._outputs = StepArtifacts(
+                    self._store,
+                    self._id,
+                    self._name,
+                    "output",
+                    self._links("output"),
+                    self._artifacts,
+                )
         return self._outputs
 
     @property
@@ -635,13 +660,9 @@ class RunView:
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
             found = self._group.steps_named(self._id, name)
-            if found is not None:
-                heads, group = found
-                if len(heads) == 1:
-                    return StepView._scanned(self._store, heads[0], self, group, self._artifacts)
-                slot = [h for h in heads if h[2] == name]
-                if slot:
-                    return StepView._scanned(self._store, slot[0], self, group, self._artifacts)
+            if found is not None and found[0] is not None:
+                head, group = found
+                return StepView._scanned(self._store, head, self, group, self._artifacts)
         steps = self.steps
         for s in steps:
             if s.name == name:
