@@ -66,9 +66,22 @@ def dumps(value: Any) -> bytes:
     return json.dumps(_encode(value), separators=(",", ":"), allow_nan=True).encode()
 
 
+_scan_once = json.JSONDecoder().scan_once  # what json.loads runs, less its checks
+
+
 def loads(data: bytes) -> Any:
     # Decoded first: json.loads(bytes) sniffs the encoding, and we always write UTF-8.
-    return _decode(json.loads(data.decode("utf-8")))
+    text = data.decode("utf-8")
+    # ``dumps`` writes no whitespace: one scan that ends at the end is what json.loads finds
+    # (a history scan reads one value per run); anything else takes json.loads' own path,
+    # errors included.
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        value = json.loads(text)
+    return _decode(value)
 
 
 def value_of(data: bytes, data_type: Any) -> Any:
