@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -110,6 +111,7 @@ class SQLConnection:
         self._sqlite_inserts: SQLiteInserts | None = None
         # Idle stdlib sqlite3 connections for ``_fetch`` (one per thread reading at once).
         self._raw: list[sqlite3.Connection] = []
+        self._raw_pid = os.getpid()
         self._mysql = backend in ("mysql", "mariadb")
         self._format = backend != "sqlite"  # psycopg and PyMySQL take %s, not ?
         #: URI of the SQLite file ``_fetch`` reads with stdlib sqlite3 (None: the engine's).
@@ -229,7 +231,13 @@ class SQLConnection:
             hook(sql)
         try:
             if self._raw_uri is not None:
-                conn = self._raw.pop() if self._raw else self._raw_sqlite()
+                if self._raw_pid != os.getpid():  # forked: the parent's are not for us
+                    self._raw.clear()
+                    self._raw_pid = os.getpid()
+                try:
+                    conn = self._raw.pop()  # atomic: threads never share one
+                except IndexError:
+                    conn = self._raw_sqlite()
                 try:
                     return conn.execute(sql, params).fetchall()
                 finally:

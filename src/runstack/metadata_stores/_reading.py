@@ -136,7 +136,10 @@ class HistoryReading(SQLConnection):
         """A time as the column holds it: SQLite stores text as SQLAlchemy writes it."""
         dt = naive(dt)
         if dt is not None and self.url.get_backend_name() == "sqlite":
-            return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+            return (  # SQLAlchemy's SQLite DATETIME format (strftime's %Y may not pad)
+                f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} "
+                f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}"
+            )
         return dt
 
     def _filtered(self, pipeline_id: int | None, f: RunFilter) -> tuple[str, list[Any]]:
