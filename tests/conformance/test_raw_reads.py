@@ -218,8 +218,8 @@ def test_run_step_and_artifact_records_match_sqlalchemys(store: SQLMetadataStore
     ]
     values = [o for o in train if o.name == "value"]
     for rows in (
-        store.scan_outputs("train_fn", "value", pipeline_id=pid),
-        store.scan_outputs("train", "value", [r.id for r in ordered]),
+        store.scan_outputs(["train"], "value", pipeline_id=pid),
+        store.scan_outputs(["train", "nothing"], "value", [r.id for r in ordered]),
     ):
         from runstack.metadata_stores._rows import artifact_record
 

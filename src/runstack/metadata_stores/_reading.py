@@ -98,21 +98,30 @@ class HistoryReading(SQLConnection):
 
     def scan_outputs(
         self,
-        name: str,
+        slots: Sequence[str],
         output: str,
         run_ids: Sequence[int] | None = None,
         *,
         pipeline_id: int | None = None,
     ) -> list[Any]:
-        """Output ``output`` of the steps ``scan_steps`` returns, with its artifact:
-        ``(step id, position, <artifact columns>)`` rows (``artifact_record(row, 2)``)."""
-        cond, params = self._scan_scope(name, run_ids, pipeline_id)
-        return self._fetch(
+        """Output ``output``, with its artifact, of the steps in ``slots`` (of the given runs,
+        or of every run of a pipeline): ``(step id, position, <artifact columns>)`` rows
+        (``artifact_record(row, 2)``). By slot, not entrypoint: the steps are found from
+        the index alone, their rows unread."""
+        sql = (
             f"SELECT o.step_id, o.position, {ARTIFACT_SQL} FROM steps s "
             "JOIN step_outputs o ON o.step_id = s.id JOIN artifacts a ON a.id = o.artifact_id"
-            f"{cond} AND o.name = ?",
-            [*params, output],
         )
+        cond = f" WHERE s.name IN ({marks(len(slots))}) AND o.name = ?"
+        params: list[Any] = [*slots, output]
+        if run_ids is not None:
+            cond += f" AND s.run_id IN ({marks(len(run_ids))})"
+            params += run_ids
+        else:
+            sql += " JOIN runs r ON r.id = s.run_id"
+            cond += " AND r.pipeline_id = ?"
+            params.append(pipeline_id)
+        return self._fetch(sql + cond, params)
 
     @staticmethod
     def _scan_scope(

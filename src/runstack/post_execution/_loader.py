@@ -191,11 +191,12 @@ class StepGroup:
         rows = self._output_rows.get(output)
         if rows is None:
             assert self._scan is not None
-            name, run_ids = self._scan
+            run_ids = self._scan[1]
+            slots = sorted(self._ids_by_name)  # the slots of the steps the scan chose
             if run_ids is None:
-                found = self.store.scan_outputs(name, output, pipeline_id=self.pipeline_id)
+                found = self.store.scan_outputs(slots, output, pipeline_id=self.pipeline_id)
             else:
-                found = _chunked(run_ids, lambda ids: self.store.scan_outputs(name, output, ids))
+                found = _chunked(run_ids, lambda ids: self.store.scan_outputs(slots, output, ids))
             members = self._members
             rows = self._output_rows[output] = {r[0]: r for r in found if r[0] in members}
         return rows.get(step_id)
