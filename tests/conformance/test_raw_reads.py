@@ -211,11 +211,15 @@ def test_run_step_and_artifact_records_match_sqlalchemys(store: SQLMetadataStore
     _same(store.inputs_of_steps(sorted(listed)), _links(store, t.step_inputs))
 
     # The scan: heads of one step of every run, then one output of those steps.
-    heads = store.scan_steps("train_fn", pipeline_id=pid)
-    assert heads == store.scan_steps("train_fn", [r.id for r in ordered])
-    assert [tuple(h) for h in heads] == [
-        (s.id, s.run_id, s.name, s.entrypoint_name) for s in by_run[1::2]
-    ]
+    want = [(s.id, s.run_id, s.name) for s in by_run[1::2]]
+    for entrypoint, name in ((False, "train"), (True, "train_fn")):
+        assert (
+            sorted(map(tuple, store.scan_steps(name, pipeline_id=pid, entrypoint=entrypoint)))
+            == want
+        )
+        ids = [r.id for r in ordered]
+        assert sorted(map(tuple, store.scan_steps(name, ids, entrypoint=entrypoint))) == want
+    assert store.scan_steps("train", pipeline_id=pid, entrypoint=True) == []
     values = [o for o in train if o.name == "value"]
     for rows in (
         store.scan_outputs(["train"], "value", pipeline_id=pid),

@@ -85,16 +85,26 @@ class HistoryReading(SQLConnection):
         run_ids: Sequence[int] | None = None,
         *,
         pipeline_id: int | None = None,
+        entrypoint: bool = False,
     ) -> list[Any]:
-        """The "one step of every run" pattern: ``(id, run id, slot, entrypoint)`` of each
-        step whose slot or entrypoint is ``name``, of the given runs or of every run of a
-        pipeline, in run then step order (the rest of each record is read when needed)."""
-        cond, params = self._scan_scope(name, run_ids, pipeline_id)
-        return self._fetch(
-            f"SELECT s.id, s.run_id, s.name, s.entrypoint_name FROM steps s{cond} "
-            "ORDER BY s.run_id, s.position",
-            params,
-        )
+        """The "one step of every run" pattern: ``(id, run id, slot)`` of each step in slot
+        ``name`` (found from the index alone), or with ``entrypoint`` of each step in another
+        slot running entrypoint ``name`` (every step row is read), of the given runs or of
+        every run of a pipeline (the rest of each record is read when needed)."""
+        cond = " AND s.entrypoint_name = ? AND s.name <> ?" if entrypoint else ""
+        params: list[Any] = [name, name] if entrypoint else []
+        if run_ids is not None:
+            where = f" WHERE s.run_id IN ({marks(len(run_ids))})"
+            params = [*run_ids, *params]
+            sql = "SELECT s.id, s.run_id, s.name FROM steps s"
+        else:
+            where = " WHERE r.pipeline_id = ?"
+            params = [pipeline_id, *params]
+            sql = "SELECT s.id, s.run_id, s.name FROM steps s JOIN runs r ON r.id = s.run_id"
+        if not entrypoint:
+            where += " AND s.name = ?"
+            params.append(name)
+        return self._fetch(sql + where + cond, params)
 
     def scan_outputs(
         self,
@@ -122,19 +132,6 @@ class HistoryReading(SQLConnection):
             cond += " AND r.pipeline_id = ?"
             params.append(pipeline_id)
         return self._fetch(sql + cond, params)
-
-    @staticmethod
-    def _scan_scope(
-        name: str, run_ids: Sequence[int] | None, pipeline_id: int | None
-    ) -> tuple[str, list[Any]]:
-        """The joins and ``WHERE`` of the scan queries over steps ``s``, and their parameters."""
-        cond = " WHERE (s.name = ? OR s.entrypoint_name = ?) AND "
-        if run_ids is not None:
-            return cond + f"s.run_id IN ({marks(len(run_ids))})", [name, name, *run_ids]
-        return (
-            " JOIN runs r ON r.id = s.run_id" + cond + "r.pipeline_id = ?",
-            [name, name, pipeline_id],
-        )
 
     def count_runs(self, pipeline_id: int | None = None, where: RunFilter | None = None) -> int:
         """How many runs ``list_runs`` would return for ``where`` without its page."""

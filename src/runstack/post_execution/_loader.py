@@ -77,7 +77,7 @@ class RunGroup:
         return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
 
     def steps_named(self, run_id: int, name: str) -> tuple[Any, StepGroup] | None:
-        """The head row ``(id, run id, slot, entrypoint)`` of the step of ``run_id`` that
+        """The head row ``(id, run id, slot)`` of the step of ``run_id`` that
         ``get_step(name)`` means (its slot, else its only entrypoint, is ``name``), loaded
         for every run of the group at once (the "one output of every run" pattern), or None
         in its place when the run has no such step or several; None when the group has all
@@ -88,16 +88,24 @@ class RunGroup:
         if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
             return None
         if named is None:
-            if self._scoped():
-                rows = self.store.scan_steps(name, pipeline_id=self.pipeline_id)
-            else:
-                rows = _chunked(self.run_ids, lambda ids: self.store.scan_steps(name, ids))
+            rows = self._scan(name, entrypoint=False)
+            if not self._members <= {r[1] for r in rows}:
+                # Some runs have no step in that slot: one running that entrypoint may be meant.
+                rows += self._scan(name, entrypoint=True)
             chosen = _chosen(rows, name, self._members)
             group = StepGroup(self.store, (), self.pipeline_id)
             scope = None if self._scoped() else self.run_ids
             group.add_scanned(name, list(chosen.values()), scope)
             named = self._named[name] = (chosen, group)
         return named[0].get(run_id), named[1]
+
+    def _scan(self, name: str, *, entrypoint: bool) -> list[Any]:
+        store = self.store
+        if self._scoped():
+            return store.scan_steps(name, pipeline_id=self.pipeline_id, entrypoint=entrypoint)
+        return _chunked(
+            self.run_ids, lambda ids: store.scan_steps(name, ids, entrypoint=entrypoint)
+        )
 
     def tags_of(self, run_id: int) -> dict[str, str]:
         """The run's tags, loaded for every run of the group at once."""
