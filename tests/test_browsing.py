@@ -169,6 +169,42 @@ def test_history_scan_reads_every_run(repo: Repository) -> None:
     assert p.runs[0].name == "r00"
 
 
+def test_a_scan_across_a_listing_behaves_as_one_run_at_a_time(repo: Repository) -> None:
+    """Steps found across a whole listing (loaded for every run at once, records decoded when
+    used) answer exactly as steps of a run looked up alone."""
+    twice(numbers(), add(), add()).run(run_name="t0")
+    twice(numbers(), add(), add()).run(run_name="t1")
+    p = repo.get_pipeline("twice")
+    alone = p.get_run("t1").get_step("first_add")
+    scanned = [run.get_step("first_add") for run in p.runs]
+    assert [s.run.name for s in scanned] == ["t0", "t1"]
+    last = scanned[-1]
+    assert (last.id, last.name, last.entrypoint_name) == (alone.id, "first_add", "add")
+    assert (last.status, last.start_time, last.parameters) == (
+        alone.status,
+        alone.start_time,
+        alone.parameters,
+    )
+    assert last.parent_steps[0].name == "load"
+    # Outputs by name, by position, listed, missing: as a lone step's.
+    assert last.outputs["output"].read() == alone.outputs["output"].read() == 101
+    assert last.outputs[0].uri == alone.outputs[0].uri and list(last.outputs) == ["output"]
+    with pytest.raises(OutputNotFoundError, match=r"no output 'outptu'.*'output'"):
+        last.outputs["outptu"]
+    # Several steps running one entrypoint: an error naming the slots, in a listing too.
+    with pytest.raises(StepNotFoundError, match=r"2 steps running 'add'"):
+        [run.get_step("add") for run in p.runs]
+    assert [r.get_step("numbers").outputs["big"].read() for r in p.runs] == [100, 100]
+    # Runs listed by id decode their records when asked, for the whole listing at once.
+    runs = p.runs
+    assert [(r.name, r.status) for r in runs] == [("t0", "completed"), ("t1", "completed")]
+    twice(numbers(), add(), add()).run(run_name="t2")
+    runs = p.runs
+    repo.delete_run("t2")  # nothing uses its records (t0's are kept: t1 and t2 reuse them)
+    with pytest.raises(RunNotFoundError, match="deleted after it was listed"):
+        _ = runs[2].name
+
+
 def test_reading_with_another_type_or_materializer(repo: Repository) -> None:
     from runstack.materializers import BuiltInMaterializer
 

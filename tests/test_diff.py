@@ -509,7 +509,7 @@ def test_diff_and_compare_cost_few_queries(repo: Repository) -> None:
     from test_query_counts import _counting
 
     _wide("a", 0), _wide("b", 2), _wide("c", 0)
-    engine = repo.active_stack.metadata_store.engine
+    engine = repo.active_stack.metadata_store
 
     def fresh() -> dict[str, Any]:
         return {r.name: r for r in Repository().get_pipeline("wide").runs}

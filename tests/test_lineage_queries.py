@@ -24,7 +24,7 @@ def _costs(repo: Repository) -> list[int]:
         data.lineage,
         weight.lineage,
     ):
-        with _counting(repo.active_stack.metadata_store.engine) as statements:
+        with _counting(repo.active_stack.metadata_store) as statements:
             ask()
         costs.append(len(statements))
     return costs

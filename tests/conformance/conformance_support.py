@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from runstack.metadata_stores import SQLMetadataStore
+
 SERVERS = {
     "postgresql": os.environ.get(
         "RUNSTACK_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -31,21 +33,24 @@ class Backend:
 
 
 class StatementCounter:
-    """Counts SQL statements sent on an engine (``before_cursor_execute``)."""
+    """Counts SQL statements a store sends: on its engine (``before_cursor_execute``) and
+    straight through the DB-API (its ``statement_hooks``)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: SQLMetadataStore) -> None:
+        self.store = store
         self.statements: list[str] = []
 
     def _on(self, _conn, _cursor, statement, _params, _context, _many) -> None:
         self.statements.append(statement)
 
     def __enter__(self) -> StatementCounter:
-        sa.event.listen(self.engine, "before_cursor_execute", self._on)
+        sa.event.listen(self.store.engine, "before_cursor_execute", self._on)
+        self.store.statement_hooks.append(self.statements.append)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._on)
+        self.store.statement_hooks.remove(self.statements.append)
+        sa.event.remove(self.store.engine, "before_cursor_execute", self._on)
 
     @property
     def queries(self) -> int:

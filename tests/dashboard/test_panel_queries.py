@@ -17,9 +17,11 @@ def _queries(source: Any, fn: Any) -> int:
             seen.append(statement)
 
     sa.event.listen(source.store.engine, "before_cursor_execute", count)
+    source.store.statement_hooks.append(seen.append)  # the reads sent through the DB-API
     try:
         fn()
     finally:
+        source.store.statement_hooks.remove(seen.append)
         sa.event.remove(source.store.engine, "before_cursor_execute", count)
     return len(seen)
 

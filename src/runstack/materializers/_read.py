@@ -100,9 +100,15 @@ def load_materializer(path: str) -> type[BaseMaterializer]:
     return obj
 
 
+_BUILTIN_TYPES = {f"builtins.{k}": v for k, v in vars(builtins).items() if isinstance(v, type)}
+
+
 def load_data_type(path: str) -> type:
     """The class a recorded data type names, without importing anything (see the module
     docstring); ``object`` when it is not already loaded here or is not a class."""
+    found = _BUILTIN_TYPES.get(path)  # most values are built-ins: no parsing of the path
+    if found is not None:
+        return found
     module, attr = _split(path)
     obj: Any = builtins if module == "builtins" else sys.modules.get(module)
     for name in attr.split(".") if obj is not None else ():

@@ -9,6 +9,7 @@ is created or migrated: a store that needs it is refused with what to run.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import event
 
 from runstack.exceptions import SchemaVersionError, StoreError
 from runstack.metadata_stores import _sqlite_file
+from runstack.metadata_stores._connection import _close_raw
 from runstack.metadata_stores._engine import BUSY_TIMEOUT_S, normalize_url
 from runstack.metadata_stores._migrate import current_revision, known_revisions
 from runstack.metadata_stores._schema import SCHEMA_REVISION
@@ -76,6 +78,9 @@ class ReadOnlyMetadataStore(SQLMetadataStore):
                 args.get("options", "") + " -c default_transaction_read_only=on"
             ).strip()
         super().__init__(url, **engine_kwargs)
+        if path is not None:  # read by stdlib sqlite3 too, which SQLite keeps from writing
+            self._raw_uri = path.as_uri() + "?mode=ro"
+            weakref.finalize(self, _close_raw, self._raw)
 
     def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
         engine = sa.create_engine(url, **engine_kwargs)
@@ -116,6 +121,7 @@ class ReadOnlyMetadataStore(SQLMetadataStore):
         """Close the connections; a read-only store checkpoints nothing."""
         if self._sqlite_inserts is not None:
             self._sqlite_inserts.release()
+        _close_raw(self._raw)
         self._engine.dispose()
 
 

@@ -18,12 +18,15 @@ from runstack.metadata_stores._filter import RunFilter
 from runstack.metadata_stores._params import encode_value
 from runstack.metadata_stores._rows import (
     ARTIFACT_COLUMNS,
+    ARTIFACT_SQL,
     LISTED_STEP_COLUMNS,
+    LISTED_STEP_SQL,
     RUN_COLUMNS,
-    STEP_COLUMNS,
-    artifact_links,
+    RUN_SQL,
+    STEP_SQL,
     artifact_record,
     aware,
+    marks,
     naive,
     run_record,
     step_record,
@@ -38,125 +41,182 @@ from runstack.models import (
 
 
 class HistoryReading(SQLConnection):
-    """Queries over recorded pipelines, runs, steps and artifacts; never a write."""
+    """Queries over recorded pipelines, runs, steps and artifacts; never a write.
+
+    The hot ones (what browsing and a history scan run) are plain SQL text run through
+    ``_fetch``; the rarer ones are SQLAlchemy statements."""
 
     def list_pipelines(self) -> list[PipelineRecord]:
         """Pipelines with at least one run, oldest first run first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(t.pipelines.c.id, t.pipelines.c.name, t.pipelines.c.created_at).order_by(
-                    t.pipelines.c.created_at, t.pipelines.c.id
-                )
-            ).all()
+        rows = self._fetch("SELECT id, name, created_at FROM pipelines ORDER BY created_at, id")
         return [PipelineRecord(r[0], r[1], aware(r[2])) for r in rows]  # type: ignore[arg-type]
 
     def get_pipeline(self, name: str) -> PipelineRecord | None:
-        with self._read() as conn:
-            r = conn.execute(
-                sa.select(t.pipelines.c.id, t.pipelines.c.name, t.pipelines.c.created_at).where(
-                    t.pipelines.c.name == name
-                )
-            ).first()
-        return None if r is None else PipelineRecord(r[0], r[1], aware(r[2]))  # type: ignore[arg-type]
-
-    def _runs_query(self) -> sa.Select[Any]:
-        return sa.select(*RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
+        rows = self._fetch("SELECT id, name, created_at FROM pipelines WHERE name = ?", (name,))
+        return None if not rows else PipelineRecord(rows[0][0], rows[0][1], aware(rows[0][2]))  # type: ignore[arg-type]
 
     def list_runs(
         self, pipeline_id: int | None = None, where: RunFilter | None = None
     ) -> list[RunRecord]:
         """Runs (of one pipeline, or of all) that ``where`` selects, in its order and page."""
         f = where or RunFilter()
-        q = self._filtered(self._runs_query(), pipeline_id, f)
-        if f.newest_first:
-            q = q.order_by(t.runs.c.start_time.desc(), t.runs.c.id.desc())
+        cond, params = self._filtered(pipeline_id, f)
+        order = " DESC" if f.newest_first else ""
+        sql = f"{RUN_SQL}{cond} ORDER BY r.start_time{order}, r.id{order}"
+        if f.limit is not None or f.offset:
+            # (Every backend takes LIMIT n OFFSET m; a huge n stands for "no limit".)
+            sql += " LIMIT ? OFFSET ?"
+            params += [f.limit if f.limit is not None else 2**62, f.offset]
+        return [run_record(r) for r in self._fetch(sql, params)]
+
+    def list_run_ids(self, pipeline_id: int, newest_first: bool = False) -> list[int]:
+        """Ids of every run of a pipeline, oldest first unless ``newest_first`` (from the index
+        alone: a whole history's listing loads its records only when one is needed)."""
+        order = " DESC" if newest_first else ""
+        rows = self._fetch(
+            f"SELECT id FROM runs WHERE pipeline_id = ? ORDER BY start_time{order}, id{order}",
+            (pipeline_id,),
+        )
+        return [r[0] for r in rows]
+
+    def scan_steps(
+        self,
+        name: str,
+        run_ids: Sequence[int] | None = None,
+        *,
+        pipeline_id: int | None = None,
+        entrypoint: bool = False,
+    ) -> list[Any]:
+        """The "one step of every run" pattern: ``(id, run id, slot)`` of each step in slot
+        ``name`` (found from the index alone), or with ``entrypoint`` of each step in another
+        slot running entrypoint ``name`` (every step row is read), of the given runs or of
+        every run of a pipeline (the rest of each record is read when needed)."""
+        cond = " AND s.entrypoint_name = ? AND s.name <> ?" if entrypoint else ""
+        params: list[Any] = [name, name] if entrypoint else []
+        if run_ids is not None:
+            where = f" WHERE s.run_id IN ({marks(len(run_ids))})"
+            params = [*run_ids, *params]
+            sql = "SELECT s.id, s.run_id, s.name FROM steps s"
         else:
-            q = q.order_by(t.runs.c.start_time, t.runs.c.id)
-        if f.limit is not None:
-            q = q.limit(f.limit)
-        if f.offset:
-            q = q.offset(f.offset)
-        with self._read() as conn:
-            return [run_record(r) for r in conn.execute(q).all()]
+            where = " WHERE r.pipeline_id = ?"
+            params = [pipeline_id, *params]
+            sql = "SELECT s.id, s.run_id, s.name FROM steps s JOIN runs r ON r.id = s.run_id"
+        if not entrypoint:
+            where += " AND s.name = ?"
+            params.append(name)
+        return self._fetch(sql + where + cond, params)
+
+    def scan_outputs(
+        self,
+        slots: Sequence[str],
+        output: str,
+        run_ids: Sequence[int] | None = None,
+        *,
+        pipeline_id: int | None = None,
+    ) -> list[Any]:
+        """Output ``output``, with its artifact, of the steps in ``slots`` (of the given runs,
+        or of every run of a pipeline): ``(step id, position, <artifact columns>)`` rows
+        (``artifact_record(row, 2)``). By slot, not entrypoint: the steps are found from
+        the index alone, their rows unread."""
+        sql = (
+            f"SELECT o.step_id, o.position, {ARTIFACT_SQL} FROM steps s "
+            "JOIN step_outputs o ON o.step_id = s.id JOIN artifacts a ON a.id = o.artifact_id"
+        )
+        cond = f" WHERE s.name IN ({marks(len(slots))}) AND o.name = ?"
+        params: list[Any] = [*slots, output]
+        if run_ids is not None:
+            cond += f" AND s.run_id IN ({marks(len(run_ids))})"
+            params += run_ids
+        else:
+            sql += " JOIN runs r ON r.id = s.run_id"
+            cond += " AND r.pipeline_id = ?"
+            params.append(pipeline_id)
+        return self._fetch(sql + cond, params)
 
     def count_runs(self, pipeline_id: int | None = None, where: RunFilter | None = None) -> int:
         """How many runs ``list_runs`` would return for ``where`` without its page."""
-        q = self._filtered(
-            sa.select(sa.func.count()).select_from(t.runs), pipeline_id, where or RunFilter()
-        )
-        with self._read() as conn:
-            return int(conn.execute(q).scalar_one())
+        cond, params = self._filtered(pipeline_id, where or RunFilter())
+        return int(self._fetch(f"SELECT count(*) FROM runs r{cond}", params)[0][0])
 
-    @staticmethod
-    def _filtered(q: sa.Select[Any], pipeline_id: int | None, f: RunFilter) -> sa.Select[Any]:
-        """``q`` restricted to the runs (of one pipeline, or of all) that ``f`` selects."""
+    def _time_param(self, dt: datetime | None) -> Any:
+        """A time as the column holds it: SQLite stores text as SQLAlchemy writes it."""
+        dt = naive(dt)
+        if dt is not None and self.url.get_backend_name() == "sqlite":
+            return (  # SQLAlchemy's SQLite DATETIME format (strftime's %Y may not pad)
+                f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} "
+                f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}"
+            )
+        return dt
+
+    def _filtered(self, pipeline_id: int | None, f: RunFilter) -> tuple[str, list[Any]]:
+        """`` WHERE ...`` (or "") selecting the runs ``r`` (of one pipeline, or of all) that
+        ``f`` selects, and its parameters."""
+        conds: list[str] = []
+        params: list[Any] = []
         if pipeline_id is not None:
-            q = q.where(t.runs.c.pipeline_id == pipeline_id)
+            conds.append("r.pipeline_id = ?")
+            params.append(pipeline_id)
         if f.status is not None:
-            q = q.where(t.runs.c.status == ExecutionStatus(f.status).value)
-        sp = t.step_parameters
+            conds.append("r.status = ?")
+            params.append(ExecutionStatus(f.status).value)
         for key, value in (f.parameters or {}).items():
             step_name, _, name = key.partition(".")
             # IN (not a correlated EXISTS): the index finds the matching runs directly.
-            q = q.where(
-                t.runs.c.id.in_(
-                    sa.select(sp.c.run_id).where(
-                        sp.c.step_name == step_name,
-                        sp.c.name == name,
-                        sp.c.value == encode_value(value),
-                    )
-                )
+            conds.append(
+                "r.id IN (SELECT sp.run_id FROM step_parameters sp "
+                "WHERE sp.step_name = ? AND sp.name = ? AND sp.value = ?)"
             )
-        rt = t.run_tags
+            params += [step_name, name, encode_value(value)]
         for key, value in (f.tags or {}).items():
-            q = q.where(
-                t.runs.c.id.in_(sa.select(rt.c.run_id).where(rt.c.key == key, rt.c.value == value))
+            conds.append(
+                'r.id IN (SELECT rt.run_id FROM run_tags rt WHERE rt."key" = ? AND rt.value = ?)'
             )
+            params += [key, value]
         if f.name_prefix:
-            escaped = f.name_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            q = q.where(t.runs.c.name.like(escaped + "%", escape="\\"))
+            # "!" escapes: a backslash means different things in MySQL's string literals.
+            escaped = f.name_prefix.replace("!", "!!").replace("_", "!_")
+            conds.append("r.name LIKE ? ESCAPE '!'")
+            params.append(escaped.replace("%", "!%") + "%")
         if f.started_after is not None:
-            q = q.where(t.runs.c.start_time >= naive(f.started_after))
+            conds.append("r.start_time >= ?")
+            params.append(self._time_param(f.started_after))
         if f.started_before is not None:
-            q = q.where(t.runs.c.start_time < naive(f.started_before))
-        return q
+            conds.append("r.start_time < ?")
+            params.append(self._time_param(f.started_before))
+        return (" WHERE " + " AND ".join(conds) if conds else ""), params
 
     def tags_of_runs(self, run_ids: Sequence[int]) -> dict[int, dict[str, str]]:
         """Each run's tags (runs without any are left out), keys in sorted order."""
-        rt = t.run_tags
-        q = (
-            sa.select(rt.c.run_id, rt.c.key, rt.c.value)
-            .where(rt.c.run_id.in_(list(run_ids)))
-            .order_by(rt.c.run_id, rt.c.key)
-        )
         out: dict[int, dict[str, str]] = {}
-        with self._read() as conn:
-            for run_id, key, value in conn.execute(q):
-                out.setdefault(run_id, {})[key] = value
+        if not run_ids:
+            return out
+        rows = self._fetch(
+            f'SELECT run_id, "key", value FROM run_tags WHERE run_id IN ({marks(len(run_ids))}) '
+            'ORDER BY run_id, "key"',
+            list(run_ids),
+        )
+        for run_id, key, value in rows:
+            out.setdefault(run_id, {})[key] = value
         return out
 
     def get_run(self, name: str, pipeline_id: int | None = None) -> RunRecord | None:
-        q = self._runs_query().where(t.runs.c.name == name)
-        if pipeline_id is not None:
-            q = q.where(t.runs.c.pipeline_id == pipeline_id)
-        with self._read() as conn:
-            row = conn.execute(q).first()
-        return None if row is None else run_record(row)
+        if pipeline_id is None:
+            rows = self._fetch(f"{RUN_SQL} WHERE r.name = ?", (name,))
+        else:
+            rows = self._fetch(
+                f"{RUN_SQL} WHERE r.name = ? AND r.pipeline_id = ?", (name, pipeline_id)
+            )
+        return run_record(rows[0]) if rows else None
 
     def get_run_by_id(self, run_id: int) -> RunRecord | None:
-        with self._read() as conn:
-            row = conn.execute(self._runs_query().where(t.runs.c.id == run_id)).first()
-        return None if row is None else run_record(row)
+        rows = self._fetch(f"{RUN_SQL} WHERE r.id = ?", (run_id,))
+        return run_record(rows[0]) if rows else None
 
     def run_names(self, pipeline_id: int) -> list[str]:
-        with self._read() as conn:
-            return list(
-                conn.execute(
-                    sa.select(t.runs.c.name)
-                    .where(t.runs.c.pipeline_id == pipeline_id)
-                    .order_by(t.runs.c.start_time, t.runs.c.id)
-                ).scalars()
-            )
+        rows = self._fetch(
+            "SELECT name FROM runs WHERE pipeline_id = ? ORDER BY start_time, id", (pipeline_id,)
+        )
+        return [r[0] for r in rows]
 
     def steps_of_runs(
         self,
@@ -167,23 +227,30 @@ class HistoryReading(SQLConnection):
     ) -> list[StepRecord]:
         """Steps of the given runs (or of every run of a pipeline), in execution order; only
         those whose slot or entrypoint is ``name`` when it is given."""
-        q = sa.select(*LISTED_STEP_COLUMNS)
+        conds: list[str] = []
+        params: list[Any] = []
         if name is not None:
-            q = q.where(sa.or_(t.steps.c.name == name, t.steps.c.entrypoint_name == name))
+            conds.append("(s.name = ? OR s.entrypoint_name = ?)")
+            params += [name, name]
         if run_ids is not None:
-            q = q.where(t.steps.c.run_id.in_(list(run_ids)))
+            if not run_ids:
+                return []
+            conds.append(f"s.run_id IN ({marks(len(run_ids))})")
+            params += run_ids
+            sql = f"SELECT {LISTED_STEP_SQL} FROM steps s"
         else:
-            q = q.join(t.runs, t.runs.c.id == t.steps.c.run_id).where(
-                t.runs.c.pipeline_id == pipeline_id
-            )
-        q = q.order_by(t.steps.c.run_id, t.steps.c.position)
-        with self._read() as conn:
-            return [step_record(r, complete=False) for r in conn.execute(q).all()]
+            conds.append("r.pipeline_id = ?")
+            params.append(pipeline_id)
+            sql = f"SELECT {LISTED_STEP_SQL} FROM steps s JOIN runs r ON r.id = s.run_id"
+        sql += " WHERE " + " AND ".join(conds) + " ORDER BY s.run_id, s.position"
+        return [step_record(r, complete=False) for r in self._fetch(sql, params)]
+
+    def _runs_query(self) -> sa.Select[Any]:
+        return sa.select(*RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
 
     def get_step_by_id(self, step_id: int) -> StepRecord | None:
-        with self._read() as conn:
-            row = conn.execute(sa.select(*STEP_COLUMNS).where(t.steps.c.id == step_id)).first()
-        return None if row is None else step_record(row)
+        rows = self._fetch(f"SELECT {STEP_SQL} FROM steps s WHERE s.id = ?", (step_id,))
+        return step_record(rows[0]) if rows else None
 
     def outputs_of_steps(
         self,
@@ -193,14 +260,37 @@ class HistoryReading(SQLConnection):
         step_name: str | None = None,
     ) -> list[ArtifactLink]:
         """Output links of the given steps, or of every step named ``step_name`` in a pipeline."""
-        with self._read() as conn:
-            if step_ids is not None:
-                return artifact_links(conn, t.step_outputs, step_ids)
-            return artifact_links(conn, t.step_outputs, None, pipeline_id, step_name)
+        return self._links("step_outputs", step_ids, pipeline_id, step_name)
 
     def inputs_of_steps(self, step_ids: Sequence[int]) -> list[ArtifactLink]:
-        with self._read() as conn:
-            return artifact_links(conn, t.step_inputs, step_ids)
+        return self._links("step_inputs", step_ids)
+
+    def _links(
+        self,
+        table: str,
+        step_ids: Sequence[int] | None,
+        pipeline_id: int | None = None,
+        step_name: str | None = None,
+    ) -> list[ArtifactLink]:
+        """Input or output links (by ``table``) of the given steps, or of every step named
+        ``step_name`` in a pipeline, in step then declared order."""
+        sql = (
+            f"SELECT l.step_id, l.name, l.position, {ARTIFACT_SQL} FROM {table} l "
+            "JOIN artifacts a ON a.id = l.artifact_id"
+        )
+        if step_ids is not None:
+            if not step_ids:
+                return []
+            sql += f" WHERE l.step_id IN ({marks(len(step_ids))})"
+            params: list[Any] = list(step_ids)
+        else:
+            sql += (
+                " JOIN steps s ON s.id = l.step_id JOIN runs r ON r.id = s.run_id"
+                " WHERE r.pipeline_id = ? AND s.name = ?"
+            )
+            params = [pipeline_id, step_name]
+        rows = self._fetch(sql + " ORDER BY l.step_id, l.position", params)
+        return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in rows]
 
     def running_runs(self) -> list[tuple[int, str, str | None, int | None, datetime | None]]:
         """``(id, name, owner_host, owner_pid, heartbeat_at)`` of every run marked running."""
@@ -303,14 +393,22 @@ class HistoryReading(SQLConnection):
         return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in rows]
 
     def steps_by_ids(self, step_ids: Sequence[int]) -> list[StepRecord]:
-        q = sa.select(*LISTED_STEP_COLUMNS).where(t.steps.c.id.in_(list(step_ids)))
-        with self._read() as conn:
-            return [step_record(r, complete=False) for r in conn.execute(q.order_by(t.steps.c.id))]
+        if not step_ids:
+            return []
+        rows = self._fetch(
+            f"SELECT {LISTED_STEP_SQL} FROM steps s WHERE s.id IN ({marks(len(step_ids))}) "
+            "ORDER BY s.id",
+            list(step_ids),
+        )
+        return [step_record(r, complete=False) for r in rows]
 
     def runs_by_ids(self, run_ids: Sequence[int]) -> list[RunRecord]:
-        q = self._runs_query().where(t.runs.c.id.in_(list(run_ids))).order_by(t.runs.c.id)
-        with self._read() as conn:
-            return [run_record(r) for r in conn.execute(q).all()]
+        if not run_ids:
+            return []
+        rows = self._fetch(
+            f"{RUN_SQL} WHERE r.id IN ({marks(len(run_ids))}) ORDER BY r.id", list(run_ids)
+        )
+        return [run_record(r) for r in rows]
 
     def upstream_runs(self, run_id: int) -> list[RunRecord]:
         """Other runs that produced an artifact a step of this run consumed or reused from the

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine.processors import str_to_datetime
@@ -15,6 +16,7 @@ from runstack.metadata_stores._engine import json_loads
 from runstack.models import ArtifactLink, ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
 
 UTC = timezone.utc
+T = TypeVar("T")
 
 
 def naive(dt: datetime | None) -> datetime | None:
@@ -102,6 +104,34 @@ def _json(value: Any) -> Any:
     return _decoded(value) if isinstance(value, str) else value
 
 
+# The same columns as SQL text, for the queries run through the DB-API (``_fetch``): one
+# decoder per record (below) serves both. Every query using them is in the conformance suite,
+# so a name out of step with _schema.py fails a test on every backend.
+RUN_SQL = (
+    "SELECT r.id, r.pipeline_id, p.name, r.name, r.status, r.start_time, r.end_time, r.error, "
+    "r.owner_host, r.owner_pid, r.heartbeat_at, r.owner_ns, r.note "
+    "FROM runs r JOIN pipelines p ON p.id = r.pipeline_id"
+)
+_STEP_HEAD = (
+    "s.id, s.run_id, s.name, s.entrypoint_name, s.position, s.status, s.parameters, "
+    "s.cache_key, s.cached_from_step_id, s.start_time, s.end_time, s.error, "
+)
+STEP_SQL = (
+    _STEP_HEAD + "s.traceback, s.parent_step_names, s.role, s.cache_components, s.logs_uri, "
+    "s.execution"
+)
+LISTED_STEP_SQL = _STEP_HEAD + "NULL, s.parent_step_names, s.role, NULL, s.logs_uri, NULL"
+ARTIFACT_SQL = (
+    "a.id, a.uri, a.data_type, a.materializer, a.producer_step_id, a.content_hash, "
+    "a.storage_format, a.inline_data, a.files"
+)
+
+
+def marks(n: int) -> str:
+    """``?, ?, ...``: the placeholders of an IN list of ``n`` values."""
+    return ", ".join("?" * n)
+
+
 ARTIFACT_COLUMNS = (
     t.artifacts.c.id,
     t.artifacts.c.uri,
@@ -120,15 +150,35 @@ ARTIFACT_COLUMNS = (
 _STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
 
 
+def _maker(cls: type[T]) -> Callable[..., T]:
+    """A function building ``cls`` (a frozen, slotted dataclass without ``__post_init__``)
+    from every field's value in order: what its ``__init__`` does, setting each slot through
+    its descriptor instead of ``object.__setattr__`` (the frozen class's way: twice the time,
+    and records are built per row of listings of thousands). Equal to ``cls(*values)``."""
+    assert not hasattr(cls, "__post_init__")
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    lines = [f"def make({', '.join(names)}):", "    self = new(cls)"]
+    lines += [f"    set_{n}(self, {n})" for n in names] + ["    return self"]
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    scope.update({f"set_{n}": getattr(cls, n).__set__ for n in names})
+    exec("\n".join(lines), scope)  # names from the dataclass, as dataclasses does it
+    return scope["make"]
+
+
+_run = _maker(RunRecord)
+_step = _maker(StepRecord)
+_artifact = _maker(ArtifactRecord)
+
+
 def run_record(row: Any) -> RunRecord:
     # Called per row of listings of thousands of runs: no helper calls but ``aware``.
-    return RunRecord(
+    return _run(
         row[0],
         row[1],
         row[2],
         row[3],
         _STATUS[row[4]],
-        aware(row[5]),  # type: ignore[arg-type]
+        aware(row[5]),
         aware(row[6]),
         row[7],
         row[8],
@@ -140,7 +190,7 @@ def run_record(row: Any) -> RunRecord:
 
 
 def step_record(row: Any, complete: bool = True) -> StepRecord:
-    return StepRecord(
+    return _step(
         row[0],
         row[1],
         row[2],
@@ -150,16 +200,16 @@ def step_record(row: Any, complete: bool = True) -> StepRecord:
         dict(_json(row[6])),
         row[7],
         row[8],
-        aware(row[9]),  # type: ignore[arg-type]
+        aware(row[9]),
         aware(row[10]),
         row[11],
         row[12],
         tuple(_json(row[13])),
         row[14],
-        row[15],
+        json_loads(row[15]) if type(row[15]) is str else row[15],  # big, rarely shared: no memo
         row[16],
         complete,
-        _json(row[17]) if row[17] is not None else None,
+        json_loads(row[17]) if type(row[17]) is str else row[17],
     )
 
 
@@ -168,7 +218,7 @@ def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
     o = offset
     inline, files = row[o + 7], row[o + 8]
     # Drivers hand BLOBs back as bytes, memoryview (psycopg) or bytearray: make them bytes.
-    return ArtifactRecord(
+    return _artifact(
         row[o],
         row[o + 1],
         row[o + 2],

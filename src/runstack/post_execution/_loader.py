@@ -1,16 +1,21 @@
 """Batch loading for views: the first view of a group to need its children loads them for all.
 
 Listing N runs and touching each run's steps or outputs costs a constant number of queries.
+A whole history's listing holds only run ids until a view needs a record. Asking every run
+for one step (the scan pattern) loads that step of every run in one query, and asking those
+steps for one output loads that output of all of them, with its artifact, in one more; rows
+are kept, and a view decodes a record only when it is used.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from runstack.exceptions import RunNotFoundError, StepNotFoundError
 from runstack.metadata_stores import SQLMetadataStore
-from runstack.models import ArtifactLink, StepRecord
+from runstack.models import ArtifactLink, RunRecord, StepRecord
 
 T = TypeVar("T")
 
@@ -27,40 +32,80 @@ def _chunked(ids: Sequence[int], fetch: Callable[[Sequence[int]], list[T]]) -> l
 
 
 class RunGroup:
-    """Runs listed together; their steps are loaded together."""
+    """Runs listed together; their records (when listed by id only), steps and tags are
+    loaded together."""
 
-    def __init__(self, store: SQLMetadataStore, run_ids: Iterable[int], pipeline_id: int | None):
+    def __init__(
+        self,
+        store: SQLMetadataStore,
+        run_ids: Iterable[int],
+        pipeline_id: int | None,
+        records: dict[int, RunRecord] | None = None,
+    ):
         self.store = store
         self.run_ids = list(run_ids)
         self._members = set(self.run_ids)  # membership tests per run must not be O(runs)
         self.pipeline_id = pipeline_id
+        self._records = records
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
-        self._named: dict[str, tuple[dict[int, list[StepRecord]], StepGroup]] = {}
+        self._named: dict[str, tuple[dict[int, list[Any]], StepGroup]] = {}
         self._tags: dict[int, dict[str, str]] | None = None
 
+    def _scoped(self) -> bool:
+        return self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD
+
+    def record_of(self, run_id: int) -> RunRecord:
+        """The record of a run listed by id, loaded for every run of the group at once."""
+        if self._records is None:
+            if self._scoped():
+                assert self.pipeline_id is not None
+                found = self.store.list_runs(self.pipeline_id)
+            else:
+                found = _chunked(self.run_ids, self.store.runs_by_ids)
+            self._records = {r.id: r for r in found if r.id in self._members}
+        record = self._records.get(run_id)
+        if record is None:
+            raise RunNotFoundError(
+                f"Run #{run_id} was deleted after it was listed; list the runs again."
+            )
+        return record
+
     def _fetch(self, name: str | None) -> list[StepRecord]:
-        if self.pipeline_id is not None and len(self.run_ids) > _SCOPE_THRESHOLD:
+        if self._scoped():
             return self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
         return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
 
-    def steps_named(self, run_id: int, name: str) -> tuple[list[StepRecord], StepGroup] | None:
-        """Steps of ``run_id`` whose slot or entrypoint is ``name``, loaded for every run of the
-        group at once (the "one output of every run" pattern); None when the group has all
+    def steps_named(self, run_id: int, name: str) -> tuple[Any, StepGroup] | None:
+        """The head row ``(id, run id, slot)`` of the step of ``run_id`` that
+        ``get_step(name)`` means (its slot, else its only entrypoint, is ``name``), loaded
+        for every run of the group at once (the "one output of every run" pattern), or None
+        in its place when the run has no such step or several; None when the group has all
         steps loaded already or the run is not one of the group's."""
         named = self._named.get(name)  # the scan's path: once per run, so checked first
         if named is not None and self._steps is None and run_id in self._members:
-            return named[0].get(run_id, []), named[1]
+            return named[0].get(run_id), named[1]
         if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
             return None
-        if name not in self._named:
-            by_run: dict[int, list[StepRecord]] = defaultdict(list)
-            records = [r for r in self._fetch(name) if r.run_id in self._members]
-            for r in records:
-                by_run[r.run_id].append(r)
-            self._named[name] = (by_run, StepGroup(self.store, records, self.pipeline_id))
-        by_run, group = self._named[name]
-        return by_run.get(run_id, []), group
+        if named is None:
+            rows = self._scan(name, entrypoint=False)
+            if not self._members <= {r[1] for r in rows}:
+                # Some runs have no step in that slot: one running that entrypoint may be meant.
+                rows += self._scan(name, entrypoint=True)
+            chosen = _chosen(rows, name, self._members)
+            group = StepGroup(self.store, (), self.pipeline_id)
+            scope = None if self._scoped() else self.run_ids
+            group.add_scanned(name, list(chosen.values()), scope)
+            named = self._named[name] = (chosen, group)
+        return named[0].get(run_id), named[1]
+
+    def _scan(self, name: str, *, entrypoint: bool) -> list[Any]:
+        store = self.store
+        if self._scoped():
+            return store.scan_steps(name, pipeline_id=self.pipeline_id, entrypoint=entrypoint)
+        return _chunked(
+            self.run_ids, lambda ids: store.scan_steps(name, ids, entrypoint=entrypoint)
+        )
 
     def tags_of(self, run_id: int) -> dict[str, str]:
         """The run's tags, loaded for every run of the group at once."""
@@ -89,10 +134,37 @@ class RunGroup:
         return self._steps.get(run_id, [])
 
 
-class StepGroup:
-    """Steps loaded together; outputs are loaded together for all steps of one name."""
+def _chosen(rows: list[Any], name: str, members: set[int]) -> dict[int, Any]:
+    """By run, the head row ``get_step(name)`` means: the step in slot ``name``, else the only
+    one running entrypoint ``name``; runs with several such steps (an error or a choice to
+    make with every step at hand) are left out. One row per run is a dict entry, not a list:
+    a scan keeps one for each of thousands of runs."""
+    chosen: dict[int, Any] = {}  # the slot matches first
+    entry: dict[int, Any] = {}
+    several: set[int] = set()
+    for row in rows:
+        run_id = row[1]
+        if run_id not in members:
+            continue
+        if row[2] == name:
+            chosen[run_id] = row
+        elif run_id in entry:
+            several.add(run_id)
+        else:
+            entry[run_id] = row
+    for run_id, row in entry.items():
+        if run_id not in chosen and run_id not in several:
+            chosen[run_id] = row
+    return chosen
 
-    def __init__(self, store: SQLMetadataStore, steps: list[StepRecord], pipeline_id: int | None):
+
+class StepGroup:
+    """Steps loaded together; outputs are loaded together for all steps of one name, and so
+    are the records of steps made from a scan's head rows."""
+
+    def __init__(
+        self, store: SQLMetadataStore, steps: Iterable[StepRecord], pipeline_id: int | None
+    ):
         self.store = store
         self.pipeline_id = pipeline_id
         self._ids_by_name: dict[str, list[int]] = defaultdict(list)
@@ -104,6 +176,57 @@ class StepGroup:
         self._inputs: dict[int, list[ArtifactLink]] = {}
         self._loaded_out: set[str] = set()
         self._loaded_in: set[str] = set()
+        self._records: dict[int, StepRecord] | None = None
+        # A scan's name, and its runs (None: every run of the pipeline).
+        self._scan: tuple[str, list[int] | None] | None = None
+        self._output_rows: dict[str, dict[int, Any]] = {}
+
+    def add_scanned(self, name: str, heads: list[Any], run_ids: list[int] | None) -> None:
+        """Take the steps of a scan for ``name`` (``scan_steps`` head rows) of ``run_ids``
+        (None: of every run of the group's pipeline)."""
+        for h in heads:
+            self._ids_by_name[h[2]].append(h[0])
+            self._members.add(h[0])
+        self._scan = (name, run_ids)
+
+    @property
+    def scanned(self) -> bool:
+        return self._scan is not None
+
+    def output_row(self, step_id: int, output: str) -> Any:
+        """Output ``output`` of a scanned step as a ``scan_outputs`` row (None when the step
+        has no such output), loaded for every step of the scan at once."""
+        rows = self._output_rows.get(output)
+        if rows is None:
+            assert self._scan is not None
+            run_ids = self._scan[1]
+            slots = sorted(self._ids_by_name)  # the slots of the steps the scan chose
+            if run_ids is None:
+                found = self.store.scan_outputs(slots, output, pipeline_id=self.pipeline_id)
+            else:
+                found = _chunked(run_ids, lambda ids: self.store.scan_outputs(slots, output, ids))
+            members = self._members
+            rows = self._output_rows[output] = {r[0]: r for r in found if r[0] in members}
+        return rows.get(step_id)
+
+    def record_of(self, step_id: int) -> StepRecord:
+        """The (listed) record of a step made from a scan's head row, loaded for every step
+        of the group at once."""
+        if self._records is None:
+            ids = [i for ids in self._ids_by_name.values() for i in ids]
+            name, run_ids = self._scan or ("", [])
+            if run_ids is None:
+                found = self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
+            else:
+                found = _chunked(ids, self.store.steps_by_ids)
+            self._records = {r.id: r for r in found if r.id in self._members}
+        record = self._records.get(step_id)
+        if record is None:
+            raise StepNotFoundError(
+                f"Step #{step_id} was deleted (with its run) after it was listed; list the "
+                "runs again."
+            )
+        return record
 
     def _load(
         self,

@@ -21,6 +21,7 @@ from runstack.exceptions import (
     expect_name,
 )
 from runstack.materializers import BaseMaterializer
+from runstack.materializers._builtin import BuiltInMaterializer, value_of
 from runstack.materializers._read import (
     check_materializer,
     load_data_type,
@@ -28,6 +29,7 @@ from runstack.materializers._read import (
     read_artifact,
 )
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
+from runstack.metadata_stores._rows import artifact_record
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -175,6 +177,13 @@ class ArtifactView:
             if record.inline is not None:  # kept in the record: no file, nothing to confine
                 if verify is not False:
                     _verify.verify_inline(record)
+                if mat is BuiltInMaterializer and output_data_type is not bytes:
+                    # What the materializer would return, without making one; if the bytes
+                    # do not decode, the materializer's own read below raises its error.
+                    try:
+                        return value_of(record.inline, output_data_type)
+                    except Exception:
+                        pass
                 return read_artifact(record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
             self._verify(artifacts, verify)
@@ -220,7 +229,9 @@ class ArtifactView:
 class StepArtifacts(Mapping[str, ArtifactView]):
     """A step's inputs or outputs in declared order, by name (``["x"]``) or position (``[0]``).
 
-    Views are made on access: a history scan usually reads one output of each step.
+    Views are made on access: a history scan usually reads one output of each step. The
+    outputs of a step made by a scan (``group``) are not listed until needed: ``["x"]`` asks
+    the scan for output ``x`` of every step at once.
     """
 
     def __init__(
@@ -229,16 +240,27 @@ class StepArtifacts(Mapping[str, ArtifactView]):
         step_id: int,
         step_name: str,
         kind: str,
-        links: list[ArtifactLink],
+        links: list[ArtifactLink] | None,
         artifacts: ArtifactStore | None = None,
+        group: StepGroup | None = None,
     ) -> None:
         self._store = store
         self._artifacts = artifacts
         self._step_id = step_id
         self._step = step_name
         self._kind = kind
-        self._links = {link.name: link for link in links}
+        self._group = group
+        self._by_name = None if links is None else {link.name: link for link in links}
         self._views: dict[str, ArtifactView] = {}
+
+    @property
+    def _links(self) -> dict[str, ArtifactLink]:
+        links = self._by_name
+        if links is None:
+            assert self._group is not None  # links are left out only for a scan's steps
+            found = self._group.outputs_of(self._step, self._step_id)
+            links = self._by_name = {link.name: link for link in found}
+        return links
 
     def _view(self, name: str) -> ArtifactView:
         view = self._views.get(name)
@@ -254,6 +276,18 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     @overload
     def __getitem__(self, key: int) -> ArtifactView: ...
     def __getitem__(self, key: str | int) -> ArtifactView:
+        if self._by_name is None and type(key) is str:  # a scan's step: this output of all
+            view = self._views.get(key)
+            if view is not None:
+                return view
+            assert self._group is not None
+            row = self._group.output_row(self._step_id, key)
+            if row is not None:
+                record = artifact_record(row, 2)
+                view = self._views[key] = ArtifactView(
+                    self._store, record, key, self._step_id, self._artifacts
+                )
+                return view
         if isinstance(key, int):
             names = list(self._links)
             try:
@@ -284,7 +318,20 @@ class StepView:
     """One step execution within a run."""
 
     # Slots: a history scan creates one per run, and instance dicts double the allocations.
-    __slots__ = ("_artifacts", "_group", "_inputs", "_outputs", "_record", "_run", "_store")
+    __slots__ = (
+        "_artifacts",
+        "_group",
+        "_id",
+        "_inputs",
+        "_name",
+        "_outputs",
+        "_rec",
+        "_run",
+        "_store",
+    )
+    _id: int
+    _name: str
+    _rec: StepRecord | None
 
     def __init__(
         self,
@@ -302,8 +349,45 @@ class StepView:
         self._outputs: StepArtifacts | None = None
         self._inputs: StepArtifacts | None = None
 
-    id = property(lambda self: self._record.id)
-    name = property(lambda self: self._record.name, doc="The step's slot in the pipeline.")
+    @classmethod
+    def _scanned(
+        cls,
+        store: SQLMetadataStore,
+        head: Any,
+        run: RunView,
+        group: StepGroup,
+        artifacts: ArtifactStore | None,
+    ) -> StepView:
+        """A view from a scan's head row ``(id, run id, slot, ...)``: its record is loaded
+        (for the whole group) only when something beyond id, name and outputs is asked."""
+        view = cls.__new__(cls)
+        view._store = store
+        view._artifacts = artifacts
+        view._id = head[0]
+        view._name = head[2]
+        view._rec = None
+        view._run = run
+        view._group = group
+        view._outputs = None
+        view._inputs = None
+        return view
+
+    @property
+    def _record(self) -> StepRecord:
+        record = self._rec
+        if record is None:
+            assert self._group is not None  # only scanned views start without a record
+            record = self._rec = self._group.record_of(self._id)
+        return record
+
+    @_record.setter
+    def _record(self, record: StepRecord) -> None:
+        self._rec = record
+        self._id = record.id
+        self._name = record.name
+
+    id = property(lambda self: self._id)
+    name = property(lambda self: self._name, doc="The step's slot in the pipeline.")
     entrypoint_name = property(
         lambda self: self._record.entrypoint_name, doc="The step function's or class's name."
     )
@@ -362,22 +446,33 @@ class StepView:
         return self._run
 
     def _links(self, kind: str) -> list[ArtifactLink]:
-        rec = self._record
+        group = self._group
         if kind == "output":
-            if self._group is not None:
-                return self._group.outputs_of(rec.name, rec.id)
-            return self._store.outputs_of_steps([rec.id])
-        if self._group is not None:
-            return self._group.inputs_of(rec.name, rec.id)
-        return self._store.inputs_of_steps([rec.id])
+            if group is not None:
+                return group.outputs_of(self._name, self._id)
+            return self._store.outputs_of_steps([self._id])
+        if group is not None:
+            return group.inputs_of(self._name, self._id)
+        return self._store.inputs_of_steps([self._id])
 
     @property
     def outputs(self) -> StepArtifacts:
         """Outputs in the order of ``Output(...)``; index by name or position."""
         if self._outputs is None:
-            self._outputs = StepArtifacts(
-                self._store, self.id, self.name, "output", self._links("output"), self._artifacts
-            )
+            group = self._group
+            if group is not None and group.scanned:  # listed when needed (see StepArtifacts)
+                self._outputs = StepArtifacts(
+                    self._store, self._id, self._name, "output", None, self._artifacts, group
+                )
+            else:
+                self._outputs = StepArtifacts(
+                    self._store,
+                    self._id,
+                    self._name,
+                    "output",
+                    self._links("output"),
+                    self._artifacts,
+                )
         return self._outputs
 
     @property
@@ -449,7 +544,9 @@ def _only(items: StepArtifacts, step: str, kind: str) -> ArtifactView:
 class RunView:
     """One run of a pipeline."""
 
-    __slots__ = ("_artifacts", "_group", "_record", "_steps", "_store", "stack_key")
+    __slots__ = ("_artifacts", "_group", "_id", "_rec", "_steps", "_store", "stack_key")
+    _id: int
+    _rec: RunRecord | None
 
     def __init__(
         self,
@@ -467,7 +564,41 @@ class RunView:
         #: The stack whose metadata store holds this run (None when read from a bare store).
         self.stack_key = stack_key
 
-    id = property(lambda self: self._record.id)
+    @classmethod
+    def _listed(
+        cls,
+        store: SQLMetadataStore,
+        run_id: int,
+        group: RunGroup,
+        artifacts: ArtifactStore | None,
+        stack_key: str | None,
+    ) -> RunView:
+        """A view of a run listed by id: its record is loaded, for the whole group at once,
+        when something beyond its id and steps is asked."""
+        view = cls.__new__(cls)
+        view._store = store
+        view._artifacts = artifacts
+        view._id = run_id
+        view._rec = None
+        view._group = group
+        view._steps = None
+        view.stack_key = stack_key
+        return view
+
+    @property
+    def _record(self) -> RunRecord:
+        record = self._rec
+        if record is None:
+            assert self._group is not None  # only listed views start without a record
+            record = self._rec = self._group.record_of(self._id)
+        return record
+
+    @_record.setter
+    def _record(self, record: RunRecord) -> None:
+        self._rec = record
+        self._id = record.id
+
+    id = property(lambda self: self._id)
     name = property(lambda self: self._record.name)
     pipeline_name = property(lambda self: self._record.pipeline_name)
     start_time = property(lambda self: self._record.start_time)
@@ -528,12 +659,10 @@ class RunView:
         name = expect_name(name, "get_step()'s step name")
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
-            found = self._group.steps_named(self.id, name)
-            if found is not None:
-                records, group = found
-                slot = [r for r in records if r.name == name]
-                if slot or len(records) == 1:
-                    return StepView(self._store, (slot or records)[0], self, group, self._artifacts)
+            found = self._group.steps_named(self._id, name)
+            if found is not None and found[0] is not None:
+                head, group = found
+                return StepView._scanned(self._store, head, self, group, self._artifacts)
         steps = self.steps
         for s in steps:
             if s.name == name:
@@ -590,8 +719,8 @@ class PipelineView:
     name = property(lambda self: self._record.name)
     created_at = property(lambda self: self._record.created_at)
 
-    def _views(self, records: list[RunRecord], whole: bool) -> list[RunView]:
-        group = RunGroup(self._store, (r.id for r in records), self.id if whole else None)
+    def _views(self, records: list[RunRecord]) -> list[RunView]:
+        group = RunGroup(self._store, (r.id for r in records), None)
         return [RunView(self._store, r, group, self._artifacts, self.stack_key) for r in records]
 
     @property
@@ -639,9 +768,14 @@ class PipelineView:
                 "condition in the RunFilter, e.g. dataclasses.replace(where, status='failed')."
             )
         where = where or given
-        records = self._store.list_runs(self.id, where)
-        # Steps of a whole pipeline's history may be loaded by pipeline instead of by id list.
-        return self._views(records, not where.narrows)
+        if where.narrows:
+            return self._views(self._store.list_runs(self.id, where))
+        # A whole history: ids from the index; records, steps and outputs are loaded for all
+        # runs when first needed, by pipeline rather than by a long id list.
+        ids = self._store.list_run_ids(self.id, where.newest_first)
+        group = RunGroup(self._store, ids, self.id)
+        store, artifacts, key = self._store, self._artifacts, self.stack_key
+        return [RunView._listed(store, i, group, artifacts, key) for i in ids]
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)
