@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from pathlib import Path
 
@@ -143,9 +144,14 @@ def test_retries_exhausted_fail_the_step(repo):
     assert s.status == "failed" and len(s.attempts) == 3
 
 
+_release_slow = threading.Event()
+
+
 @step(timeout=0.3, enable_cache=False)
 def slow() -> int:
-    time.sleep(12)  # a thread cannot be stopped: it sleeps on after the test (kept short)
+    # A thread cannot be stopped: it runs on after its timeout until the test releases it
+    # (a step still running keeps this process's log routing on for the next test).
+    _release_slow.wait(12)
     return 1
 
 
@@ -156,6 +162,7 @@ def timing(slow):
 
 @pytest.mark.parametrize("mode", [None, "thread", "process"])
 def test_timeout_fails_the_step_naming_the_limit(repo, mode):
+    _release_slow.clear()
     if mode:
         use_parallel(repo, mode)
     started = time.monotonic()
@@ -164,6 +171,7 @@ def test_timeout_fails_the_step_naming_the_limit(repo, mode):
     assert time.monotonic() - started < 10  # stopped, not the step's 12 s
     s = Repository().get_pipeline("timing").get_run("t").get_step("slow")
     assert s.status == "failed" and "StepTimeoutError" in s.error
+    _release_slow.set()
 
 
 def test_options_from_yaml_config_and_bad_options_are_definition_errors(repo, tmp_path):

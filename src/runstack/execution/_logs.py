@@ -124,15 +124,21 @@ _current: contextvars.ContextVar[_Buffer | None] = contextvars.ContextVar(
 )
 _lock = threading.Lock()
 _active = 0  # captures in progress in this process
-_saved: tuple[Any, Any, _Handler] | None = None
+_handler: _Handler | None = None  # on the root logger while routed
 
 
 def _install() -> None:
     """Route the streams and the root logger through the per-step buffers (first capture)."""
-    global _active, _saved
+    global _active, _handler
     with _lock:
         _active += 1
         if _active > 1:
+            # Still routed, unless the streams were replaced meanwhile (a test's capture, a
+            # notebook) while a step ran on (a timed-out thread): route the new ones too.
+            if sys.stdout is not None and not isinstance(sys.stdout, _Tee):
+                sys.stdout = _tee(sys.stdout)
+            if sys.stderr is not None and not isinstance(sys.stderr, _Tee):
+                sys.stderr = _tee(sys.stderr)
             return
         out, err = sys.stdout, sys.stderr
         root = logging.getLogger()
@@ -145,7 +151,7 @@ def _install() -> None:
             sys.stdout = _tee(out)
         if err is not None:
             sys.stderr = _tee(err)
-        _saved = (out, err, handler)
+        _handler = handler
 
 
 _tees: dict[int, _Tee] = {}  # by id of the stream: a tee dropped flushes its stream (~50 us)
@@ -161,17 +167,17 @@ def _tee(stream: TextIO) -> _Tee:
 
 
 def _uninstall() -> None:
-    global _active, _saved
+    global _active, _handler
     with _lock:
         _active -= 1
-        if _active or _saved is None:
+        if _active or _handler is None:
             return
-        out, err, handler = _saved
-        _saved = None
+        handler, _handler = _handler, None
+        # Back to the streams the tees wrap (the ones routed last, if replaced meanwhile).
         if isinstance(sys.stdout, _Tee):
-            sys.stdout = out
+            sys.stdout = sys.stdout._stream
         if isinstance(sys.stderr, _Tee):
-            sys.stderr = err
+            sys.stderr = sys.stderr._stream
         logging.getLogger().removeHandler(handler)
 
 

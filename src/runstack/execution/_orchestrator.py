@@ -97,18 +97,22 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
 
     def start_successors(
         task: StepTask, result: TaskResult
-    ) -> tuple[list[tuple[StepTask, cf.Future[TaskResult]]], Exception | None]:
-        """Hand the steps that ``task``'s outputs make ready to workers before ``task`` is
-        recorded: in a chain, its record is then written while the next step runs instead of
-        before it starts. Only where tasks run in other processes (in this one, the step
-        would run before its inputs are recorded, or contend with the record for the GIL),
-        and not for steps that read the history (they must see their inputs recorded)."""
-        provisional = None if executor.in_process else runner.provisional_outputs(task, result)
+    ) -> tuple[list[tuple[StepTask, cf.Future[TaskResult]]], list[StepTask], Exception | None]:
+        """The steps that ``task``'s outputs make ready, prepared before ``task`` is recorded,
+        so that its record and their ``running`` rows are one transaction (one write per step
+        in a chain, not two). Where tasks run in other processes they are handed to workers
+        at once (``started``: the record is then written while the next step runs); in this
+        process they are ``held`` until the record is written (run now, a step would run before
+        its inputs are recorded). Not for steps that read the history: they must see their
+        inputs recorded."""
+        provisional = runner.provisional_outputs(task, result)
         if not provisional:
-            return [], None
+            return [], [], None
         slot = task.step.slot
         known = {**produced, **{(slot, n): a for n, a in provisional.items()}}
         started: list[tuple[StepTask, cf.Future[TaskResult]]] = []
+        held: list[StepTask] = []
+        held_weight = 0.0
         for sp in list(waiting):
             if sp.step.SIGNATURE.context_param is not None or all(
                 ref.slot != slot for ref in sp.node.inputs.values()
@@ -117,17 +121,22 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             inputs = plan.inputs_for(sp, known)
             if inputs is None:
                 continue
-            if running and used + executor.weight(sp) > executor.capacity:
+            weight = executor.weight(sp)
+            if (running or held) and used + held_weight + weight > executor.capacity:
                 break  # keep the plan's order: wait for room
             prepared = runner.prepare_pending(sp, inputs)
             if prepared is None:
                 continue  # a cache hit: taken once the inputs are recorded
             waiting.remove(sp)
+            if executor.in_process:
+                held.append(prepared)
+                held_weight += weight
+                continue
             try:
                 started.append((prepared, start(prepared, record=False)))
             except Exception as e:  # raised once ``task`` is recorded, as it was before
-                return started, e
-        return started, None
+                return started, held, e
+        return started, held, None
 
     def finished(
         task: StepTask, result: TaskResult, future: cf.Future[TaskResult] | None = None
@@ -138,17 +147,21 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             withdrawn.discard(future)
             runner.discard(task)
             return
-        started, error = start_successors(task, result) if failure is None else ([], None)
+        started, held, error = start_successors(task, result) if failure is None else ([], [], None)
         try:
-            nxt = runner.finish(task, result, [t for t, _ in started])
+            nxt = runner.finish(task, result, [*(t for t, _ in started), *held])
         except Exception as e:
             failure = failure or e
             for t, fut in started:
                 runner.discard(t)
                 withdrawn.add(fut)
+            for t in held:
+                runner.discard(t)
             return
         if error is not None:
             raise error
+        for t in held:  # recorded running with this record: now they may run
+            start(runner.recorded(t), record=False)
         if isinstance(nxt, StepTask):
             delay = task.step.options.delay_before(nxt.attempt)
             delayed.append((time.monotonic() + delay, nxt))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -197,6 +197,11 @@ class StepRunner:
             )
             for a in result.outputs
         }
+
+    def recorded(self, task: StepTask) -> StepTask:
+        """``task``, prepared with pending inputs, with their records as :meth:`finish` of
+        their producer wrote them (ids included)."""
+        return replace(task, inputs=self._in_flight[task.step.slot].inputs)
 
     def discard(self, task: StepTask) -> None:
         """Forget a task prepared with ``pending`` inputs whose producer's record failed: it
