@@ -12,10 +12,15 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from runstack.exceptions import StoreError, StoreUnusableError
+from runstack.metadata_stores._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = LazyModule("sqlalchemy")
 
 
 def _orig(e: BaseException) -> BaseException:
