@@ -350,7 +350,8 @@ class SQLConnection:
         except sqlite3.Error as e:
             raise self._error(e) from e
         except Exception as e:
-            if isinstance(e, self._engine.dialect.loaded_dbapi.Error):
+            # (On SQLite the driver's errors are sqlite3's, above: no engine made for this.)
+            if self._raw_uri is None and isinstance(e, self._engine.dialect.loaded_dbapi.Error):
                 raise self._error(e) from e
             raise
 

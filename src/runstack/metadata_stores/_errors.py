@@ -113,9 +113,10 @@ def store_error(
             f"The database server of the metadata store {where} is out of disk space ({text}). "
             "Free space on the server and retry; what was recorded before is intact."
         )
-    if isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
-        "connect" in low or "server" in low or "connection" in low
-    ):
+    if (
+        not isinstance(e, sqlite3.Error)  # (a raw sqlite3 error: no need to import SQLAlchemy)
+        and isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    ) and ("connect" in low or "server" in low or "connection" in low):
         return StoreError(
             f"Lost or could not make the connection to the metadata store {where}: {text}. "
             "Check that the database server is running and reachable, and retry."

@@ -23,9 +23,10 @@ def naive(dt: datetime | None) -> datetime | None:
 
 def aware(value: datetime | str | None) -> datetime | None:
     """A stored time as an aware UTC datetime. The record queries take time columns as text
-    (``_columns._time``, or the SQL text): SQLite's text is parsed straight to aware here, because parsing it naive and
-    then ``.replace(tzinfo=...)`` cost 1.4 us per value, 50,000 values in a 10,000-run scan;
-    server drivers hand back datetimes whatever the column's declared type."""
+    (``_columns._time``; the SQL text reads them raw): SQLite's text is parsed straight to
+    aware here, because parsing it naive and then ``.replace(tzinfo=...)`` cost 1.4 us per
+    value, 50,000 values in a 10,000-run scan; server drivers hand back datetimes whatever the
+    column's declared type."""
     if isinstance(value, str):
         try:
             return _from_iso(value + "+00:00")
