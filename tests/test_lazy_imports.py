@@ -1,6 +1,6 @@
 """What a program loads (issue 15): browsing history never imports the pipeline runner,
-commands that only read the config never import SQLAlchemy, and defining steps without a
-config never imports pydantic.
+nor SQLAlchemy when the store is a current SQLite file, commands that only read the config
+never import SQLAlchemy, and defining steps without a config never imports pydantic.
 
 Each check runs the command in a new interpreter and looks at ``sys.modules`` afterwards; a
 module imported by the command itself, not by the test, is what counts.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -99,6 +100,8 @@ def test_browsing_commands_do_not_import_the_runner(recorded: Path, args: list[s
     found = cli_loaded(args, recorded)
     assert not found["runstack.execution"], f"`runstack {' '.join(args)}` imported execution"
     assert not found["alembic"], "an up-to-date store is opened without Alembic"
+    # A current SQLite store is read with stdlib sqlite3; the engine is made on first write.
+    assert not found["sqlalchemy"], f"`runstack {' '.join(args)}` imported SQLAlchemy"
     # The built-in flavors are dataclasses and piped tables are plain text.
     assert not found["pydantic"], f"`runstack {' '.join(args)}` imported pydantic"
     assert not found["rich.table"], f"`runstack {' '.join(args)}` imported rich"
@@ -110,11 +113,85 @@ def test_browsing_through_the_repository_does_not_import_the_runner(recorded: Pa
         from runstack.repository import Repository
         run = Repository().get_pipeline("tiny").runs[-1]
         assert run.get_step("double").outputs["output"].read() == 2
+        assert Repository().get_pipeline("tiny").runs[0].get_step("one").outputs[
+            "output"
+        ].read() == 1
         assert [p.name for p in Repository().get_pipelines()] == ["tiny"]
         """,
         recorded,
     )
     assert not found["runstack.execution"] and not found["pydantic"]
+    assert not found["sqlalchemy"], "reading a current SQLite store imported SQLAlchemy"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "list"], ["only", "tiny", "completed"]),
+        (["run", "show", "only"], ["only", "one.output", "double.output", "2"]),
+        (["pipeline", "list"], ["tiny", "only", "completed"]),
+    ],
+)
+def test_browsing_without_sqlalchemy_prints_the_history(
+    recorded: Path, args: list[str], expected: list[str]
+):
+    code = PROBE.format(
+        body=textwrap.dedent(
+            f"""
+            from runstack.cli import main
+            try:
+                main({args!r}, prog_name="runstack")
+            except SystemExit as e:
+                assert not e.code, e.code
+            """
+        ),
+        watched=WATCHED,
+    )
+    env = {**os.environ, "RUNSTACK_REPOSITORY": str(recorded), "RUNSTACK_PROGRESS": "off"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    *out, found = done.stdout.strip().splitlines()
+    assert not json.loads(found)["sqlalchemy"]
+    words = " ".join(out).split()
+    assert all(w in words for w in expected), (expected, out)
+
+
+def test_a_store_opened_without_sqlalchemy_still_records_runs(recorded: Path, tmp_path: Path):
+    # The engine is made on the first write of a store opened by the raw path.
+    repo = tmp_path / "repo"
+    shutil.copytree(recorded, repo)
+    found = loaded(
+        """
+        import sys
+        from runstack.repository import Repository
+        before = len(Repository().get_pipeline("tiny").runs)
+        assert "sqlalchemy" not in sys.modules
+        from runstack.pipelines import pipeline
+        from runstack.steps import step
+
+        @step
+        def one() -> int:
+            return 1
+
+        @step
+        def double(x: int) -> int:
+            return 2 * x
+
+        @pipeline
+        def tiny(one, double):
+            double(one())
+
+        tiny(one=one(), double=double()).run(run_name="again")
+        runs = Repository().get_pipeline("tiny").runs
+        assert len(runs) == before + 1
+        assert runs[-1].name == "again"
+        assert runs[-1].get_step("double").outputs["output"].read() == 2
+        """,
+        repo,
+    )
+    assert found["sqlalchemy"]
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,24 @@ def test_a_new_store_is_created_whole(isolated: Path) -> None:
     SQLMetadataStore(f"sqlite:///{db}").dispose()  # reopening the empty store is fine
 
 
+@pytest.mark.parametrize(
+    "name", ["plain.db", "with space.db", "é.db", "a@b:c.db", "a#b.db", "pct%41.db", "q?x.db"]
+)
+def test_a_store_is_opened_at_the_file_sqlalchemy_would_open(isolated: Path, name: str) -> None:
+    # Plain sqlite:/// URLs are read without SQLAlchemy's parser: same file, same URL.
+    url = f"sqlite:///{isolated / name}"
+    parsed = sa.make_url(url)
+    store = SQLMetadataStore(url)
+    try:
+        assert store.url == parsed
+        assert store.display_url == parsed.render_as_string(hide_password=True)
+        assert store.__reduce__()[1] == (parsed.render_as_string(hide_password=False),)
+        assert store._sqlite_path == Path(parsed.database or "").resolve()
+        assert store._sqlite_path.is_file() and store.list_runs() == []
+    finally:
+        store.dispose()
+
+
 # -- item 8: a store that is no database, corrupted, or read-only ----------------------------
 
 

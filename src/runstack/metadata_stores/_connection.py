@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import sqlite3
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runstack.exceptions import StoreError
 from runstack.metadata_stores import _engine as _eng
@@ -30,13 +30,33 @@ from runstack.metadata_stores._engine import (
 )
 from runstack.metadata_stores._errors import store_error
 from runstack.metadata_stores._inserts import SQLiteInserts
-from runstack.metadata_stores._migrate import ensure_schema
+from runstack.metadata_stores._lazy import LazyModule
+from runstack.metadata_stores._migrate import SCHEMA_REVISION, ensure_schema
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = LazyModule("sqlalchemy")
 
 T = TypeVar("T")
 
 
 def _orig(e: BaseException) -> BaseException:
     return getattr(e, "orig", None) or e
+
+
+# ``sqlite:///<path>`` whose path SQLAlchemy would take and render unchanged (no quoting, no
+# query, not in memory): opened without parsing it through SQLAlchemy.
+_PLAIN_SQLITE = re.compile(r"sqlite:///([A-Za-z0-9_./~-]+)")
+
+
+def _plain_sqlite_database(url: str | sa.URL) -> str | None:
+    """The database of a plain SQLite file URL, as ``sa.make_url(url).database`` gives it; None
+    for any other URL (those are parsed by SQLAlchemy)."""
+    m = _PLAIN_SQLITE.fullmatch(url) if isinstance(url, str) else None
+    if m is None or m.group(1) == ":memory:":
+        return None
+    return m.group(1)
 
 
 def _sqlite_path(url: sa.URL) -> Path | None:
@@ -49,12 +69,12 @@ def _sqlite_path(url: sa.URL) -> Path | None:
     return Path(db).expanduser().resolve()
 
 
-def _close_sqlite(
-    engine: sa.Engine, path: Path, inserts: SQLiteInserts, raw: list[sqlite3.Connection]
-) -> None:
-    inserts.release()
+def _close_sqlite(lazy: dict[str, Any], path: Path, raw: list[sqlite3.Connection]) -> None:
+    if lazy.get("inserts") is not None:
+        lazy["inserts"].release()
     _close_raw(raw)
-    engine.dispose()
+    if "engine" in lazy:
+        lazy["engine"].dispose()
     _sqlite_file.checkpoint(path)
 
 
@@ -92,8 +112,20 @@ class SQLConnection:
     """A SQL database given by a SQLAlchemy URL, with a current schema."""
 
     def __init__(self, url: str | sa.URL, **engine_kwargs: Any) -> None:
-        self.url = normalize_url(url)
-        backend = self.url.get_backend_name()
+        plain = _plain_sqlite_database(url)
+        if plain is not None:  # no SQLAlchemy needed to read a current store
+            self._url: sa.URL | None = None
+            self._url_text = str(url)
+            self._display = self._url_text
+            backend = "sqlite"
+            self._sqlite_path: Path | None = Path(plain).expanduser().resolve()
+        else:
+            self._url = normalize_url(url)
+            self._url_text = self._url.render_as_string(hide_password=False)
+            self._display = self._url.render_as_string(hide_password=True)
+            backend = self._url.get_backend_name()
+            self._sqlite_path = _sqlite_path(self._url)
+        self._backend = backend
         engine_kwargs.setdefault("json_serializer", json_dumps)
         engine_kwargs.setdefault("json_deserializer", json_loads)
         if backend == "sqlite":
@@ -104,14 +136,10 @@ class SQLConnection:
             # Fewer gap locks than REPEATABLE READ: concurrent writers of runs rarely deadlock.
             engine_kwargs.setdefault("isolation_level", "READ COMMITTED")
             engine_kwargs.setdefault("pool_recycle", 3600)
-        self._sqlite_path = _sqlite_path(self.url)
-        if self._sqlite_path is not None:
-            _sqlite_file.check(self._sqlite_path)
-            if not self._sqlite_path.exists():
-                aside = lambda tmp: self._open(self.url.set(database=str(tmp)), engine_kwargs)  # noqa: E731
-                _sqlite_file.create(self._sqlite_path, lambda tmp: aside(tmp).dispose())
-        self._engine = self._open(self.url, engine_kwargs)
-        self._sqlite_inserts: SQLiteInserts | None = None
+        self._engine_kwargs = engine_kwargs
+        #: What is made on first use: "engine" (SQLAlchemy's) and, on SQLite, "inserts".
+        self._lazy: dict[str, Any] = {}
+        self._lazy_lock = threading.Lock()
         # Idle stdlib sqlite3 connections for ``_fetch`` (one per thread reading at once).
         self._raw: list[sqlite3.Connection] = []
         self._raw_pid = os.getpid()
@@ -121,26 +149,81 @@ class SQLConnection:
         self._raw_uri = None if self._sqlite_path is None else self._sqlite_path.as_uri()
         #: Called with the SQL text of every statement ``_fetch`` runs (tests count them).
         self.statement_hooks: list[Callable[[str], None]] = []
-        if self._sqlite_path is not None:
-            self._sqlite_inserts = SQLiteInserts(self._engine.dialect)
-            # Each process leaves the store as one self-contained file when done with it.
-            weakref.finalize(
-                self,
-                _close_sqlite,
-                self._engine,
-                self._sqlite_path,
-                self._sqlite_inserts,
-                self._raw,
-            )
+        if self._sqlite_path is None:
+            self._lazy["engine"] = self._open(self.url, engine_kwargs)
+            return
+        _sqlite_file.check(self._sqlite_path)
+        if not self._sqlite_path.exists():
+            aside = lambda tmp: self._open(self.url.set(database=str(tmp)), engine_kwargs)  # noqa: E731
+            _sqlite_file.create(self._sqlite_path, lambda tmp: aside(tmp).dispose())
+        # Each process leaves the store as one self-contained file when done with it.
+        weakref.finalize(self, _close_sqlite, self._lazy, self._sqlite_path, self._raw)
+        # A current store is read without SQLAlchemy: the engine is made on first write;
+        # any other (no schema yet, older, newer) goes through ``_open`` now, as every store
+        # on a server does.
+        if self._schema_revision() != SCHEMA_REVISION:
+            self._lazy["engine"] = self._open(self.url, engine_kwargs)
 
-    def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
-        """An engine on ``url`` whose schema is current."""
+    def _schema_revision(self) -> str | None:
+        """The store's schema revision read with stdlib sqlite3 (None: no schema yet)."""
+        try:
+            rows = self._fetch("SELECT version_num FROM alembic_version")
+        except StoreError as e:
+            if "no such table" in str(e):
+                return None
+            raise
+        return rows[0][0] if rows else None
+
+    @property
+    def url(self) -> sa.URL:
+        """The store's SQLAlchemy URL."""
+        if self._url is None:
+            self._url = normalize_url(self._url_text)
+        return self._url
+
+    @property
+    def _engine(self) -> sa.Engine:
+        """SQLAlchemy's engine, made on first use (the schema is current by then)."""
+        engine = self._lazy.get("engine")
+        if engine is None:
+            with self._lazy_lock:
+                engine = self._lazy.get("engine")
+                if engine is None:
+                    engine = self._lazy["engine"] = self._create_engine(
+                        self.url, self._engine_kwargs
+                    )
+        return engine
+
+    @property
+    def _sqlite_inserts(self) -> SQLiteInserts | None:
+        """The runner's writes straight to sqlite3 (SQLite files only), made on first use."""
+        if self._sqlite_path is None:
+            return None
+        try:
+            return self._lazy["inserts"]
+        except KeyError:
+            engine = self._engine
+            with self._lazy_lock:
+                if "inserts" not in self._lazy:
+                    self._lazy["inserts"] = SQLiteInserts(engine.dialect)
+                return self._lazy["inserts"]
+
+    @_sqlite_inserts.setter
+    def _sqlite_inserts(self, inserts: SQLiteInserts | None) -> None:
+        self._lazy["inserts"] = inserts  # (None: writes through SQLAlchemy Core)
+
+    def _create_engine(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
         try:
             engine = sa.create_engine(url, **engine_kwargs)
         except (ImportError, sa.exc.NoSuchModuleError) as e:
             raise StoreError(_driver_problem(url, e)) from None
         if url.get_backend_name() == "sqlite":
             setup_sqlite(engine)
+        return engine
+
+    def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
+        """An engine on ``url`` whose schema is current."""
+        engine = self._create_engine(url, engine_kwargs)
         try:
             ensure_schema(engine, self.display_url)
         except BaseException as e:
@@ -176,12 +259,12 @@ class SQLConnection:
     def __reduce__(self) -> Any:
         # Worker processes (parallel, Ray) reopen the store from its URL; an engine and its
         # connections cannot travel.
-        return (type(self), (self.url.render_as_string(hide_password=False),))
+        return (type(self), (self._url_text,))
 
     @property
     def display_url(self) -> str:
         """The URL with any password hidden, for messages and listings."""
-        return self.url.render_as_string(hide_password=True)
+        return self._display
 
     @property
     def engine(self) -> sa.Engine:
@@ -189,10 +272,11 @@ class SQLConnection:
 
     def dispose(self) -> None:
         """Close the store's connections (SQLite: after moving its history out of the -wal)."""
-        if self._sqlite_inserts is not None:
-            self._sqlite_inserts.release()
+        if self._lazy.get("inserts") is not None:
+            self._lazy["inserts"].release()
         _close_raw(self._raw)
-        self._engine.dispose()
+        if "engine" in self._lazy:
+            self._lazy["engine"].dispose()
         if self._sqlite_path is not None:
             _sqlite_file.checkpoint(self._sqlite_path)
 
@@ -266,7 +350,8 @@ class SQLConnection:
         except sqlite3.Error as e:
             raise self._error(e) from e
         except Exception as e:
-            if isinstance(e, self._engine.dialect.loaded_dbapi.Error):
+            # (On SQLite the driver's errors are sqlite3's, above: no engine made for this.)
+            if self._raw_uri is None and isinstance(e, self._engine.dialect.loaded_dbapi.Error):
                 raise self._error(e) from e
             raise
 

@@ -6,12 +6,19 @@ Neither the runner nor the readers need these; they are the third, small interfa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
+from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._tags import TagError, check_key, check_note, check_tags
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _schema as t
+else:
+    sa = LazyModule("sqlalchemy")
+    t = LazyModule("runstack.metadata_stores._schema")
 
 
 class RunCuration(SQLConnection):

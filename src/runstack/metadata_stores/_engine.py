@@ -8,12 +8,15 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy import event
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runstack.exceptions import StoreError
+from runstack.metadata_stores._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = LazyModule("sqlalchemy")
 
 T = TypeVar("T")
 
@@ -123,6 +126,8 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
 
 
 def setup_sqlite(engine: sa.Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below

@@ -12,10 +12,15 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from runstack.exceptions import StoreError, StoreUnusableError
+from runstack.metadata_stores._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = LazyModule("sqlalchemy")
 
 
 def _orig(e: BaseException) -> BaseException:
@@ -108,9 +113,10 @@ def store_error(
             f"The database server of the metadata store {where} is out of disk space ({text}). "
             "Free space on the server and retry; what was recorded before is intact."
         )
-    if isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
-        "connect" in low or "server" in low or "connection" in low
-    ):
+    if (
+        not isinstance(e, sqlite3.Error)  # (a raw sqlite3 error: no need to import SQLAlchemy)
+        and isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    ) and ("connect" in low or "server" in low or "connection" in low):
         return StoreError(
             f"Lost or could not make the connection to the metadata store {where}: {text}. "
             "Check that the database server is running and reachable, and retry."

@@ -11,16 +11,23 @@ derived once from the tables, so column names and value encoding stay defined in
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
-
-from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._engine import retried
+from runstack.metadata_stores._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _schema as t
+else:
+    sa = LazyModule("sqlalchemy")
+    t = LazyModule("runstack.metadata_stores._schema")
 
 T = TypeVar("T")
 
@@ -30,17 +37,26 @@ T = TypeVar("T")
 # column holds value, or None.
 Insert = Callable[..., Any]
 
-_TABLES = (
-    t.pipelines,
-    t.runs,
-    t.run_tags,
-    t.steps,
-    t.artifacts,
-    t.step_parameters,
-    t.step_outputs,
-    t.step_inputs,
-)
-_CORE_INSERTS = {table.name: table.insert() for table in _TABLES}
+
+@functools.cache
+def _tables() -> tuple[sa.Table, ...]:
+    return (
+        t.pipelines,
+        t.runs,
+        t.run_tags,
+        t.steps,
+        t.artifacts,
+        t.step_parameters,
+        t.step_outputs,
+        t.step_inputs,
+    )
+
+
+@functools.cache
+def _core_inserts() -> dict[str, sa.Insert]:
+    return {table.name: table.insert() for table in _tables()}
+
+
 _LEFT_OUT = object()
 
 
@@ -55,7 +71,7 @@ def core_insert(conn: sa.Connection) -> Insert:
         if update is not None:
             done = conn.execute(table.update().where(table.c.id == update).values(rows))
             return update if done.rowcount else None
-        result = conn.execute(_CORE_INSERTS[table.name], rows)
+        result = conn.execute(_core_inserts()[table.name], rows)
         return result.inserted_primary_key[0] if isinstance(rows, dict) else None  # type: ignore[index]
 
     return insert
@@ -70,7 +86,7 @@ class SQLiteInserts:
         self._quote = quote
         self._prepared: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
         self._binders: dict[str, dict[str, Any]] = {}
-        for table in _TABLES:
+        for table in _tables():
             columns = [c for c in table.columns if c is not table.autoincrement_column]
             sql = (
                 f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from runstack.exceptions import SchemaVersionError, StoreError
-from runstack.metadata_stores._schema import SCHEMA_REVISION
+from runstack.metadata_stores._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+else:
+    sa = LazyModule("sqlalchemy")
+
+# The schema revision this runstack writes: the latest migration under ``migrations/versions``
+# (``_schema.py`` holds the tables; a test checks the two agree).
+SCHEMA_REVISION = "0009"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -14,10 +14,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._columns import ARTIFACT_COLUMNS, RUN_COLUMNS, STEP_COLUMNS
 from runstack.metadata_stores._rows import (
-    ARTIFACT_COLUMNS,
-    RUN_COLUMNS,
-    STEP_COLUMNS,
     artifact_record,
     aware,
     run_record,

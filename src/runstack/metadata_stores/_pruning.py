@@ -16,14 +16,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import StoreError
-from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
+from runstack.metadata_stores._lazy import LazyModule
 from runstack.models import ExecutionStatus
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _schema as t
+else:
+    sa = LazyModule("sqlalchemy")
+    t = LazyModule("runstack.metadata_stores._schema")
 
 _CHUNK = 400  # ids per IN list
 _BATCH_RUNS = 50  # runs per delete transaction

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._filter import RunFilter
+from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import encode_value
 from runstack.metadata_stores._rows import (
-    ARTIFACT_COLUMNS,
     ARTIFACT_SQL,
-    LISTED_STEP_COLUMNS,
     LISTED_STEP_SQL,
-    RUN_COLUMNS,
     RUN_SQL,
     STEP_SQL,
     artifact_record,
@@ -38,6 +33,16 @@ from runstack.models import (
     RunRecord,
     StepRecord,
 )
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _columns as cols
+    from runstack.metadata_stores import _schema as t
+else:
+    sa = LazyModule("sqlalchemy")
+    t = LazyModule("runstack.metadata_stores._schema")
+    cols = LazyModule("runstack.metadata_stores._columns")
 
 
 class HistoryReading(SQLConnection):
@@ -141,7 +146,7 @@ class HistoryReading(SQLConnection):
     def _time_param(self, dt: datetime | None) -> Any:
         """A time as the column holds it: SQLite stores text as SQLAlchemy writes it."""
         dt = naive(dt)
-        if dt is not None and self.url.get_backend_name() == "sqlite":
+        if dt is not None and self._backend == "sqlite":
             return (  # SQLAlchemy's SQLite DATETIME format (strftime's %Y may not pad)
                 f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} "
                 f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}"
@@ -246,7 +251,9 @@ class HistoryReading(SQLConnection):
         return [step_record(r, complete=False) for r in self._fetch(sql, params)]
 
     def _runs_query(self) -> sa.Select[Any]:
-        return sa.select(*RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
+        return sa.select(*cols.RUN_COLUMNS).join(
+            t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id
+        )
 
     def get_step_by_id(self, step_id: int) -> StepRecord | None:
         rows = self._fetch(f"SELECT {STEP_SQL} FROM steps s WHERE s.id = ?", (step_id,))
@@ -355,7 +362,7 @@ class HistoryReading(SQLConnection):
         (``"output"``: its producer, and steps that reused it from the cache); oldest first."""
         link = t.step_inputs if kind == "input" else t.step_outputs
         q = (
-            sa.select(*LISTED_STEP_COLUMNS, link.c.artifact_id, link.c.name)
+            sa.select(*cols.LISTED_STEP_COLUMNS, link.c.artifact_id, link.c.name)
             .join(link, link.c.step_id == t.steps.c.id)
             .where(link.c.artifact_id.in_(list(artifact_ids)))
             .order_by(t.steps.c.id, link.c.position)
@@ -383,7 +390,7 @@ class HistoryReading(SQLConnection):
         )
         so = t.step_outputs
         q = (
-            sa.select(so.c.step_id, so.c.name, so.c.position, *ARTIFACT_COLUMNS)
+            sa.select(so.c.step_id, so.c.name, so.c.position, *cols.ARTIFACT_COLUMNS)
             .join(t.artifacts, t.artifacts.c.id == so.c.artifact_id)
             .where(so.c.step_id.in_(consumers))
             .order_by(so.c.step_id, so.c.position)

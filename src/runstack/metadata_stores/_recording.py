@@ -5,30 +5,43 @@ The driver is the one writer of run and step records; each write is one transact
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runstack.exceptions import DuplicateRunNameError, StoreError
-from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
+from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import parameter_rows
-from runstack.metadata_stores._rows import RUN_COLUMNS, artifact_links, naive, run_record
+from runstack.metadata_stores._rows import naive, run_record
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _columns as cols
+    from runstack.metadata_stores import _schema as t
+else:
+    sa = LazyModule("sqlalchemy")
+    t = LazyModule("runstack.metadata_stores._schema")
+    cols = LazyModule("runstack.metadata_stores._columns")
+
 T = TypeVar("T")
 
-_RUNNING = (
-    sa.select(*RUN_COLUMNS)
-    .join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
-    .where(t.runs.c.status == ExecutionStatus.RUNNING.value)
-    .order_by(t.runs.c.start_time, t.runs.c.id)
-)
+
+@functools.cache
+def _running() -> sa.Select[Any]:
+    """Every run recorded as running, oldest first (made on first use: SQLAlchemy is)."""
+    return (
+        sa.select(*cols.RUN_COLUMNS)
+        .join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
+        .where(t.runs.c.status == ExecutionStatus.RUNNING.value)
+        .order_by(t.runs.c.start_time, t.runs.c.id)
+    )
 
 
 class CacheSourceGoneError(StoreError):
@@ -39,7 +52,7 @@ class RunRecording(SQLConnection):
     """Records runs and their steps (with artifacts and links), heartbeats, crashes; answers
     the one question a run asks of history: what may this step reuse."""
 
-    _running_sql: str | None = None  # _RUNNING as SQLite text, made on first use
+    _running_sql: str | None = None  # _running() as SQLite text, made on first use
 
     def create_run(
         self,
@@ -201,9 +214,9 @@ class RunRecording(SQLConnection):
         tens of microseconds)."""
         if self._sqlite_inserts is None:
             with self._read() as conn:
-                return [run_record(r) for r in conn.execute(_RUNNING).all()]
+                return [run_record(r) for r in conn.execute(_running()).all()]
         if self._running_sql is None:
-            compiled = _RUNNING.compile(self._engine, compile_kwargs={"literal_binds": True})
+            compiled = _running().compile(self._engine, compile_kwargs={"literal_binds": True})
             self._running_sql = str(compiled)
         with self._errors():
             rows = self._sqlite_inserts.query(self._engine, self._running_sql)
@@ -324,7 +337,7 @@ class RunRecording(SQLConnection):
             )
             if not ids:
                 return []
-            links = artifact_links(conn, t.step_outputs, ids)
+            links = cols.artifact_links(conn, t.step_outputs, ids)
         by_step: dict[int, dict[str, ArtifactRecord]] = {i: {} for i in ids}
         for link in links:
             by_step[link.step_id][link.name] = link.artifact

@@ -1,7 +1,8 @@
 """The metadata store's tables (SQLAlchemy Core). Alembic migrations create and evolve them.
 
 Changing a table here means adding a migration under ``migrations/versions`` and bumping
-``SCHEMA_REVISION``; a test checks the two agree.
+``SCHEMA_REVISION`` (in ``_migrate.py``: opening a store checks it without SQLAlchemy); a test
+checks the two agree.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-SCHEMA_REVISION = "0009"
+from runstack.metadata_stores._migrate import SCHEMA_REVISION as SCHEMA_REVISION
 
 metadata = sa.MetaData(
     naming_convention={

@@ -12,16 +12,22 @@ import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import RunstackError
-from runstack.metadata_stores import _schema as t
 from runstack.metadata_stores._connection import SQLConnection
+from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import parameter_rows
 from runstack.metadata_stores._pruning import fetch_rows, id_chunks
 from runstack.models import ExecutionStatus
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _schema as t
+else:
+    sa = LazyModule("sqlalchemy")
+    t = LazyModule("runstack.metadata_stores._schema")
 
 TABLES = ("runs", "steps", "artifacts", "step_inputs", "step_outputs")
 
