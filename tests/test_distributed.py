@@ -20,6 +20,7 @@ from runstack.execution import make_plan
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
 from runstack.steps import BaseStep, BaseStepConfig, Output, step
+from sqlite_support import refuse_completed_record
 
 
 def use_parallel(repo: Repository, mode: str, workers: int = 4) -> None:
@@ -313,19 +314,10 @@ def test_a_successor_found_in_the_cache_while_its_input_is_unrecorded_is_recorde
 
 
 def test_a_failed_record_fails_the_run_and_its_started_successor_is_never_recorded(repo, tmp_path):
-    import sqlite3
 
     use_parallel(repo, "process", workers=2)
     chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="ok")  # creates the store
-    db = sqlite3.connect(repo.config_dir / "metadata.db")
-    for event in ("INSERT", "UPDATE"):  # a finished step updates its running row in place
-        db.execute(
-            f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON steps "
-            "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-    db.commit()
-    db.close()
+    refuse_completed_record(repo.config_dir / "metadata.db", "s1")
     mark = tmp_path / "s2"
     with pytest.raises(StoreError, match="refused by the test"):
         chain(s0=one(), s1=plus_one(), s2=marks(Mark(path=str(mark)))).run(run_name="bad")

@@ -162,33 +162,17 @@ def test_a_store_opened_without_sqlalchemy_still_records_runs(recorded: Path, tm
     # The engine is made on the first write of a store opened by the raw path.
     repo = tmp_path / "repo"
     shutil.copytree(recorded, repo)
+    again = PIPELINE.replace('run_name="only"', 'run_name="again"')
     found = loaded(
-        """
-        import sys
-        from runstack.repository import Repository
-        before = len(Repository().get_pipeline("tiny").runs)
-        assert "sqlalchemy" not in sys.modules
-        from runstack.pipelines import pipeline
-        from runstack.steps import step
-
-        @step
-        def one() -> int:
-            return 1
-
-        @step
-        def double(x: int) -> int:
-            return 2 * x
-
-        @pipeline
-        def tiny(one, double):
-            double(one())
-
-        tiny(one=one(), double=double()).run(run_name="again")
-        runs = Repository().get_pipeline("tiny").runs
-        assert len(runs) == before + 1
-        assert runs[-1].name == "again"
-        assert runs[-1].get_step("double").outputs["output"].read() == 2
-        """,
+        "import sys\n"
+        "from runstack.repository import Repository\n"
+        'before = len(Repository().get_pipeline("tiny").runs)\n'
+        'assert "sqlalchemy" not in sys.modules\n'
+        f"{again}\n"
+        'runs = Repository().get_pipeline("tiny").runs\n'
+        "assert len(runs) == before + 1\n"
+        'assert runs[-1].name == "again"\n'
+        'assert runs[-1].get_step("double").outputs["output"].read() == 2\n',
         repo,
     )
     assert found["sqlalchemy"]

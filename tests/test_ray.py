@@ -19,6 +19,7 @@ from runstack.exceptions import ConfigError, StepExecutionError, StepTimeoutErro
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.steps import BaseStepConfig, Output, StepContext, step
+from sqlite_support import refuse_completed_record
 
 # -- fan-out, logs, records ---------------------------------------------------------------
 
@@ -164,7 +165,6 @@ def test_a_failing_step_fails_the_run_and_running_steps_are_recorded(ray_address
 def test_a_chain_on_ray_links_inputs_and_a_failed_record_leaves_its_successor_unrecorded(
     ray_address, repo, tmp_path
 ):
-    import sqlite3
 
     from test_distributed import Mark, chain, marks, one, plus_one
 
@@ -174,15 +174,7 @@ def test_a_chain_on_ray_links_inputs_and_a_failed_record_leaves_its_successor_un
     assert s2.outputs["output"].read() == 3
     assert s1.inputs["x"].id == s0.outputs["output"].id
     assert s2.inputs["x"].id == s1.outputs["output"].id
-    db = sqlite3.connect(repo.config_dir / "metadata.db")
-    for event in ("INSERT", "UPDATE"):  # a finished step updates its running row in place
-        db.execute(
-            f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON steps "
-            "WHEN NEW.name = 's1' AND NEW.status = 'completed' "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-    db.commit()
-    db.close()
+    refuse_completed_record(repo.config_dir / "metadata.db", "s1")
     mark = tmp_path / "s2"
     with pytest.raises(StoreError, match="refused by the test"):
         chain(s0=one(), s1=plus_one(), s2=marks(Mark(path=str(mark)))).run(run_name="bad")
