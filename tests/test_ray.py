@@ -165,7 +165,6 @@ def test_a_failing_step_fails_the_run_and_running_steps_are_recorded(ray_address
 def test_a_chain_on_ray_links_inputs_and_a_failed_record_leaves_its_successor_unrecorded(
     ray_address, repo, tmp_path
 ):
-
     from test_distributed import Mark, chain, marks, one, plus_one
 
     use_ray(repo)
