@@ -20,7 +20,7 @@ from runstack.execution import make_plan
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
 from runstack.steps import BaseStep, BaseStepConfig, Output, step
-from sqlite_support import refuse_completed_record
+from store_support import refuse_completed_record
 
 
 def use_parallel(repo: Repository, mode: str, workers: int = 4) -> None:

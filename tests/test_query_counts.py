@@ -7,17 +7,14 @@ SQLite runstack sends ``BEGIN`` itself; those are not queries and are not counte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-
-import sqlalchemy as sa
 
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.models import ExecutionStatus, NewArtifact, StepResult
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
 from runstack.steps import BaseStepConfig, Output, StepContext, step
+from store_support import StatementCounter
 
 
 class Cfg(BaseStepConfig):
@@ -38,13 +35,13 @@ def step_2(config: Cfg, a: int, b: float) -> Output(multiplied_output_int=int, o
 def step_3(context: StepContext, value: int) -> int:
     """Runs the seed's history scan inside the run; returns the statements it cost."""
     history = context.metadata_store
-    with _counting(history.store) as statements:
+    with StatementCounter(history.store) as counter:
         values = [
             run.get_step("step_2").outputs["multiplied_output_int"].read()
             for run in history.get_pipeline("seed_pipeline").runs
         ]
     assert value in values
-    return len(statements)
+    return counter.queries
 
 
 @pipeline
@@ -58,30 +55,13 @@ def _run(multiplier: int) -> None:
     seed_pipeline(step_1(), step_2(Cfg(multiplier=multiplier)), step_3()).run()
 
 
-@contextmanager
-def _counting(store: SQLMetadataStore) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def on_execute(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            statements.append(statement)
-
-    sa.event.listen(store.engine, "before_cursor_execute", on_execute)
-    store.statement_hooks.append(statements.append)
-    try:
-        yield statements
-    finally:
-        store.statement_hooks.remove(statements.append)
-        sa.event.remove(store.engine, "before_cursor_execute", on_execute)
-
-
 def _seed_scan(repo: Repository) -> tuple[list[int], int]:
-    with _counting(repo.active_stack.metadata_store) as statements:
+    with StatementCounter(repo.active_stack.metadata_store) as counter:
         values = [
             run.get_step("step_2").outputs["multiplied_output_int"].read()
             for run in repo.get_pipeline("seed_pipeline").runs
         ]
-    return values, len(statements)
+    return values, counter.queries
 
 
 def test_seed_scan_costs_the_same_for_2_and_20_runs(repo: Repository) -> None:
@@ -111,13 +91,13 @@ def test_listing_runs_touches_no_run_twice(repo: Repository) -> None:
     for m in range(5):
         _run(m)
     pipe = repo.get_pipeline("seed_pipeline")
-    with _counting(repo.active_stack.metadata_store) as statements:
+    with StatementCounter(repo.active_stack.metadata_store) as counter:
         runs = pipe.runs
         _ = [(r.name, r.status, r.start_time, r.get_step_names()) for r in runs]
         _ = [s.parameters for r in runs for s in r.steps]
         _ = [r.get_step("step_1").outputs["output_int"].uri for r in runs]
     # run ids, run records (on the first name), steps, step_1 outputs
-    assert len(statements) == 4, statements
+    assert counter.queries == 4, counter.statements
 
 
 def _fill(store: SQLMetadataStore, n: int) -> None:
@@ -147,14 +127,14 @@ def test_whole_history_of_600_runs_is_read_in_constant_queries(repo: Repository)
     store = repo.active_stack.metadata_store
     _fill(store, 600)  # above the batch size: steps and outputs are fetched by pipeline
     pipe = repo.get_pipeline("big")
-    with _counting(store) as statements:
+    with StatementCounter(store) as counter:
         uris = [run.get_step("train").outputs["x"].uri for run in pipe.runs]
     assert len(uris) == 600 and uris[-1] == "/nowhere/599/train"
-    assert len(statements) == 3  # run ids, train of every run, its output x of every run
-    with _counting(store) as statements:
+    assert counter.queries == 3  # run ids, train of every run, its output x of every run
+    with StatementCounter(store) as counter:
         assert pipe.latest_run.name == "big-0599"
         assert [r.name for r in pipe.get_runs(parameters={"train.lr": 12.3})] == ["big-0123"]
         page = pipe.get_runs(newest_first=True, limit=10, offset=20)
         assert [r.name for r in page][:2] == ["big-0579", "big-0578"]
         assert [s.name for s in page[0].steps] == ["load", "train"]
-    assert len(statements) == 4
+    assert counter.queries == 4

@@ -19,7 +19,7 @@ from runstack.exceptions import ConfigError, StepExecutionError, StepTimeoutErro
 from runstack.models import ExecutionStatus
 from runstack.pipelines import pipeline
 from runstack.steps import BaseStepConfig, Output, StepContext, step
-from sqlite_support import refuse_completed_record
+from store_support import refuse_completed_record
 
 # -- fan-out, logs, records ---------------------------------------------------------------
 

@@ -1,13 +1,9 @@
-"""What the conformance tests share besides fixtures: the servers, a backend, a statement counter."""
+"""What the conformance tests share besides fixtures: the servers and a backend."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-
-from runstack.metadata_stores import SQLMetadataStore
 
 SERVERS = {
     "postgresql": os.environ.get(
@@ -30,29 +26,3 @@ class Backend:
         if self.flavor == "sqlite":
             return {"path": self.url.removeprefix("sqlite:///")}
         return {"url": self.url}
-
-
-class StatementCounter:
-    """Counts SQL statements a store sends: on its engine (``before_cursor_execute``) and
-    straight through the DB-API (its ``statement_hooks``)."""
-
-    def __init__(self, store: SQLMetadataStore) -> None:
-        self.store = store
-        self.statements: list[str] = []
-
-    def _on(self, _conn, _cursor, statement, _params, _context, _many) -> None:
-        self.statements.append(statement)
-
-    def __enter__(self) -> StatementCounter:
-        sa.event.listen(self.store.engine, "before_cursor_execute", self._on)
-        self.store.statement_hooks.append(self.statements.append)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.statement_hooks.remove(self.statements.append)
-        sa.event.remove(self.store.engine, "before_cursor_execute", self._on)
-
-    @property
-    def queries(self) -> int:
-        """Statements other than transaction control (runstack sends BEGIN itself on SQLite)."""
-        return sum(not s.lstrip().upper().startswith("BEGIN") for s in self.statements)

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conformance_pipelines import make_first_pipeline
-from conformance_support import SERVERS, Backend, StatementCounter
+from conformance_support import SERVERS, Backend
 
 from runstack.exceptions import SchemaVersionError, StoreError
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores._schema import SCHEMA_REVISION
 from runstack.models import ExecutionStatus
 from runstack.repository import Repository
+from store_support import StatementCounter
 
 WORKER = Path(__file__).parent / "_worker.py"
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from runstack.repository import Repository
+from store_support import StatementCounter
 
 
 def test_pipelines_have_run_counts_and_latest_runs(client: TestClient) -> None:
@@ -238,22 +239,9 @@ def test_the_diff_is_the_run_diff_engines(client: TestClient, backend_repo: Repo
 
 
 def _queries(source: Any, fn: Any) -> int:
-    import sqlalchemy as sa
-
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            seen.append(statement)
-
-    sa.event.listen(source.store.engine, "before_cursor_execute", count)
-    source.store.statement_hooks.append(seen.append)  # the reads sent through the DB-API
-    try:
+    with StatementCounter(source.store) as counter:
         fn()
-    finally:
-        source.store.statement_hooks.remove(seen.append)
-        sa.event.remove(source.store.engine, "before_cursor_execute", count)
-    return len(seen)
+    return counter.queries
 
 
 def test_pages_cost_a_fixed_number_of_queries(sqlite_repo: Repository) -> None:

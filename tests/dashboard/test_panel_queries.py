@@ -5,25 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from runstack.repository import Repository
+from store_support import StatementCounter
 
 
 def _queries(source: Any, fn: Any) -> int:
-    import sqlalchemy as sa
-
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            seen.append(statement)
-
-    sa.event.listen(source.store.engine, "before_cursor_execute", count)
-    source.store.statement_hooks.append(seen.append)  # the reads sent through the DB-API
-    try:
+    with StatementCounter(source.store) as counter:
         fn()
-    finally:
-        source.store.statement_hooks.remove(seen.append)
-        sa.event.remove(source.store.engine, "before_cursor_execute", count)
-    return len(seen)
+    return counter.queries
 
 
 def test_the_step_panel_costs_what_the_step_costs(sqlite_repo: Repository) -> None:
