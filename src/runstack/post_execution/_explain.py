@@ -95,11 +95,12 @@ def _changes(
     old: dict[str, Any],
     new: dict[str, Any],
     describe: Callable[[str], str],
-    added: Callable[[str, Any], str],
-    removed: Callable[[str, Any], str],
-    changed: Callable[[str, Any, Any], str],
+    added: Callable[[str, Any], str] = lambda what, b: f"{what} unset -> {_show(b)}",
+    removed: Callable[[str, Any], str] = lambda what, a: f"{what} {_show(a)} -> unset",
+    changed: Callable[[str, Any, Any], str] = lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
 ) -> list[ComponentChange]:
-    """One change per key added, removed or changed between two component dicts."""
+    """One change per key added, removed or changed between two component dicts (by default
+    said as ``<what> <old> -> <new>``, ``unset`` for a side without it)."""
     out = []
     for key, a, b in _dict_diff(old, new):
         what = describe(key)
@@ -156,9 +157,6 @@ def _code_changes(step: str, old: dict[str, Any], new: dict[str, Any]) -> list[C
         old.get("closures", {}),
         new.get("closures", {}),
         lambda key: "closure variable `{1}` of `{0}`".format(*_split(key)),
-        added=lambda what, b: f"{what} unset -> {_show(b)}",
-        removed=lambda what, a: f"{what} {_show(a)} -> unset",
-        changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
     )
     out += _changes(
         "package",
@@ -222,9 +220,6 @@ def component_changes(step: str, old: dict[str, Any], new: dict[str, Any]) -> li
         old.get("materializers", {}),
         new.get("materializers", {}),
         lambda key: f"materializer of output `{key}`",
-        added=lambda what, b: f"{what} unset -> {_show(b)}",
-        removed=lambda what, a: f"{what} {_show(a)} -> unset",
-        changed=lambda what, a, b: f"{what} {_show(a)} -> {_show(b)}",
     )
     return out
 
