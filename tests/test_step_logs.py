@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
@@ -133,6 +134,7 @@ def test_huge_output_is_cut_in_the_stored_log(
 
 
 SCRIPT = """
+import io
 import logging
 from runstack.pipelines import pipeline
 from runstack.steps import step
@@ -176,3 +178,18 @@ def test_cli_prints_a_steps_logs(repo: Repository) -> None:
     assert result.output.splitlines()[:2] == ["to stdout", "to stderr"]
     result = cli.invoke(main, ["-R", str(repo.root), "step", "logs", "second", "a"])
     assert result.exit_code == 0 and "was cached in run 'second'" in result.output
+
+
+def test_streams_replaced_while_another_step_still_runs_are_captured_too(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Routing is on because a step still runs elsewhere (a thread past its timeout); then the
+    # streams are replaced (a test's capture, a notebook cell). The next run captures anyway.
+    with _logs.redirected():
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", err)
+        run = talk(chatty(), silent()).run()
+        assert "to stdout" in run.get_step("a").logs.splitlines()
+        assert "to stdout" in out.getvalue() and "to stderr" in err.getvalue()
+    assert sys.stdout is out and sys.stderr is err  # unwrapped once no step runs
