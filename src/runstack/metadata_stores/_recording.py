@@ -193,7 +193,9 @@ class RunRecording(SQLConnection):
         of the record was written."""
         return StoreError(
             f"The metadata store {self.display_url} refused the record of step "
-            f"{result.name!r} of run #{result.run_id} ({e.orig}); nothing of it was recorded."
+            f"{result.name!r} of run #{result.run_id} ({e.orig}); nothing of it was recorded "
+            "and the run fails. A rule added to the database by hand (a trigger, a "
+            "constraint) must go; otherwise report it as a runstack bug."
         )
 
     def _write_rows(self, work: Callable[[Insert], T]) -> T:
