@@ -147,6 +147,12 @@ def _store_for(url: str) -> Any:
     return store
 
 
+def is_open_store(store: Any) -> bool:
+    """Whether ``store`` is still the one this process uses for its database (not one dropped
+    from the table since, and disposed)."""
+    return any(open_store is store for open_store in _stores.values())
+
+
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
     "orchestrator": {
         "local": "runstack.stack._builtin_flavors:LocalOrchestratorFlavor",
