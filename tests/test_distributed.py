@@ -314,7 +314,6 @@ def test_a_successor_found_in_the_cache_while_its_input_is_unrecorded_is_recorde
 
 
 def test_a_failed_record_fails_the_run_and_its_started_successor_is_never_recorded(repo, tmp_path):
-
     use_parallel(repo, "process", workers=2)
     chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="ok")  # creates the store
     refuse_completed_record(repo.config_dir / "metadata.db", "s1")
@@ -327,4 +326,21 @@ def test_a_failed_record_fails_the_run_and_its_started_successor_is_never_record
     assert run.status == "failed"
     # ... but never recorded: its input was not.
     assert [s.name for s in run.steps if s.name == "s2"] == []
+    assert run.get_step("s0").status == "completed"
+
+
+@pytest.mark.parametrize("mode", [None, "thread"])
+def test_in_this_process_a_successor_waits_for_its_inputs_record(repo, tmp_path, mode):
+    """Steps run in this process are held until their input's record is written: one that
+    fails leaves them never run (they would run before their inputs were recorded)."""
+    if mode:
+        use_parallel(repo, mode, workers=2)
+    chain(s0=one(), s1=plus_one(), s2=plus_one()).run(run_name="ok")  # creates the store
+    refuse_completed_record(repo.config_dir / "metadata.db", "s1")
+    mark = tmp_path / "s2"
+    with pytest.raises(StoreError, match="refused by the test"):
+        chain(s0=one(), s1=plus_one(), s2=marks(Mark(path=str(mark)))).run(run_name="bad")
+    assert not mark.exists()
+    run = Repository().get_pipeline("chain").get_run("bad")
+    assert run.status == "failed" and "s2" not in [s.name for s in run.steps]
     assert run.get_step("s0").status == "completed"

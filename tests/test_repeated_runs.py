@@ -3,6 +3,8 @@ the record in hand) must never hide a change or differ from what the store holds
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import yaml
@@ -31,8 +33,12 @@ def chain(a, b):
 def test_a_config_edited_by_hand_between_runs_takes_effect(
     repo: Repository, file_artifacts: None
 ) -> None:
-    chain(one(), plus_one()).run(run_name="before")
     config_file = repo.config_dir / "config.yaml"
+    # Unchanged for a while, so the first run's parse is kept (a file changed within the last
+    # moment is parsed afresh every time): the edit below must still be noticed.
+    an_hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(config_file, ns=(an_hour_ago, an_hour_ago))
+    chain(one(), plus_one()).run(run_name="before")
     config = yaml.safe_load(config_file.read_text())
     config["components"]["artifact_store"]["local"]["settings"]["path"] = "elsewhere"
     config_file.write_text(yaml.safe_dump(config))  # in place, as an editor would

@@ -34,6 +34,7 @@ from runstack.stack._config import (
 from runstack.stack._flavors import (
     check_component_type,
     check_name,
+    is_open_store,
     mask_secret_value,
     settings_to_store,
     validate_settings,
@@ -94,15 +95,6 @@ def _resolved(path: str, cwd: str, home: str | None) -> Path:
     """``path`` made absolute from ``cwd`` (``~`` from ``home``), links resolved: a stat per
     part, done once per process."""
     return Path(path).expanduser().resolve()
-
-
-def _still_open(component_type: str, component: Any) -> bool:
-    """False for a metadata store no longer in the per-process table of open ones (closed)."""
-    from runstack.stack import _flavors
-
-    if component_type != "metadata_store":
-        return True
-    return any(store is component for store in _flavors._stores.values())
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -254,7 +246,11 @@ class Repository:
     def _build(self, component_type: str, name: str) -> Any:
         key = (os.getpid(), self.config_dir, component_type, name)
         built = _BUILT.get(key)
-        if built is not None and built[0] is self._config and _still_open(component_type, built[1]):
+        if (
+            built is not None
+            and built[0] is self._config
+            and (component_type != "metadata_store" or is_open_store(built[1]))
+        ):
             return built[1]
         component = self.get_component(component_type, name)
         # Orchestrators keep state while they run (a pool), and settings that read the

@@ -129,8 +129,8 @@ def print_table(
 
 def print_fields(fields: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
     """``name: value`` pairs, aligned, skipping empty values."""
+    shown = [(name, str(value)) for name, value in fields if value is not None and value != ""]
     if not _on_terminal():
-        shown = [(name, str(value)) for name, value in fields if value is not None and value != ""]
         width = max((len(name) for name, _ in shown), default=0)
         if title:
             click.echo(title)
@@ -143,10 +143,7 @@ def print_fields(fields: Sequence[tuple[str, Any]], *, title: str | None = None)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
-    for name, value in fields:
-        if value is None or value == "":
-            continue
-        text = str(value)
+    for name, text in shown:
         style = status_style(text) if name == "status" else ""
         grid.add_row(name, Text(text, style=style))
     out = console()

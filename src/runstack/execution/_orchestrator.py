@@ -97,22 +97,21 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
 
     def start_successors(
         task: StepTask, result: TaskResult
-    ) -> tuple[list[tuple[StepTask, cf.Future[TaskResult]]], list[StepTask], Exception | None]:
+    ) -> tuple[list[StepTask], Exception | None]:
         """The steps that ``task``'s outputs make ready, prepared before ``task`` is recorded,
         so that its record and their ``running`` rows are one transaction (one write per step
         in a chain, not two). Where tasks run in other processes they are handed to workers
-        at once (``started``: the record is then written while the next step runs); in this
-        process they are ``held`` until the record is written (run now, a step would run before
-        its inputs are recorded). Not for steps that read the history: they must see their
-        inputs recorded."""
+        at once (the record is then written while the next step runs); in this process they
+        are started by ``finished`` once the record is written (run now, a step would run
+        before its inputs are recorded). Not for steps that read the history: they must see
+        their inputs recorded."""
         provisional = runner.provisional_outputs(task, result)
         if not provisional:
-            return [], [], None
+            return [], None
         slot = task.step.slot
         known = {**produced, **{(slot, n): a for n, a in provisional.items()}}
-        started: list[tuple[StepTask, cf.Future[TaskResult]]] = []
-        held: list[StepTask] = []
-        held_weight = 0.0
+        successors: list[StepTask] = []
+        held_weight = 0.0  # of those not started yet (in this process)
         for sp in list(waiting):
             if sp.step.SIGNATURE.context_param is not None or all(
                 ref.slot != slot for ref in sp.node.inputs.values()
@@ -122,21 +121,21 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             if inputs is None:
                 continue
             weight = executor.weight(sp)
-            if (running or held) and used + held_weight + weight > executor.capacity:
+            if (running or successors) and used + held_weight + weight > executor.capacity:
                 break  # keep the plan's order: wait for room
             prepared = runner.prepare_pending(sp, inputs)
             if prepared is None:
                 continue  # a cache hit: taken once the inputs are recorded
             waiting.remove(sp)
             if executor.in_process:
-                held.append(prepared)
                 held_weight += weight
-                continue
-            try:
-                started.append((prepared, start(prepared, record=False)))
-            except Exception as e:  # raised once ``task`` is recorded, as it was before
-                return started, held, e
-        return started, held, None
+            else:
+                try:
+                    start(prepared, record=False)
+                except Exception as e:  # raised once ``task`` is recorded, as it was before
+                    return successors, e
+            successors.append(prepared)
+        return successors, None
 
     def finished(
         task: StepTask, result: TaskResult, future: cf.Future[TaskResult] | None = None
@@ -147,21 +146,23 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             withdrawn.discard(future)
             runner.discard(task)
             return
-        started, held, error = start_successors(task, result) if failure is None else ([], [], None)
+        successors, error = start_successors(task, result) if failure is None else ([], None)
         try:
-            nxt = runner.finish(task, result, [*(t for t, _ in started), *held])
+            nxt = runner.finish(task, result, successors)
         except Exception as e:
             failure = failure or e
-            for t, fut in started:
+            for t in successors:
                 runner.discard(t)
-                withdrawn.add(fut)
-            for t in held:
-                runner.discard(t)
+            # Those already handed to workers are awaited, never recorded.
+            withdrawn.update(
+                fut for fut, (t, _) in running.items() if any(t is s for s in successors)
+            )
             return
         if error is not None:
             raise error
-        for t in held:  # recorded running with this record: now they may run
-            start(runner.recorded(t), record=False)
+        if executor.in_process:
+            for t in successors:  # recorded running with this record: now they may run
+                start(runner.recorded(t), record=False)
         if isinstance(nxt, StepTask):
             delay = task.step.options.delay_before(nxt.attempt)
             delayed.append((time.monotonic() + delay, nxt))

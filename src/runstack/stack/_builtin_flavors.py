@@ -63,7 +63,7 @@ class RayOrchestratorFlavor(BuiltinFlavor):
     @classmethod
     def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         # The CLI gives strings: runtime_env='{"working_dir": "."}' (JSON).
-        if isinstance(data, dict) and isinstance(data.get("runtime_env"), str):
+        if isinstance(data.get("runtime_env"), str):
             try:
                 data = {**data, "runtime_env": json.loads(data["runtime_env"])}
             except ValueError:
@@ -195,8 +195,6 @@ class FsspecArtifactStoreFlavor(BuiltinFlavor):
     def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         # The CLI gives strings: `storage_options='{"endpoint_url": ...}'` (JSON) or one
         # `storage_options.endpoint_url=...` per option.
-        if not isinstance(data, dict):
-            return data
         data = dict(data)
         options = data.get("storage_options")
         if isinstance(options, str):

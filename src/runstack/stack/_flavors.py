@@ -147,6 +147,12 @@ def _store_for(url: str) -> Any:
     return store
 
 
+def is_open_store(store: Any) -> bool:
+    """Whether ``store`` is still the one this process uses for its database (not one dropped
+    from the table since, and disposed)."""
+    return any(open_store is store for open_store in _stores.values())
+
+
 BUILTIN_FLAVORS: dict[str, dict[str, str]] = {
     "orchestrator": {
         "local": "runstack.stack._builtin_flavors:LocalOrchestratorFlavor",
@@ -225,13 +231,20 @@ def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]
     """The flavor made from ``settings``, converted and checked; a ``ConfigError`` says what
     is wrong and which settings the flavor has."""
     klass = flavor_class(component_type, flavor)
-    fields = ", ".join(_settings(klass)) or "none"
-    invalid = f"Invalid settings for {component_type} flavor {flavor!r}"
+
+    def invalid(problems: object) -> ConfigError:
+        # Built on an error only: every run validates its orchestrator's settings.
+        fields = ", ".join(_settings(klass)) or "none"
+        return ConfigError(
+            f"Invalid settings for {component_type} flavor {flavor!r}: {problems}. "
+            f"Its settings are: {fields}."
+        )
+
     if issubclass(klass, BuiltinFlavor):
         try:
             settings = klass.prepare(dict(settings))
         except ValueError as e:
-            raise ConfigError(f"{invalid}: {e}. Its settings are: {fields}.") from None
+            raise invalid(e) from None
         found = klass.exact(settings)
         if found is not None:
             return found
@@ -247,7 +260,7 @@ def validate_settings(component_type: str, flavor: str, settings: dict[str, Any]
             f"{'.'.join(str(p) for p in err['loc']) or '<settings>'}: {err['msg']}"
             for err in e.errors()
         )
-        raise ConfigError(f"{invalid}: {problems}. Its settings are: {fields}.") from None
+        raise invalid(problems) from None
     return made
 
 
