@@ -15,7 +15,7 @@ from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
 from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import parameter_rows
-from runstack.metadata_stores._rows import RUN_SQL, naive, run_record
+from runstack.metadata_stores._rows import naive
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
@@ -193,15 +193,6 @@ class RunRecording(SQLConnection):
                 return self._sqlite_inserts.transact(self._engine, work)
             except sqlite3.IntegrityError as e:
                 raise sa.exc.IntegrityError(None, None, e) from e
-
-    def runs_in_progress(self) -> list[RunRecord]:
-        """Every run recorded as running, as whole records, oldest first: what
-        ``_liveness.reconcile`` checks at each launch (one statement on the driver)."""
-        rows = self._fetch(
-            f"{RUN_SQL} WHERE r.status = ? ORDER BY r.start_time, r.id",
-            (ExecutionStatus.RUNNING.value,),
-        )
-        return [run_record(r) for r in rows]
 
     @staticmethod
     def _step_row(result: StepResult) -> dict[str, Any]:
