@@ -67,6 +67,38 @@ def test_fast_path_stores_what_core_stores(tmp_path: Path) -> None:
     store.dispose()
 
 
+def test_fast_path_starts_and_finishes_runs_as_core_does(tmp_path: Path) -> None:
+    store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+
+    def start_and_finish(name: str, pipeline: str) -> int:
+        run = store.create_run(
+            pipeline, name, when, owner_host="h", owner_pid=7, owner_ns="ns", tags={"k": "ü"}
+        )
+        store.finish_run(run.id, ExecutionStatus.FAILED, when, error="boom")
+        return run.id
+
+    fast_ids = [start_and_finish("a", "p"), start_and_finish("b", "p")]  # new, then found
+    fast_path, store._sqlite_inserts = store._sqlite_inserts, None  # force SQLAlchemy Core
+    core_ids = [start_and_finish("c", "q"), start_and_finish("d", "q")]
+    store._sqlite_inserts = fast_path
+
+    def stored(run_id: int) -> tuple[object, ...]:
+        with store.engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT * FROM runs WHERE id = ?", (run_id,)).one()
+            tags = conn.exec_driver_sql(
+                "SELECT key, value FROM run_tags WHERE run_id = ?", (run_id,)
+            ).all()
+        # Everything but the ids, the pipeline and the name, as SQLite holds it on disk.
+        return (*tuple(raw)[3:], *map(tuple, tags))
+
+    assert [stored(i) for i in fast_ids] == [stored(i) for i in core_ids]
+    runs = {r.name: r for r in store.list_runs()}
+    assert runs["a"].pipeline_id == runs["b"].pipeline_id != runs["c"].pipeline_id
+    assert runs["c"].pipeline_id == runs["d"].pipeline_id
+    store.dispose()
+
+
 def test_a_failing_fast_write_leaves_nothing_behind(tmp_path: Path) -> None:
     store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
     run = store.create_run("p", "r", datetime.now(timezone.utc))

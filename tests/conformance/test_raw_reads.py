@@ -201,6 +201,8 @@ def test_run_step_and_artifact_records_match_sqlalchemys(store: SQLMetadataStore
     _same(store.steps_of_runs([r.id for r in ordered]), by_run)
     _same(store.steps_of_runs(pipeline_id=pid), by_run)
     _same(store.steps_of_runs(pipeline_id=pid, name="train_fn"), by_run[1::2])
+    _same(store.steps_of_runs([r.id for r in ordered], name="train_fn"), by_run[1::2])
+    assert store.steps_of_runs([]) == []
     _same(store.steps_by_ids(sorted(listed)), [listed[i] for i in sorted(listed)])
     assert math.isinf(by_run[1].parameters["clip"])
 

@@ -4,13 +4,19 @@ first use: SQLAlchemy is (see ``_lazy.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from runstack.metadata_stores import _schema as t
-from runstack.metadata_stores._rows import artifact_record
+from runstack.metadata_stores._rows import (
+    ARTIFACT_NAMES,
+    RUN_NAMES,
+    STEP_NAMES,
+    UNLISTED_STEP_NAMES,
+    artifact_record,
+)
 from runstack.models import ArtifactLink
 
 
@@ -19,67 +25,39 @@ def _time(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
     return sa.type_coerce(column, sa.Text).label(column.name)
 
 
-RUN_COLUMNS = (
-    t.runs.c.id,
-    t.runs.c.pipeline_id,
-    t.pipelines.c.name,
-    t.runs.c.name,
-    t.runs.c.status,
-    _time(t.runs.c.start_time),
-    _time(t.runs.c.end_time),
-    t.runs.c.error,
-    t.runs.c.owner_host,
-    t.runs.c.owner_pid,
-    _time(t.runs.c.heartbeat_at),
-    t.runs.c.owner_ns,
-    t.runs.c.note,
-)
-STEP_COLUMNS = (
-    t.steps.c.id,
-    t.steps.c.run_id,
-    t.steps.c.name,
-    t.steps.c.entrypoint_name,
-    t.steps.c.position,
-    t.steps.c.status,
-    t.steps.c.parameters,
-    t.steps.c.cache_key,
-    t.steps.c.cached_from_step_id,
-    _time(t.steps.c.start_time),
-    _time(t.steps.c.end_time),
-    t.steps.c.error,
-    t.steps.c.traceback,
-    t.steps.c.parent_step_names,
-    t.steps.c.role,
-    t.steps.c.cache_components,
-    t.steps.c.logs_uri,
-    t.steps.c.execution,
-)
-# Listings (many steps at once) leave out what is big and rarely read, the traceback and the
-# cache components (StepView loads them on use), and take the small JSON columns as text,
-# decoded through a memo: they repeat across runs, and json.loads per row dominated scans.
-LISTED_STEP_COLUMNS = tuple(
-    sa.null().label(c.name)
-    if c.name in ("traceback", "cache_components", "execution")
-    else sa.type_coerce(c, sa.Text).label(c.name)
-    if c.name in ("parameters", "parent_step_names")
-    else c
-    for c in STEP_COLUMNS
-)
+_TABLES = {"r": t.runs, "p": t.pipelines, "s": t.steps, "a": t.artifacts}
 
 
-ARTIFACT_COLUMNS = (
-    t.artifacts.c.id,
-    t.artifacts.c.uri,
-    t.artifacts.c.data_type,
-    t.artifacts.c.materializer,
-    t.artifacts.c.producer_step_id,
-    t.artifacts.c.content_hash,
-    t.artifacts.c.storage_format,
-    t.artifacts.c.inline_data,
-    # As text, decoded through the memo: the file lists repeat across artifacts, and the
-    # driver's json.loads per row was a sixth of a history scan.
-    sa.type_coerce(t.artifacts.c.files, sa.Text).label("files"),
+def _columns(
+    names: Sequence[str], text: Collection[str] = (), null: Collection[str] = ()
+) -> tuple[sa.ColumnElement[Any], ...]:
+    """The Core columns of ``alias.column`` names (``_rows.py``): time columns as the driver
+    returns them (``_time``), those in ``text`` as text, those in ``null`` as NULL."""
+    out: list[sa.ColumnElement[Any]] = []
+    for name in names:
+        alias, _, column = name.partition(".")
+        c = _TABLES[alias].c[column]
+        if name in null:
+            out.append(sa.null().label(c.name))
+        elif name in text:
+            out.append(sa.type_coerce(c, sa.Text).label(c.name))
+        elif isinstance(c.type, sa.DateTime):
+            out.append(_time(c))
+        else:
+            out.append(c)
+    return tuple(out)
+
+
+RUN_COLUMNS = _columns(RUN_NAMES)
+STEP_COLUMNS = _columns(STEP_NAMES)
+# Listings (many steps at once) take the small JSON columns as text, decoded through a memo:
+# they repeat across runs, and json.loads per row dominated scans.
+LISTED_STEP_COLUMNS = _columns(
+    STEP_NAMES, text=("s.parameters", "s.parent_step_names"), null=UNLISTED_STEP_NAMES
 )
+# The file lists as text, decoded through the memo: they repeat across artifacts, and the
+# driver's json.loads per row was a sixth of a history scan.
+ARTIFACT_COLUMNS = _columns(ARTIFACT_NAMES, text=("a.files",))
 
 
 def artifact_links(

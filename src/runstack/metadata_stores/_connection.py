@@ -69,12 +69,18 @@ def _sqlite_path(url: sa.URL) -> Path | None:
     return Path(db).expanduser().resolve()
 
 
-def _close_sqlite(lazy: dict[str, Any], path: Path, raw: list[sqlite3.Connection]) -> None:
+def _close(lazy: dict[str, Any], raw: list[sqlite3.Connection]) -> None:
+    """Close every connection a store holds: the runner's held write connections, the raw read
+    connections of ``_fetch`` and the engine's pool (what of them was made)."""
     if lazy.get("inserts") is not None:
         lazy["inserts"].release()
     _close_raw(raw)
     if "engine" in lazy:
         lazy["engine"].dispose()
+
+
+def _close_sqlite(lazy: dict[str, Any], path: Path, raw: list[sqlite3.Connection]) -> None:
+    _close(lazy, raw)
     _sqlite_file.checkpoint(path)
 
 
@@ -272,11 +278,7 @@ class SQLConnection:
 
     def dispose(self) -> None:
         """Close the store's connections (SQLite: after moving its history out of the -wal)."""
-        if self._lazy.get("inserts") is not None:
-            self._lazy["inserts"].release()
-        _close_raw(self._raw)
-        if "engine" in self._lazy:
-            self._lazy["engine"].dispose()
+        _close(self._lazy, self._raw)
         if self._sqlite_path is not None:
             _sqlite_file.checkpoint(self._sqlite_path)
 

@@ -190,14 +190,6 @@ class SQLiteInserts:
                 with contextlib.suppress(Exception):  # at exit the pool may be half gone
                     fairy.close()
 
-    def query(self, engine: sa.Engine, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        """The rows of one read (its own implicit transaction)."""
-        try:
-            return self._connection(engine).execute(sql, params).fetchall()
-        except sqlite3.Error:
-            self._drop()
-            raise
-
     def transact(self, engine: sa.Engine, work: Callable[[Insert], T]) -> T:
         """Run ``work`` in one write transaction (``BEGIN IMMEDIATE``) on this thread's
         connection, retried as every write is (``_engine.retried``)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from runstack.metadata_stores._filter import RunFilter
 from runstack.models import ExecutionStatus, RunRecord
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def as_seen(run: RunRecord, now: datetime | None = None) -> RunRecord:
 def reconcile(store: SQLMetadataStore, *, dry_run: bool = False) -> list[Crash]:
     """Record every crashed run in ``store`` as failed (ended when last seen); return them."""
     found = []
-    for run in store.runs_in_progress():
+    for run in store.list_runs(where=RunFilter(status=ExecutionStatus.RUNNING)):
         crash = crash_of(run)
         if crash is None:
             continue

@@ -18,7 +18,7 @@ from sqlalchemy import event
 
 from runstack.exceptions import SchemaVersionError, StoreError
 from runstack.metadata_stores import _sqlite_file
-from runstack.metadata_stores._connection import _close_raw
+from runstack.metadata_stores._connection import _close, _close_raw
 from runstack.metadata_stores._engine import BUSY_TIMEOUT_S, normalize_url
 from runstack.metadata_stores._migrate import current_revision, known_revisions
 from runstack.metadata_stores._schema import SCHEMA_REVISION
@@ -119,10 +119,7 @@ class ReadOnlyMetadataStore(SQLMetadataStore):
 
     def dispose(self) -> None:
         """Close the connections; a read-only store checkpoints nothing."""
-        if self._sqlite_inserts is not None:
-            self._sqlite_inserts.release()
-        _close_raw(self._raw)
-        self._engine.dispose()
+        _close(self._lazy, self._raw)
 
 
 def open_read_only(url: str | sa.URL) -> ReadOnlyMetadataStore:

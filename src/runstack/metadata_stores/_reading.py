@@ -45,6 +45,14 @@ else:
     cols = LazyModule("runstack.metadata_stores._columns")
 
 
+def _of_runs(run_ids: Sequence[int] | None, pipeline_id: int | None) -> tuple[str, str, list[Any]]:
+    """What selects steps ``s`` of the given runs, or of every run of a pipeline: a join to
+    add after ``FROM steps s`` (or ""), a condition and its parameters."""
+    if run_ids is not None:
+        return "", f"s.run_id IN ({marks(len(run_ids))})", list(run_ids)
+    return " JOIN runs r ON r.id = s.run_id", "r.pipeline_id = ?", [pipeline_id]
+
+
 class HistoryReading(SQLConnection):
     """Queries over recorded pipelines, runs, steps and artifacts; never a write.
 
@@ -96,20 +104,15 @@ class HistoryReading(SQLConnection):
         ``name`` (found from the index alone), or with ``entrypoint`` of each step in another
         slot running entrypoint ``name`` (every step row is read), of the given runs or of
         every run of a pipeline (the rest of each record is read when needed)."""
-        cond = " AND s.entrypoint_name = ? AND s.name <> ?" if entrypoint else ""
-        params: list[Any] = [name, name] if entrypoint else []
-        if run_ids is not None:
-            where = f" WHERE s.run_id IN ({marks(len(run_ids))})"
-            params = [*run_ids, *params]
-            sql = "SELECT s.id, s.run_id, s.name FROM steps s"
+        join, cond, params = _of_runs(run_ids, pipeline_id)
+        sql = f"SELECT s.id, s.run_id, s.name FROM steps s{join} WHERE {cond}"
+        if entrypoint:
+            sql += " AND s.entrypoint_name = ? AND s.name <> ?"
+            params += [name, name]
         else:
-            where = " WHERE r.pipeline_id = ?"
-            params = [pipeline_id, *params]
-            sql = "SELECT s.id, s.run_id, s.name FROM steps s JOIN runs r ON r.id = s.run_id"
-        if not entrypoint:
-            where += " AND s.name = ?"
+            sql += " AND s.name = ?"
             params.append(name)
-        return self._fetch(sql + where + cond, params)
+        return self._fetch(sql, params)
 
     def scan_outputs(
         self,
@@ -123,20 +126,13 @@ class HistoryReading(SQLConnection):
         or of every run of a pipeline): ``(step id, position, <artifact columns>)`` rows
         (``artifact_record(row, 2)``). By slot, not entrypoint: the steps are found from
         the index alone, their rows unread."""
+        join, cond, params = _of_runs(run_ids, pipeline_id)
         sql = (
             f"SELECT o.step_id, o.position, {ARTIFACT_SQL} FROM steps s "
             "JOIN step_outputs o ON o.step_id = s.id JOIN artifacts a ON a.id = o.artifact_id"
+            f"{join} WHERE {cond} AND s.name IN ({marks(len(slots))}) AND o.name = ?"
         )
-        cond = f" WHERE s.name IN ({marks(len(slots))}) AND o.name = ?"
-        params: list[Any] = [*slots, output]
-        if run_ids is not None:
-            cond += f" AND s.run_id IN ({marks(len(run_ids))})"
-            params += run_ids
-        else:
-            sql += " JOIN runs r ON r.id = s.run_id"
-            cond += " AND r.pipeline_id = ?"
-            params.append(pipeline_id)
-        return self._fetch(sql + cond, params)
+        return self._fetch(sql, [*params, *slots, output])
 
     def count_runs(self, pipeline_id: int | None = None, where: RunFilter | None = None) -> int:
         """How many runs ``list_runs`` would return for ``where`` without its page."""
@@ -232,22 +228,14 @@ class HistoryReading(SQLConnection):
     ) -> list[StepRecord]:
         """Steps of the given runs (or of every run of a pipeline), in execution order; only
         those whose slot or entrypoint is ``name`` when it is given."""
-        conds: list[str] = []
-        params: list[Any] = []
+        if run_ids is not None and not run_ids:
+            return []
+        join, cond, params = _of_runs(run_ids, pipeline_id)
+        sql = f"SELECT {LISTED_STEP_SQL} FROM steps s{join} WHERE {cond}"
         if name is not None:
-            conds.append("(s.name = ? OR s.entrypoint_name = ?)")
+            sql += " AND (s.name = ? OR s.entrypoint_name = ?)"
             params += [name, name]
-        if run_ids is not None:
-            if not run_ids:
-                return []
-            conds.append(f"s.run_id IN ({marks(len(run_ids))})")
-            params += run_ids
-            sql = f"SELECT {LISTED_STEP_SQL} FROM steps s"
-        else:
-            conds.append("r.pipeline_id = ?")
-            params.append(pipeline_id)
-            sql = f"SELECT {LISTED_STEP_SQL} FROM steps s JOIN runs r ON r.id = s.run_id"
-        sql += " WHERE " + " AND ".join(conds) + " ORDER BY s.run_id, s.position"
+        sql += " ORDER BY s.run_id, s.position"
         return [step_record(r, complete=False) for r in self._fetch(sql, params)]
 
     def _runs_query(self) -> sa.Select[Any]:

@@ -5,7 +5,6 @@ The driver is the one writer of run and step records; each write is one transact
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -16,7 +15,7 @@ from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
 from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import parameter_rows
-from runstack.metadata_stores._rows import naive, run_record
+from runstack.metadata_stores._rows import naive
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
@@ -33,17 +32,6 @@ else:
 T = TypeVar("T")
 
 
-@functools.cache
-def _running() -> sa.Select[Any]:
-    """Every run recorded as running, oldest first (made on first use: SQLAlchemy is)."""
-    return (
-        sa.select(*cols.RUN_COLUMNS)
-        .join(t.pipelines, t.pipelines.c.id == t.runs.c.pipeline_id)
-        .where(t.runs.c.status == ExecutionStatus.RUNNING.value)
-        .order_by(t.runs.c.start_time, t.runs.c.id)
-    )
-
-
 class CacheSourceGoneError(StoreError):
     """The step a cache hit reuses was deleted between the lookup and the record."""
 
@@ -51,8 +39,6 @@ class CacheSourceGoneError(StoreError):
 class RunRecording(SQLConnection):
     """Records runs and their steps (with artifacts and links), heartbeats, crashes; answers
     the one question a run asks of history: what may this step reuse."""
-
-    _running_sql: str | None = None  # _running() as SQLite text, made on first use
 
     def create_run(
         self,
@@ -209,20 +195,6 @@ class RunRecording(SQLConnection):
                 return self._sqlite_inserts.transact(self._engine, work)
             except sqlite3.IntegrityError as e:
                 raise sa.exc.IntegrityError(None, None, e) from e
-
-    def runs_in_progress(self) -> list[RunRecord]:
-        """Every run recorded as running, as whole records, oldest first: what
-        ``_liveness.reconcile`` checks at each launch (on SQLite one statement on the driver,
-        tens of microseconds)."""
-        if self._sqlite_inserts is None:
-            with self._read() as conn:
-                return [run_record(r) for r in conn.execute(_running()).all()]
-        if self._running_sql is None:
-            compiled = _running().compile(self._engine, compile_kwargs={"literal_binds": True})
-            self._running_sql = str(compiled)
-        with self._errors():
-            rows = self._sqlite_inserts.query(self._engine, self._running_sql)
-        return [run_record(r) for r in rows]
 
     @staticmethod
     def _step_row(result: StepResult) -> dict[str, Any]:

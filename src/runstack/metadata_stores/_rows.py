@@ -50,27 +50,33 @@ def _json(value: Any) -> Any:
     return _decoded(value) if isinstance(value, str) else value
 
 
-# The same columns as SQL text, for the queries run through the DB-API (``_fetch``): one
-# decoder per record (below) serves both. Every query using them is in the conformance suite,
-# so a name out of step with _schema.py fails a test on every backend.
-RUN_SQL = (
-    "SELECT r.id, r.pipeline_id, p.name, r.name, r.status, r.start_time, r.end_time, r.error, "
-    "r.owner_host, r.owner_pid, r.heartbeat_at, r.owner_ns, r.note "
-    "FROM runs r JOIN pipelines p ON p.id = r.pipeline_id"
-)
-_STEP_HEAD = (
-    "s.id, s.run_id, s.name, s.entrypoint_name, s.position, s.status, s.parameters, "
-    "s.cache_key, s.cached_from_step_id, s.start_time, s.end_time, s.error, "
-)
-STEP_SQL = (
-    _STEP_HEAD + "s.traceback, s.parent_step_names, s.role, s.cache_components, s.logs_uri, "
-    "s.execution"
-)
-LISTED_STEP_SQL = _STEP_HEAD + "NULL, s.parent_step_names, s.role, NULL, s.logs_uri, NULL"
-ARTIFACT_SQL = (
-    "a.id, a.uri, a.data_type, a.materializer, a.producer_step_id, a.content_hash, "
-    "a.storage_format, a.inline_data, a.files"
-)
+# Each record's columns, in the order its decoder (below) reads them, as ``alias.column``
+# (r: runs, p: pipelines, s: steps, a: artifacts). The SQL text of the queries run through the
+# DB-API (``_fetch``, below) and the Core columns of the cold queries (``_columns.py``) are
+# both made from these. Every query using them is in the conformance suite, so a name out of
+# step with _schema.py fails a test on every backend.
+RUN_NAMES = (
+    "r.id", "r.pipeline_id", "p.name", "r.name", "r.status", "r.start_time", "r.end_time",
+    "r.error", "r.owner_host", "r.owner_pid", "r.heartbeat_at", "r.owner_ns", "r.note",
+)  # fmt: skip
+STEP_NAMES = (
+    "s.id", "s.run_id", "s.name", "s.entrypoint_name", "s.position", "s.status",
+    "s.parameters", "s.cache_key", "s.cached_from_step_id", "s.start_time", "s.end_time",
+    "s.error", "s.traceback", "s.parent_step_names", "s.role", "s.cache_components",
+    "s.logs_uri", "s.execution",
+)  # fmt: skip
+# Listings (many steps at once) leave these out, big and rarely read (StepView loads them
+# on use).
+UNLISTED_STEP_NAMES = frozenset({"s.traceback", "s.cache_components", "s.execution"})
+ARTIFACT_NAMES = (
+    "a.id", "a.uri", "a.data_type", "a.materializer", "a.producer_step_id", "a.content_hash",
+    "a.storage_format", "a.inline_data", "a.files",
+)  # fmt: skip
+
+RUN_SQL = f"SELECT {', '.join(RUN_NAMES)} FROM runs r JOIN pipelines p ON p.id = r.pipeline_id"
+STEP_SQL = ", ".join(STEP_NAMES)
+LISTED_STEP_SQL = ", ".join("NULL" if n in UNLISTED_STEP_NAMES else n for n in STEP_NAMES)
+ARTIFACT_SQL = ", ".join(ARTIFACT_NAMES)
 
 
 def marks(n: int) -> str:
