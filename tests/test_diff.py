@@ -506,27 +506,29 @@ def _wide(name: str, changed: int) -> Any:
 
 
 def test_diff_and_compare_cost_few_queries(repo: Repository) -> None:
-    from test_query_counts import _counting
+    from store_support import StatementCounter
 
     _wide("a", 0), _wide("b", 2), _wide("c", 0)
-    engine = repo.active_stack.metadata_store
+    store = repo.active_stack.metadata_store
 
     def fresh() -> dict[str, Any]:
         return {r.name: r for r in Repository().get_pipeline("wide").runs}
 
     views = fresh()
-    with _counting(engine) as same:
+    with StatementCounter(store) as same:
         assert views["a"].diff(views["c"]).identical
     views = fresh()
-    with _counting(engine) as two:
+    with StatementCounter(store) as two:
         assert len(views["a"].diff(views["b"]).differences) == 2
-    with _counting(engine) as table:
+    with StatementCounter(store) as table:
         assert len(Repository().compare("a", "b", "c").rows) == 3
     # The runs' steps (listed together), every output in one go, and components only where
     # the keys differ (one query per step and run: the store has no batch read of them).
-    assert len(same) == 2, same
-    assert len(two) == 2 + 2 * 2, two
-    assert len(table) <= 3 * 2 + 1 + 3, table  # resolve 3 runs by name, steps, outputs
+    assert same.queries == 2, same.statements
+    assert two.queries == 2 + 2 * 2, two.statements
+    assert table.queries <= 3 * 2 + 1 + 3, (
+        table.statements
+    )  # resolve 3 runs by name, steps, outputs
 
 
 class Kind(BaseStepConfig):

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from runstack.repository import Repository
-from test_query_counts import _counting
+from store_support import StatementCounter
 
 sys.path.insert(0, str(Path(__file__).parent / "conformance"))
 from test_lineage import _run
@@ -24,9 +24,9 @@ def _costs(repo: Repository) -> list[int]:
         data.lineage,
         weight.lineage,
     ):
-        with _counting(repo.active_stack.metadata_store) as statements:
+        with StatementCounter(repo.active_stack.metadata_store) as counter:
             ask()
-        costs.append(len(statements))
+        costs.append(counter.queries)
     return costs
 
 
