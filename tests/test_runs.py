@@ -208,6 +208,48 @@ def test_caching_can_be_turned_off(repo: Repository) -> None:
     assert [s.is_cached for s in uncached(source(), double()).run().steps] == [False, False]
 
 
+def test_local_runs_steps_in_plan_order_around_cache_hits(repo: Repository) -> None:
+    # Plan: root, hit (cached on the second run), free (ready from the start), after_hit.
+    # A cache hit makes `after_hit` ready at once; the local orchestrator still takes `free`
+    # first, as its plan position says.
+    ran: list[str] = []
+
+    @step
+    def root() -> int:
+        return 1
+
+    @step
+    def hit(value: int) -> int:
+        return value + 1
+
+    @step(enable_cache=False)
+    def free() -> int:
+        ran.append("free")
+        return 0
+
+    @step(enable_cache=False)
+    def after(value: int) -> int:
+        ran.append("after_hit")
+        return value
+
+    @pipeline
+    def shaped(root_step, hit_step, free_step, after_step):
+        cached = hit_step(root_step())
+        free_step()
+        after_step(cached)
+
+    def run() -> Any:
+        return shaped(root(), hit(), free(), after()).run()
+
+    run()
+    ran.clear()
+    second = run()
+    assert [s.is_cached for s in second.steps] == [True, True, False, False]
+    assert ran == ["free", "after_hit"]
+    by_id = sorted(second.steps, key=lambda s: s.id)
+    assert [s.name for s in by_id] == ["root_step", "hit_step", "free_step", "after_step"]
+
+
 def test_context_steps_run_every_time(repo: Repository) -> None:
     calls = []
 

@@ -14,6 +14,7 @@ are handed to workers before its record is written (in the same transaction as t
 from __future__ import annotations
 
 import concurrent.futures as cf
+import heapq
 import os
 import time
 from collections.abc import Iterable
@@ -64,7 +65,12 @@ class Executor(Protocol):
 
 def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
     produced: dict[tuple[str, str], ArtifactRecord] = {}
-    waiting = list(plan.steps)  # in plan order, so a sequential executor keeps that order
+    waiting = {sp.position: sp for sp in plan.steps}  # not started yet
+    # Of the waiting steps, by position, the upstream steps they still wait for, and those
+    # that wait for none: taken in plan order (the smallest position first), so a sequential
+    # executor keeps that order. Each finished step updates only its consumers' entries.
+    missing = {sp.position: set(sp.node.upstream) for sp in plan.steps}
+    ready = [sp.position for sp in plan.steps if not missing[sp.position]]
     running: dict[cf.Future[TaskResult], tuple[StepTask, float | None]] = {}
     delayed: list[tuple[float, StepTask]] = []  # retries waiting for their delay
     # Started before their inputs' record, which then failed: awaited, never recorded.
@@ -112,10 +118,8 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
         known = {**produced, **{(slot, n): a for n, a in provisional.items()}}
         successors: list[StepTask] = []
         held_weight = 0.0  # of those not started yet (in this process)
-        for sp in list(waiting):
-            if sp.step.SIGNATURE.context_param is not None or all(
-                ref.slot != slot for ref in sp.node.inputs.values()
-            ):
+        for sp in plan.consumers[slot]:
+            if sp.position not in waiting or sp.step.SIGNATURE.context_param is not None:
                 continue
             inputs = plan.inputs_for(sp, known)
             if inputs is None:
@@ -126,7 +130,7 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
             prepared = runner.prepare_pending(sp, inputs)
             if prepared is None:
                 continue  # a cache hit: taken once the inputs are recorded
-            waiting.remove(sp)
+            del waiting[sp.position]
             if executor.in_process:
                 held_weight += weight
             else:
@@ -172,6 +176,11 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
     def done(sp: StepPlan, outcome: StepOutcome) -> None:
         for name, art in outcome.outputs.items():
             produced[(sp.slot, name)] = art
+        for consumer in plan.consumers[sp.slot]:
+            wants = missing[consumer.position]
+            wants.discard(sp.slot)
+            if not wants and consumer.position in waiting:
+                heapq.heappush(ready, consumer.position)
 
     try:
         while True:
@@ -180,22 +189,24 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
                 for item in [d for d in delayed if d[0] <= now]:
                     delayed.remove(item)
                     start(item[1])
-                progressed = True
-                while progressed:  # a cache hit may make further steps ready at once
-                    progressed = False
-                    for sp in list(waiting):
-                        inputs = plan.inputs_for(sp, produced)
-                        if inputs is None:
-                            continue
-                        if running and used + executor.weight(sp) > executor.capacity:
-                            break  # keep the plan's order: wait for room
-                        waiting.remove(sp)
-                        prepared = runner.prepare(sp, inputs)
-                        if isinstance(prepared, StepOutcome):
-                            done(sp, prepared)
-                            progressed = True
-                        else:
-                            start(prepared)
+                # In plan order; a cache hit may make further steps ready at once.
+                while ready:
+                    sp = waiting.get(ready[0])
+                    if sp is None:  # started early, as a successor (see start_successors)
+                        heapq.heappop(ready)
+                        continue
+                    if running and used + executor.weight(sp) > executor.capacity:
+                        break  # keep the plan's order: wait for room
+                    heapq.heappop(ready)
+                    inputs = plan.inputs_for(sp, produced)
+                    if inputs is None:  # every upstream step done, yet an output missing
+                        continue  # (never ready: reported below)
+                    del waiting[sp.position]
+                    prepared = runner.prepare(sp, inputs)
+                    if isinstance(prepared, StepOutcome):
+                        done(sp, prepared)
+                    else:
+                        start(prepared)
             if not running and (failure is not None or not delayed):
                 break
             wait_s = _next_wakeup(running.values(), delayed if failure is None else [])
@@ -219,7 +230,7 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
     if failure is not None:
         raise failure
     if waiting:  # only possible with a plan whose inputs are never produced
-        raise AssertionError(f"steps never became ready: {[sp.slot for sp in waiting]}")
+        raise AssertionError(f"steps never became ready: {[sp.slot for sp in waiting.values()]}")
 
 
 def wait_first(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from runstack.exceptions import DefinitionError
@@ -45,6 +46,15 @@ class StepPlan:
 class RunPlan:
     pipeline_name: str
     steps: tuple[StepPlan, ...]
+
+    @cached_property
+    def consumers(self) -> dict[str, tuple[StepPlan, ...]]:
+        """By slot, the steps taking any of its outputs as inputs, in plan order."""
+        found: dict[str, list[StepPlan]] = {sp.slot: [] for sp in self.steps}
+        for sp in self.steps:
+            for slot in sp.node.upstream:
+                found[slot].append(sp)
+        return {slot: tuple(steps) for slot, steps in found.items()}
 
     def inputs_for(
         self, sp: StepPlan, produced: Mapping[tuple[str, str], ArtifactRecord]
