@@ -170,11 +170,13 @@ def _repos(mode: Mode, backend: str, rebuild: bool) -> Iterator[Iterator[tuple[i
 PER_CALL = ("get_run(name)", "latest_run")  # timed CALLS times per sample
 
 
-def _budget(what: str, n: int) -> Budget | None:
+def _budget(what: str, n: int, backend: str) -> Budget | None:
     if what in PER_CALL:
         return LOOKUP_BUDGET
     if what == "seed scan":
-        return SCAN_BUDGET if n == BUDGET_AT else None
+        # Issue 15: <= 100 ms on the embedded default; a server's scan is held to within 2x
+        # of SQLite's, timed in the same session ("seed scan vs SQLite", below).
+        return SCAN_BUDGET if n == BUDGET_AT and backend == "sqlite" else None
     if what == "open + seed scan":
         return SMALL_SCAN_BUDGET
     if what == "open: Repository() + first query":
@@ -223,7 +225,7 @@ def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figu
                         ts / tb,
                         s,
                         b,
-                        _budget(what, n),
+                        _budget(what, n, backend),
                         note,
                     )
                 )
