@@ -268,3 +268,19 @@ def test_a_verified_file_is_hashed_again_once_it_changes(repo: Repository) -> No
     os.utime(path, ns=(an_hour_ago, an_hour_ago))  # forged stamp: only a full check sees it
     with pytest.raises(ArtifactCorruptedError):
         out.read(verify=True)
+
+
+def test_an_artifact_not_yet_recorded_is_not_called_number_zero(repo: Repository) -> None:
+    # On process workers and Ray a step starts while the record of its input is still being
+    # written: the input's record has no id yet (0), and errors name it by its URI alone.
+    from runstack.artifact_stores._verify import verify
+    from runstack.models import ArtifactRecord
+
+    store = repo.active_stack.artifact_store
+    uri = store.new_uri("p", "r", "producer", "output")
+    files = {"data.json": 2}
+    for art_id, named in ((0, "Artifact at "), (7, "Artifact #7 at ")):
+        art = ArtifactRecord(art_id, uri, "builtins.int", "x.Materializer", 0, files=files)
+        with pytest.raises(ArtifactNotFoundError) as e:
+            verify(store, art)
+        assert str(e.value).startswith(named + uri) and "#0" not in str(e.value)

@@ -94,6 +94,13 @@ class ArtifactRecord:
     # {file name relative to uri: size in bytes} of every file written; None before 0009.
     files: dict[str, int] | None = None
 
+    @property
+    def label(self) -> str:
+        """How messages name it: ``Artifact #12``. An output handed to the next step while
+        its own record is still being written has no id yet (0): plain ``Artifact`` (the
+        messages give its URI)."""
+        return f"Artifact #{self.id}" if self.id else "Artifact"
+
 
 @dataclass(frozen=True, slots=True)
 class ArtifactLink:

@@ -126,7 +126,7 @@ def _check_manifest(store: ArtifactStore, art: ArtifactRecord) -> tuple[str | No
     """(problem or None, what the files looked like: a key for the verified-files memo)."""
     if art.inline is not None:  # kept with its record: no files, no URI to confine
         return None, None
-    store.check(art.uri, f"Artifact #{art.id}")
+    store.check(art.uri, art.label)
     if not art.files:
         return (None, None) if store.exists(art.uri) else (GONE, None)
     found = store.stats(art.uri, art.files)
@@ -195,7 +195,7 @@ def verify_inline(art: ArtifactRecord) -> None:
     found = _inline_problem(art)
     if found is not None:
         raise ArtifactCorruptedError(
-            f"Artifact #{art.id} (kept in the metadata store) is corrupted: {found}. Its "
+            f"{art.label} (kept in the metadata store) is corrupted: {found}. Its "
             "record was changed after it was written; re-run the step that produced it (with "
             "caching off) to write it again."
         )
@@ -210,13 +210,13 @@ def verify(store: ArtifactStore, art: ArtifactRecord, *, full: bool | None = Non
     found = problem(store, art, full=full)
     if found == GONE:
         raise ArtifactNotFoundError(
-            f"Artifact #{art.id} at {art.uri} is missing from the artifact store. It was "
+            f"{art.label} at {art.uri} is missing from the artifact store. It was "
             "deleted or moved after it was recorded; re-run the step that produced it (with "
             "caching off) to write it again."
         )
     if found is not None:
         raise ArtifactCorruptedError(
-            f"Artifact #{art.id} at {art.uri} is corrupted: {found}. Its files were changed "
+            f"{art.label} at {art.uri} is corrupted: {found}. Its files were changed "
             "after they were recorded (edited, truncated, or partly deleted); it is not read "
             "or reused. Re-run the step that produced it (with caching off) to write it again."
         )

@@ -197,7 +197,7 @@ def _load_inputs(task: StepTask, artifact_store: Any) -> dict[str, Any]:
             raise type(e)(f"Cannot load input {name!r} of {task.where}: {e}") from e
         except (ImportError, AttributeError) as e:
             raise MaterializerError(
-                f"Cannot load input {name!r} of {task.where}: artifact #{art.id} was "
+                f"Cannot load input {name!r} of {task.where}: {art.label.lower()} at {art.uri} was "
                 f"written as {art.data_type} by {art.materializer}, which cannot be imported "
                 f"({e}). Install or restore that code, or re-run the producing step."
             ) from e

@@ -164,7 +164,7 @@ def read_artifact(
             raise _read_error(art, materializer, data_type, e) from e
         # Another materializer than the writer: its failure says nothing about the files.
         raise MaterializerError(
-            f"Artifact #{art.id} at {art.uri} was written by {art.materializer} (as "
+            f"{art.label} at {art.uri} was written by {art.materializer} (as "
             f"{art.data_type}); {materializer.__name__} cannot read it ({type(e).__name__}: "
             f"{e}). Read it with the materializer that wrote it: leave materializer= out, or "
             "pass one that reads that format."
@@ -176,12 +176,12 @@ def _read_error(
 ) -> RunstackError:
     if isinstance(e, FileNotFoundError):
         return ArtifactNotFoundError(
-            f"Artifact #{art.id} at {art.uri} is missing from the artifact store "
+            f"{art.label} at {art.uri} is missing from the artifact store "
             f"({e.filename or e}). It was deleted or moved after it was recorded; re-run the "
             "step that produced it (with caching off) to write it again."
         )
     return MaterializerError(
-        f"{materializer.__name__} could not read artifact #{art.id} at {art.uri} as "
+        f"{materializer.__name__} could not read {art.label.lower()} at {art.uri} as "
         f"{getattr(data_type, '__name__', data_type)}: {type(e).__name__}: {e}. The file may "
         "be corrupted, or the materializer does not handle this type."
     )
