@@ -192,7 +192,9 @@ def _load_inputs(task: StepTask, artifact_store: Any) -> dict[str, Any]:
             materializer = load_materializer(art.materializer)  # checked before any import
             data_type = concrete_class(declared) or load_data_type(art.data_type)
             _verify.verify(artifact_store, art)  # confines the URI to the store, too
-            kwargs[name] = read_artifact(art, materializer, data_type, artifact_store.fs)
+            # A value kept with its record needs no filesystem (nor fsspec's import).
+            fs = None if art.inline is not None else artifact_store.fs
+            kwargs[name] = read_artifact(art, materializer, data_type, fs)
         except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
             raise type(e)(f"Cannot load input {name!r} of {task.where}: {e}") from e
         except (ImportError, AttributeError) as e:
