@@ -24,6 +24,7 @@ from runstack.metadata_stores._rows import (
     marks,
     naive,
     run_record,
+    sqlite_time,
     step_record,
 )
 from runstack.models import (
@@ -142,12 +143,7 @@ class HistoryReading(SQLConnection):
     def _time_param(self, dt: datetime | None) -> Any:
         """A time as the column holds it: SQLite stores text as SQLAlchemy writes it."""
         dt = naive(dt)
-        if dt is not None and self._backend == "sqlite":
-            return (  # SQLAlchemy's SQLite DATETIME format (strftime's %Y may not pad)
-                f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} "
-                f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}"
-            )
-        return dt
+        return sqlite_time(dt) if self._backend == "sqlite" else dt
 
     def _filtered(self, pipeline_id: int | None, f: RunFilter) -> tuple[str, list[Any]]:
         """`` WHERE ...`` (or "") selecting the runs ``r`` (of one pipeline, or of all) that
