@@ -15,19 +15,17 @@ from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
 from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import parameter_rows
-from runstack.metadata_stores._rows import naive
+from runstack.metadata_stores._rows import link_record, links_sql, naive
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from runstack.metadata_stores import _columns as cols
     from runstack.metadata_stores import _schema as t
 else:
     sa = LazyModule("sqlalchemy")
     t = LazyModule("runstack.metadata_stores._schema")
-    cols = LazyModule("runstack.metadata_stores._columns")
 
 T = TypeVar("T")
 
@@ -297,24 +295,17 @@ class RunRecording(SQLConnection):
         self, cache_key: str, limit: int = 3
     ) -> list[tuple[int, dict[str, ArtifactRecord]]]:
         """Most recent successful executions with this cache key, with their outputs."""
-        with self._read() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(t.steps.c.id)
-                    .where(
-                        t.steps.c.cache_key == cache_key,
-                        # Cached rows point at the same artifacts; report the step that wrote them.
-                        t.steps.c.status == ExecutionStatus.COMPLETED.value,
-                    )
-                    .order_by(t.steps.c.id.desc())
-                    .limit(limit)
-                ).scalars()
-            )
-            if not ids:
-                return []
-            links = cols.artifact_links(conn, t.step_outputs, ids)
+        # Cached rows point at the same artifacts; report the step that wrote them.
+        rows = self._fetch(
+            "SELECT id FROM steps WHERE cache_key = ? AND status = ? ORDER BY id DESC LIMIT ?",
+            (cache_key, ExecutionStatus.COMPLETED.value, limit),
+        )
+        ids = [r[0] for r in rows]
+        if not ids:
+            return []
         by_step: dict[int, dict[str, ArtifactRecord]] = {i: {} for i in ids}
-        for link in links:
+        for row in self._fetch(links_sql("step_outputs", len(ids)), ids):
+            link = link_record(row)
             by_step[link.step_id][link.name] = link.artifact
         return [(i, by_step[i]) for i in ids]
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
 from runstack.metadata_stores._engine import json_dumps, json_loads
-from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
+from runstack.models import ArtifactLink, ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
 
 UTC = timezone.utc
 T = TypeVar("T")
@@ -161,6 +161,24 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def links_sql(table: str, steps: int | None) -> str:
+    """The SQL text reading input or output links (by ``table``) with their artifacts
+    (``link_record`` reads a row), in step then declared order: of ``steps`` steps given by
+    id, or (None) of every step of a pipeline given by pipeline id and step name."""
+    sql = (
+        f"SELECT l.step_id, l.name, l.position, {ARTIFACT_SQL} FROM {table} l "
+        "JOIN artifacts a ON a.id = l.artifact_id"
+    )
+    if steps is not None:
+        sql += f" WHERE l.step_id IN ({marks(steps)})"
+    else:
+        sql += (
+            " JOIN steps s ON s.id = l.step_id JOIN runs r ON r.id = s.run_id"
+            " WHERE r.pipeline_id = ? AND s.name = ?"
+        )
+    return sql + " ORDER BY l.step_id, l.position"
+
+
 _STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
 
 
@@ -243,3 +261,7 @@ def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
         inline if inline is None or type(inline) is bytes else bytes(inline),
         None if files is None else _json(files),
     )
+
+
+def link_record(row: Any) -> ArtifactLink:
+    return ArtifactLink(row[0], row[1], row[2], artifact_record(row, 3))
