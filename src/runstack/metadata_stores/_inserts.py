@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runstack.metadata_stores._engine import retried
 from runstack.metadata_stores._lazy import LazyModule
@@ -36,12 +36,26 @@ else:
 
 T = TypeVar("T")
 
-# insert(table, row) -> the new row's id; insert(table, [rows]) -> None;
-# insert(table, row, update=row_id) sets the columns in ``row`` of that row instead: its id if
-# it was there (and, given where=(column, value), that column held that value), else None;
-# insert(table, None, find=(column, value)) -> the id of the row whose column holds value, or
-# None. ``table`` is a table's name (a key of ``_rows.TABLE_COLUMNS``).
-Insert = Callable[..., Any]
+
+class Insert(Protocol):
+    """``insert(table, row)`` -> the new row's id; ``insert(table, [rows])`` -> None;
+    ``insert(table, row, update=row_id)`` sets the columns in ``row`` of that row instead: its
+    id if it was there (and, given ``where=(column, value)``, that column held that value),
+    else None; ``insert(table, None, find=(column, value))`` -> the id of the row whose column
+    holds value, or None. ``table`` is a table's name (a key of ``_rows.TABLE_COLUMNS``)."""
+
+    def __call__(
+        self,
+        table: str,
+        rows: Any,
+        update: int | None = None,
+        find: tuple[str, Any] | None = None,
+        where: tuple[str, Any] | None = None,
+    ) -> Any: ...
+
+
+def _no_table(table: object) -> KeyError:
+    return KeyError(f"No table {table!r} to write: insert() takes a table's name, e.g. 'runs'.")
 
 
 @functools.cache
@@ -63,6 +77,8 @@ def core_insert(conn: sa.Connection) -> Insert:
         find: tuple[str, Any] | None = None,
         where: tuple[str, Any] | None = None,
     ) -> Any:
+        if table not in TABLE_COLUMNS:
+            raise _no_table(table)
         tab = tables[table]
         if find is not None:
             return conn.execute(sa.select(tab.c.id).where(tab.c[find[0]] == find[1])).scalar()
@@ -107,6 +123,8 @@ class SQLiteInserts:
         self._lock = threading.Lock()
 
     def _encoded(self, table: str, column: str, value: Any) -> Any:
+        if table not in self._encoders:
+            raise _no_table(table)
         try:
             encode = self._encoders[table][column]
         except KeyError:
@@ -147,7 +165,10 @@ class SQLiteInserts:
                     params.append(encoded(table, where[0], where[1]))
                 sql = self._update_sql(table, keys, None if where is None else where[0])
                 return update if raw.execute(sql, params).rowcount else None
-            sql, columns = prepared[table]
+            try:
+                sql, columns = prepared[table]
+            except KeyError:
+                raise _no_table(table) from None
 
             def values(row: dict[str, Any]) -> list[Any]:
                 # A key left out is NULL, as Core would leave the column out of the INSERT.
