@@ -340,3 +340,30 @@ def test_errors_of_the_fast_path_are_store_errors_that_teach(
     with pytest.raises(sa.exc.IntegrityError):  # a taken name passes through, as on Core
         store._write_rows(lambda insert: insert("pipelines", {"name": "p", "created_at": None}))
     store.dispose()
+
+
+def test_a_forked_child_writes_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    import os
+
+    store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    when = datetime.now(timezone.utc)
+    run = store.create_run("p", "r", when)
+    inserts = store._sqlite_inserts
+    assert inserts is not None
+    parents = inserts._connection()
+    pid = os.fork()
+    if pid == 0:  # the child: never the parent's connection (SQLite's locks are per process)
+        code = 1
+        try:
+            if inserts._connection() is not parents:
+                store.finish_run(run.id, ExecutionStatus.COMPLETED, when)
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert inserts._connection() is parents  # the parent's is its own still, and works
+    assert store.get_run_by_id(run.id).status is ExecutionStatus.COMPLETED
+    store.finish_run(run.id, ExecutionStatus.FAILED, when, error="x")
+    assert store.get_run_by_id(run.id).status is ExecutionStatus.FAILED
+    store.dispose()
