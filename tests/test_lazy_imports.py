@@ -100,7 +100,7 @@ def test_browsing_commands_do_not_import_the_runner(recorded: Path, args: list[s
     found = cli_loaded(args, recorded)
     assert not found["runstack.execution"], f"`runstack {' '.join(args)}` imported execution"
     assert not found["alembic"], "an up-to-date store is opened without Alembic"
-    # A current SQLite store is read with stdlib sqlite3; the engine is made on first write.
+    # A current SQLite store is read with stdlib sqlite3; the engine is made on first need.
     assert not found["sqlalchemy"], f"`runstack {' '.join(args)}` imported SQLAlchemy"
     # The built-in flavors are dataclasses and piped tables are plain text.
     assert not found["pydantic"], f"`runstack {' '.join(args)}` imported pydantic"
@@ -158,24 +158,78 @@ def test_browsing_without_sqlalchemy_prints_the_history(
     assert all(w in words for w in expected), (expected, out)
 
 
-def test_a_store_opened_without_sqlalchemy_still_records_runs(recorded: Path, tmp_path: Path):
-    # The engine is made on the first write of a store opened by the raw path.
+HISTORY_PIPELINE = textwrap.dedent(
+    """
+    from datetime import datetime, timezone
+
+    from runstack.pipelines import pipeline
+    from runstack.steps import StepContext, step
+
+    @step
+    def one() -> int:
+        return 1
+
+    @step
+    def double(x: int) -> int:
+        return 2 * x
+
+    @step
+    def looks_back(context: StepContext, x: int) -> int:
+        # Reads the history from inside the run (not cached: a StepContext step).
+        past = context.metadata_store.get_pipeline("tiny").runs
+        return len(past) * 100 + past[0].get_step("double").outputs["output"].read() + x
+
+    @pipeline
+    def grows(one, double, looks_back):
+        looks_back(double(one()))
+
+    def run(name):
+        return grows(one=one(), double=double(), looks_back=looks_back()).run(
+            run_name=name, tags={"exp": "lazy", "n": name}
+        )
+    """
+)
+
+
+def test_running_a_pipeline_on_a_current_store_imports_neither_sqlalchemy_nor_alembic(
+    recorded: Path, tmp_path: Path
+):
+    # Writes of a current SQLite store (runs, steps, tags, heartbeats) go straight to sqlite3;
+    # cache lookups and a step's reads of the history are plain SQL text too.
     repo = tmp_path / "repo"
     shutil.copytree(recorded, repo)
-    again = PIPELINE.replace('run_name="only"', 'run_name="again"')
     found = loaded(
-        "import sys\n"
-        "from runstack.repository import Repository\n"
-        'before = len(Repository().get_pipeline("tiny").runs)\n'
-        'assert "sqlalchemy" not in sys.modules\n'
-        f"{again}\n"
-        'runs = Repository().get_pipeline("tiny").runs\n'
-        "assert len(runs) == before + 1\n"
-        'assert runs[-1].name == "again"\n'
-        'assert runs[-1].get_step("double").outputs["output"].read() == 2\n',
+        f"""
+        import sys
+        from datetime import datetime, timezone
+        {textwrap.indent(HISTORY_PIPELINE, " " * 8).strip()}
+        first, again = run("first"), run("again")
+        assert [s.status.value for s in again.steps] == ["cached", "cached", "completed"]
+        assert again.get_step("looks_back").outputs["output"].read() == 104
+        assert again.tags == {{"exp": "lazy", "n": "again"}}
+        store = again._store
+        assert store.touch_run(again.id, datetime.now(timezone.utc)) is False  # it ended
+        from runstack.repository import Repository
+        runs = Repository().get_pipeline("grows").get_runs(tags={{"exp": "lazy"}})
+        assert [r.name for r in runs] == ["first", "again"], runs
+        """,
         repo,
     )
-    assert found["sqlalchemy"]
+    assert not found["sqlalchemy"], "running a pipeline on a current SQLite store imported it"
+    assert not found["alembic"], "running a pipeline on a current SQLite store imported Alembic"
+
+
+def test_a_new_store_is_created_with_alembic_then_recorded_to(tmp_path: Path):
+    # Creating (or migrating) a store runs Alembic; what follows records as on any store.
+    subprocess.run([sys.executable, "-m", "runstack.cli", "init", str(tmp_path)], check=True)
+    found = loaded(
+        f"""
+        {textwrap.indent(HISTORY_PIPELINE, " " * 8).strip()}
+        assert run("first").get_step("looks_back").outputs["output"].read() == 104
+        """.replace('get_pipeline("tiny")', 'get_pipeline("grows")'),
+        tmp_path,
+    )
+    assert found["alembic"] and found["sqlalchemy"]
 
 
 @pytest.mark.parametrize(

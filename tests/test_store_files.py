@@ -282,23 +282,30 @@ def bulky(config: Big) -> int:
     return len(config.notes)
 
 
-def test_a_full_disk_is_a_clear_error_and_the_run_ends_recorded(repo: Repository) -> None:
+def test_a_full_disk_is_a_clear_error_and_the_run_ends_recorded(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tiny(s=one()).run(run_name="warm-up")
     store = repo.active_stack.metadata_store
-    with store.engine.connect() as conn:
-        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
-    store.engine.dispose()
+    pages = store._fetch("PRAGMA page_count")[0][0]
+    # The runner writes on sqlite3 connections of its own (``_inserts``): open fresh ones,
+    # on which the disk fills up at this size.
+    inserts = store._sqlite_inserts
+    inserts.release()
+    connect = inserts._connect
 
-    def limit(dbapi_conn: Any, _record: Any) -> None:  # the disk fills up at this size
-        dbapi_conn.execute(f"PRAGMA max_page_count={pages + 2}")
+    def limited() -> sqlite3.Connection:
+        conn = connect()
+        conn.execute(f"PRAGMA max_page_count={pages + 2}")
+        return conn
 
-    sa.event.listen(store.engine, "connect", limit)
+    monkeypatch.setattr(inserts, "_connect", limited)
     try:
         with pytest.raises(StoreError) as e:
             tiny(s=bulky()).run(run_name="disk-full")
     finally:
-        sa.event.remove(store.engine, "connect", limit)
-        store.engine.dispose()
+        monkeypatch.undo()
+        inserts.release()
     assert "is full" in str(e.value) and "Free space" in str(e.value)
     run = store.get_run("disk-full")
     assert run.status is ExecutionStatus.FAILED and run.end_time is not None

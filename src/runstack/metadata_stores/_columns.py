@@ -15,9 +15,7 @@ from runstack.metadata_stores._rows import (
     RUN_NAMES,
     STEP_NAMES,
     UNLISTED_STEP_NAMES,
-    artifact_record,
 )
-from runstack.models import ArtifactLink
 
 
 def _time(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
@@ -58,27 +56,3 @@ LISTED_STEP_COLUMNS = _columns(
 # The file lists as text, decoded through the memo: they repeat across artifacts, and the
 # driver's json.loads per row was a sixth of a history scan.
 ARTIFACT_COLUMNS = _columns(ARTIFACT_NAMES, text=("a.files",))
-
-
-def artifact_links(
-    conn: sa.Connection,
-    table: sa.Table,
-    step_ids: Sequence[int] | None,
-    pipeline_id: int | None = None,
-    step_name: str | None = None,
-) -> list[ArtifactLink]:
-    """Input or output links (by ``table``) of the given steps, or of every step named
-    ``step_name`` in a pipeline, in step then declared order."""
-    q = sa.select(table.c.step_id, table.c.name, table.c.position, *ARTIFACT_COLUMNS).join(
-        t.artifacts, t.artifacts.c.id == table.c.artifact_id
-    )
-    if step_ids is not None:
-        q = q.where(table.c.step_id.in_(list(step_ids)))
-    else:
-        q = (
-            q.join(t.steps, t.steps.c.id == table.c.step_id)
-            .join(t.runs, t.runs.c.id == t.steps.c.run_id)
-            .where(t.runs.c.pipeline_id == pipeline_id, t.steps.c.name == step_name)
-        )
-    q = q.order_by(table.c.step_id, table.c.position)
-    return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in conn.execute(q).all()]

@@ -22,6 +22,9 @@ from runstack.exceptions import StoreError
 from runstack.metadata_stores import _engine as _eng
 from runstack.metadata_stores import _sqlite_file
 from runstack.metadata_stores._engine import (
+    connect_sqlite,
+    is_driver_error,
+    is_integrity_error,
     json_dumps,
     json_loads,
     normalize_url,
@@ -143,7 +146,8 @@ class SQLConnection:
             engine_kwargs.setdefault("isolation_level", "READ COMMITTED")
             engine_kwargs.setdefault("pool_recycle", 3600)
         self._engine_kwargs = engine_kwargs
-        #: What is made on first use: "engine" (SQLAlchemy's) and, on SQLite, "inserts".
+        #: What is made on first use: "engine" (SQLAlchemy's) and, on SQLite, "inserts" (the
+        #: runner's writes, on sqlite3 connections of their own: no engine needed).
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
         # Idle stdlib sqlite3 connections for ``_fetch`` (one per thread reading at once).
@@ -164,9 +168,9 @@ class SQLConnection:
             _sqlite_file.create(self._sqlite_path, lambda tmp: aside(tmp).dispose())
         # Each process leaves the store as one self-contained file when done with it.
         weakref.finalize(self, _close_sqlite, self._lazy, self._sqlite_path, self._raw)
-        # A current store is read without SQLAlchemy: the engine is made on first write;
-        # any other (no schema yet, older, newer) goes through ``_open`` now, as every store
-        # on a server does.
+        # A current store is read and recorded to without SQLAlchemy: the engine is made when
+        # a cold query or a rare write (curation, gc) first needs it; any other store (no
+        # schema yet, older, newer) goes through ``_open`` now, as every store on a server does.
         if self._schema_revision() != SCHEMA_REVISION:
             self._lazy["engine"] = self._open(self.url, engine_kwargs)
 
@@ -203,15 +207,17 @@ class SQLConnection:
     @property
     def _sqlite_inserts(self) -> SQLiteInserts | None:
         """The runner's writes straight to sqlite3 (SQLite files only), made on first use."""
-        if self._sqlite_path is None:
+        path = self._sqlite_path
+        if path is None:
             return None
         try:
             return self._lazy["inserts"]
         except KeyError:
-            engine = self._engine
+            connect_args = self._engine_kwargs.get("connect_args", {})
             with self._lazy_lock:
                 if "inserts" not in self._lazy:
-                    self._lazy["inserts"] = SQLiteInserts(engine.dialect)
+                    connect = functools.partial(connect_sqlite, path, connect_args)
+                    self._lazy["inserts"] = SQLiteInserts(connect)
                 return self._lazy["inserts"]
 
     @_sqlite_inserts.setter
@@ -257,9 +263,9 @@ class SQLConnection:
         decide what a taken name means)."""
         try:
             yield
-        except sa.exc.IntegrityError:
-            raise
-        except (sa.exc.DBAPIError, sqlite3.Error) as e:
+        except Exception as e:
+            if is_integrity_error(e) or not is_driver_error(e):
+                raise
             raise self._error(e) from e
 
     def __reduce__(self) -> Any:
@@ -309,12 +315,8 @@ class SQLConnection:
             with self._write() as conn:
                 return work(conn)
 
-        try:
+        with self._errors():
             return retried(once, sqlite=self._sqlite_path is not None)
-        except sa.exc.IntegrityError:
-            raise
-        except (sa.exc.DBAPIError, sqlite3.Error) as e:
-            raise self._error(e) from e
 
     def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one read-only statement, run through the DB-API without SQLAlchemy's

@@ -6,8 +6,10 @@ import json
 import math
 import random
 import sqlite3
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runstack.exceptions import StoreError
@@ -27,6 +29,23 @@ BUSY_TIMEOUT_S = 60.0
 # Errors after which the whole transaction may simply be run again.
 _RETRY_SQLSTATES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock
 _RETRY_MYSQL_CODES = {1213, 1205}  # MySQL: deadlock, lock wait timeout
+
+
+def _sqlalchemy_error(e: BaseException, name: str) -> bool:
+    """Whether ``e`` is SQLAlchemy's exception ``name`` (``sqlalchemy.exc``): never, in a
+    process that has not imported SQLAlchemy, which is then not imported to ask."""
+    return "sqlalchemy" in sys.modules and isinstance(e, getattr(sa.exc, name))
+
+
+def is_integrity_error(e: BaseException) -> bool:
+    """Whether ``e`` is a constraint violation (sqlite3's, or any driver's through SQLAlchemy)."""
+    return isinstance(e, sqlite3.IntegrityError) or _sqlalchemy_error(e, "IntegrityError")
+
+
+def is_driver_error(e: BaseException) -> bool:
+    """Whether ``e`` is an error of the database or its driver (sqlite3's, or any driver's
+    through SQLAlchemy), as opposed to one of runstack's or the caller's."""
+    return isinstance(e, sqlite3.Error) or _sqlalchemy_error(e, "DBAPIError")
 
 
 def is_retryable(e: BaseException) -> bool:
@@ -55,10 +74,9 @@ def retried(transaction: Callable[[], T], *, sqlite: bool) -> T:
         began = time.monotonic()
         try:
             return transaction()
-        except sa.exc.IntegrityError:
-            raise
-        except (sa.exc.DBAPIError, sqlite3.Error) as e:
-            # (SQLite's BEGIN IMMEDIATE goes straight to the driver: a raw sqlite3 error.)
+        except Exception as e:
+            if is_integrity_error(e) or not is_driver_error(e):
+                raise
             waited_out = sqlite and time.monotonic() - began >= BUSY_TIMEOUT_S * 0.8
             if attempt == ATTEMPTS - 1 or not is_retryable(e) or waited_out:
                 raise
@@ -130,24 +148,43 @@ def normalize_url(url: str | sa.URL) -> sa.URL:
         ) from None
 
 
+def configure_sqlite(conn: sqlite3.Connection) -> None:
+    """Set up a new connection to an SQLite store: the engine's (``setup_sqlite``) and the
+    runner's own (``_inserts.py``) alike."""
+    conn.isolation_level = None  # we issue BEGIN ourselves (``setup_sqlite``, ``_inserts``)
+    cur = conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoint the -wal into the database every ~40 MB of commits, not every 4 MB (the
+    # default): a run's commits rewrite the same few pages, which a checkpoint copies once
+    # however often they changed, and each checkpoint waits for the disk (12-21 ms here).
+    # That took a step's COMMITs from ~0.35 to ~0.14 ms of wall time on average. Each
+    # process still leaves the store checkpointed when done with it (_sqlite_file).
+    cur.execute("PRAGMA wal_autocheckpoint=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def connect_sqlite(path: Path, connect_args: Mapping[str, Any]) -> sqlite3.Connection:
+    """A connection to the SQLite store file ``path`` made as the engine makes its own: what
+    SQLAlchemy's pysqlite dialect passes for a file (``check_same_thread=False``: pooled
+    connections move between threads), the engine's ``connect_args``, ``configure_sqlite``."""
+    conn = sqlite3.connect(str(path), **{"check_same_thread": False, **connect_args})
+    try:
+        configure_sqlite(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def setup_sqlite(engine: sa.Engine) -> None:
     from sqlalchemy import event
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoint the -wal into the database every ~40 MB of commits, not every 4 MB (the
-        # default): a run's commits rewrite the same few pages, which a checkpoint copies once
-        # however often they changed, and each checkpoint waits for the disk (12-21 ms here).
-        # That took a step's COMMITs from ~0.35 to ~0.14 ms of wall time on average. Each
-        # process still leaves the store checkpointed when done with it (_sqlite_file).
-        cur.execute("PRAGMA wal_autocheckpoint=10000")
-        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        configure_sqlite(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:

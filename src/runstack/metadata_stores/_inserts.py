@@ -2,10 +2,14 @@
 
 Recording a step (or starting or ending a run) is a handful of statements in one
 transaction. Through SQLAlchemy Core each costs ~0.1 ms of execution set-up, more than SQLite
-takes to run it, and a trivial step's whole budget is 0.3 ms. On SQLite they therefore go to
-the driver directly, with SQL text and bind processors (SQLAlchemy's own, per column type)
-derived once from the tables, so column names and value encoding stay defined in one place:
-``_schema.py``.
+takes to run it, and a trivial step's whole budget is 0.3 ms; importing SQLAlchemy at all
+costs a short script ~100 ms. On SQLite they therefore go to the driver directly, on
+connections of the runner's own (made as the engine's are: ``_engine.connect_sqlite``), with
+SQL text and value encoders made from the column lists in ``_rows.py``; a test checks that
+they store what SQLAlchemy's bind processors for the tables of ``_schema.py`` would.
+
+Callers name tables by name, so that recording a run on SQLite needs neither SQLAlchemy nor
+``_schema.py``; the Core path looks the names up in ``_schema.metadata``.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runstack.metadata_stores._engine import retried
 from runstack.metadata_stores._lazy import LazyModule
+from runstack.metadata_stores._rows import NUMBERED, TABLE_COLUMNS, marks, sqlite_columns
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -31,30 +36,31 @@ else:
 
 T = TypeVar("T")
 
-# insert(table, row) -> the new row's id; insert(table, [rows]) -> None;
-# insert(table, row, update=row_id) sets the columns in ``row`` of that row instead: its id if
-# it was there, else None; insert(table, None, find=(column, value)) -> the id of the row whose
-# column holds value, or None.
-Insert = Callable[..., Any]
+
+class Insert(Protocol):
+    """``insert(table, row)`` -> the new row's id; ``insert(table, [rows])`` -> None;
+    ``insert(table, row, update=row_id)`` sets the columns in ``row`` of that row instead: its
+    id if it was there (and, given ``where=(column, value)``, that column held that value),
+    else None; ``insert(table, None, find=(column, value))`` -> the id of the row whose column
+    holds value, or None. ``table`` is a table's name (a key of ``_rows.TABLE_COLUMNS``)."""
+
+    def __call__(
+        self,
+        table: str,
+        rows: Any,
+        update: int | None = None,
+        find: tuple[str, Any] | None = None,
+        where: tuple[str, Any] | None = None,
+    ) -> Any: ...
 
 
-@functools.cache
-def _tables() -> tuple[sa.Table, ...]:
-    return (
-        t.pipelines,
-        t.runs,
-        t.run_tags,
-        t.steps,
-        t.artifacts,
-        t.step_parameters,
-        t.step_outputs,
-        t.step_inputs,
-    )
+def _no_table(table: object) -> KeyError:
+    return KeyError(f"No table {table!r} to write: insert() takes a table's name, e.g. 'runs'.")
 
 
 @functools.cache
 def _core_inserts() -> dict[str, sa.Insert]:
-    return {table.name: table.insert() for table in _tables()}
+    return {name: t.metadata.tables[name].insert() for name in TABLE_COLUMNS}
 
 
 _LEFT_OUT = object()
@@ -62,86 +68,122 @@ _LEFT_OUT = object()
 
 def core_insert(conn: sa.Connection) -> Insert:
     """INSERTs through SQLAlchemy Core on ``conn`` (every backend)."""
+    tables = t.metadata.tables
 
     def insert(
-        table: sa.Table, rows: Any, update: int | None = None, find: tuple[str, Any] | None = None
+        table: str,
+        rows: Any,
+        update: int | None = None,
+        find: tuple[str, Any] | None = None,
+        where: tuple[str, Any] | None = None,
     ) -> Any:
+        if table not in TABLE_COLUMNS:
+            raise _no_table(table)
+        tab = tables[table]
         if find is not None:
-            return conn.execute(sa.select(table.c.id).where(table.c[find[0]] == find[1])).scalar()
+            return conn.execute(sa.select(tab.c.id).where(tab.c[find[0]] == find[1])).scalar()
         if update is not None:
-            done = conn.execute(table.update().where(table.c.id == update).values(rows))
+            q = tab.update().where(tab.c.id == update)
+            if where is not None:
+                q = q.where(tab.c[where[0]] == where[1])
+            done = conn.execute(q.values(rows))
             return update if done.rowcount else None
-        result = conn.execute(_core_inserts()[table.name], rows)
+        result = conn.execute(_core_inserts()[table], rows)
         return result.inserted_primary_key[0] if isinstance(rows, dict) else None  # type: ignore[index]
 
     return insert
 
 
-class SQLiteInserts:
-    """Statements issued on the raw sqlite3 connection, their SQL made once per table (and
-    per set of columns updated)."""
+def _q(name: str) -> str:
+    # Every name is one of TABLE_COLUMNS's (checked before use: SQLite would take an unknown
+    # double-quoted name in a condition for a string literal).
+    return f'"{name}"'
 
-    def __init__(self, dialect: sa.Dialect) -> None:
-        quote = dialect.identifier_preparer.quote
-        self._quote = quote
+
+class SQLiteInserts:
+    """Statements issued on sqlite3 connections of the runner's own, one held per thread,
+    their SQL made once per table (and per set of columns updated)."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
         self._prepared: dict[str, tuple[str, list[tuple[str, Any]]]] = {}
-        self._binders: dict[str, dict[str, Any]] = {}
-        for table in _tables():
-            columns = [c for c in table.columns if c is not table.autoincrement_column]
-            sql = (
-                f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})"
-            )
-            binders = [
-                (c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns
-            ]
-            self._prepared[table.name] = (sql, binders)
-            self._binders[table.name] = dict(binders)
-        self._updates: dict[tuple[str, tuple[str, ...]], str] = {}
-        self._held = threading.local()  # ((pid, generation, pool), connection) per thread
-        self._all: list[tuple[int, Any]] = []  # (pid, connection) of every one held
+        self._encoders: dict[str, dict[str, Any]] = {}
+        for table in TABLE_COLUMNS:
+            columns = sqlite_columns(table)
+            self._encoders[table] = dict(columns)
+            if table in NUMBERED:
+                columns = columns[1:]  # the database numbers the row
+            names = ", ".join(_q(c) for c, _ in columns)
+            sql = f"INSERT INTO {_q(table)} ({names}) VALUES ({marks(len(columns))})"
+            self._prepared[table] = (sql, columns)
+        self._updates: dict[tuple[str, tuple[str, ...], str | None], str] = {}
+        self._held = threading.local()  # ((pid, generation), connection) of this thread
+        self._all: list[tuple[int, sqlite3.Connection]] = []  # (pid, connection) held
         self._generation = 0
         self._lock = threading.Lock()
 
-    def _update_sql(self, table: str, columns: tuple[str, ...]) -> str:
-        sql = self._updates.get((table, columns))
+    def _encoded(self, table: str, column: str, value: Any) -> Any:
+        if table not in self._encoders:
+            raise _no_table(table)
+        try:
+            encode = self._encoders[table][column]
+        except KeyError:
+            raise KeyError(f"Table {table!r} has no column {column!r}.") from None
+        return value if encode is None else encode(value)
+
+    def _update_sql(self, table: str, columns: tuple[str, ...], where: str | None) -> str:
+        key = (table, columns, where)
+        sql = self._updates.get(key)
         if sql is None:
-            q = self._quote
-            sets = ", ".join(f"{q(c)} = ?" for c in columns)
-            sql = self._updates[(table, columns)] = f"UPDATE {q(table)} SET {sets} WHERE id = ?"
+            sets = ", ".join(f"{_q(c)} = ?" for c in columns)
+            sql = f"UPDATE {_q(table)} SET {sets} WHERE id = ?"
+            if where is not None:
+                sql += f" AND {_q(where)} = ?"
+            self._updates[key] = sql
         return sql
 
     def bind(self, raw: sqlite3.Connection) -> Insert:
-        prepared, all_binders, quote = self._prepared, self._binders, self._quote
+        prepared, encoded = self._prepared, self._encoded
 
         def insert(
-            table: sa.Table,
+            table: str,
             rows: Any,
             update: int | None = None,
             find: tuple[str, Any] | None = None,
+            where: tuple[str, Any] | None = None,
         ) -> Any:
             if find is not None:
-                sql = f"SELECT id FROM {quote(table.name)} WHERE {quote(find[0])} = ?"
-                row = raw.execute(sql, (find[1],)).fetchone()
+                value = encoded(table, find[0], find[1])
+                sql = f"SELECT id FROM {_q(table)} WHERE {_q(find[0])} = ?"
+                row = raw.execute(sql, (value,)).fetchone()
                 return None if row is None else row[0]
             if update is not None:
-                binders = all_binders[table.name]
                 keys = tuple(rows)
-                params = [(p(rows[k]) if (p := binders[k]) is not None else rows[k]) for k in keys]
+                params = [encoded(table, k, rows[k]) for k in keys]
                 params.append(update)
-                done = raw.execute(self._update_sql(table.name, keys), params).rowcount
-                return update if done else None
-            sql, binders_list = prepared[table.name]
+                if where is not None:
+                    params.append(encoded(table, where[0], where[1]))
+                sql = self._update_sql(table, keys, None if where is None else where[0])
+                return update if raw.execute(sql, params).rowcount else None
+            try:
+                sql, columns = prepared[table]
+            except KeyError:
+                raise _no_table(table) from None
 
             def values(row: dict[str, Any]) -> list[Any]:
                 # A key left out is NULL, as Core would leave the column out of the INSERT.
                 out: list[Any] = []
-                for name, process in binders_list:
+                used = 0
+                for name, encode in columns:
                     value = row.get(name, _LEFT_OUT)
                     if value is _LEFT_OUT:
                         out.append(None)
                     else:
-                        out.append(value if process is None else process(value))
+                        used += 1
+                        out.append(value if encode is None else encode(value))
+                if used != len(row):  # as Core refuses "unconsumed column names"
+                    unknown = sorted(set(row) - {name for name, _ in columns})
+                    raise KeyError(f"Cannot insert into {table!r}: no column(s) {unknown}.")
                 return out
 
             if isinstance(rows, dict):
@@ -151,26 +193,24 @@ class SQLiteInserts:
 
         return insert
 
-    def _connection(self, engine: sa.Engine) -> sqlite3.Connection:
-        """This thread's own connection from the pool, kept checked out between transactions:
-        checking one out and in again cost ~45 us, twice per step. :meth:`release` (when the
-        store is disposed or the process ends) returns them all."""
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's own connection, kept open between transactions (opening one and
+        setting it up costs more than a step's statements). :meth:`release` (when the store is
+        disposed or the process ends) closes them all."""
         held = getattr(self._held, "conn", None)
-        pid = os.getpid()
-        # A new pool (engine.dispose()), a release() or a fork since: take a fresh one.
-        if held is None or held[0] != (pid, self._generation, engine.pool):
+        key = (os.getpid(), self._generation)
+        # A release() or a fork since: open a fresh one.
+        if held is None or held[0] != key:
             if held is not None:
                 self._drop()
-            fairy = engine.raw_connection()
-            held = self._held.conn = ((pid, self._generation, engine.pool), fairy)
+            conn = self._connect()
+            held = self._held.conn = (key, conn)
             with self._lock:
-                self._all.append((pid, fairy))
-        raw = held[1].driver_connection
-        assert raw is not None
-        return raw
+                self._all.append((key[0], conn))
+        return held[1]
 
     def _drop(self) -> None:
-        """Give this thread's connection back after an error: the next write takes a fresh one."""
+        """Close this thread's connection after an error: the next write opens a fresh one."""
         held = getattr(self._held, "conn", None)
         self._held.conn = None
         if held is not None and held[0][0] == os.getpid():  # never one a parent process owns
@@ -181,21 +221,21 @@ class SQLiteInserts:
                 held[1].close()
 
     def release(self) -> None:
-        """Return every connection held by any thread to the pool (before it is disposed)."""
+        """Close every connection held by any thread (when the store is disposed)."""
         with self._lock:
             held, self._all = self._all, []
             self._generation += 1
-        for pid, fairy in held:
+        for pid, conn in held:
             if pid == os.getpid():  # a forked child leaves its parent's connections alone
-                with contextlib.suppress(Exception):  # at exit the pool may be half gone
-                    fairy.close()
+                with contextlib.suppress(Exception):  # at exit it may be half gone
+                    conn.close()
 
-    def transact(self, engine: sa.Engine, work: Callable[[Insert], T]) -> T:
+    def transact(self, work: Callable[[Insert], T]) -> T:
         """Run ``work`` in one write transaction (``BEGIN IMMEDIATE``) on this thread's
         connection, retried as every write is (``_engine.retried``)."""
 
         def once() -> T:
-            raw = self._connection(engine)
+            raw = self._connection()
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 try:

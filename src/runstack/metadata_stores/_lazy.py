@@ -1,10 +1,12 @@
-"""Modules imported on first use, so reading an existing SQLite store needs no SQLAlchemy.
+"""Modules imported on first use, so reading or running pipelines on an existing SQLite store
+needs no SQLAlchemy.
 
 ``import sqlalchemy`` costs 100-300 ms of a process, and its objects' finalisation more at
-exit: most of a CLI call that lists runs. The hot history reads are plain SQL on stdlib
-sqlite3 (``_connection._fetch``), so the store's modules name SQLAlchemy (and the tables,
-which are SQLAlchemy objects) through a :class:`LazyModule`, imported when a write, a
-migration or a cold query first touches it::
+exit: most of a CLI call that lists runs, or of a short script that runs a pipeline. The hot
+history reads are plain SQL on stdlib sqlite3 (``_connection._fetch``), and so are the
+runner's writes (``_inserts.SQLiteInserts``), so the store's modules name SQLAlchemy (and the
+tables, which are SQLAlchemy objects) through a :class:`LazyModule`, imported when a server's
+store, a migration, a cold query or a rare write first touches it::
 
     if TYPE_CHECKING:
         import sqlalchemy as sa

@@ -21,9 +21,12 @@ from runstack.metadata_stores._rows import (
     STEP_SQL,
     artifact_record,
     aware,
+    link_record,
+    links_sql,
     marks,
     naive,
     run_record,
+    sqlite_time,
     step_record,
 )
 from runstack.models import (
@@ -142,12 +145,7 @@ class HistoryReading(SQLConnection):
     def _time_param(self, dt: datetime | None) -> Any:
         """A time as the column holds it: SQLite stores text as SQLAlchemy writes it."""
         dt = naive(dt)
-        if dt is not None and self._backend == "sqlite":
-            return (  # SQLAlchemy's SQLite DATETIME format (strftime's %Y may not pad)
-                f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} "
-                f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}"
-            )
-        return dt
+        return sqlite_time(dt) if self._backend == "sqlite" else dt
 
     def _filtered(self, pipeline_id: int | None, f: RunFilter) -> tuple[str, list[Any]]:
         """`` WHERE ...`` (or "") selecting the runs ``r`` (of one pipeline, or of all) that
@@ -269,23 +267,13 @@ class HistoryReading(SQLConnection):
     ) -> list[ArtifactLink]:
         """Input or output links (by ``table``) of the given steps, or of every step named
         ``step_name`` in a pipeline, in step then declared order."""
-        sql = (
-            f"SELECT l.step_id, l.name, l.position, {ARTIFACT_SQL} FROM {table} l "
-            "JOIN artifacts a ON a.id = l.artifact_id"
-        )
-        if step_ids is not None:
-            if not step_ids:
-                return []
-            sql += f" WHERE l.step_id IN ({marks(len(step_ids))})"
-            params: list[Any] = list(step_ids)
+        if step_ids is None:
+            rows = self._fetch(links_sql(table, None), (pipeline_id, step_name))
+        elif step_ids:
+            rows = self._fetch(links_sql(table, len(step_ids)), list(step_ids))
         else:
-            sql += (
-                " JOIN steps s ON s.id = l.step_id JOIN runs r ON r.id = s.run_id"
-                " WHERE r.pipeline_id = ? AND s.name = ?"
-            )
-            params = [pipeline_id, step_name]
-        rows = self._fetch(sql + " ORDER BY l.step_id, l.position", params)
-        return [ArtifactLink(r[0], r[1], r[2], artifact_record(r, 3)) for r in rows]
+            return []
+        return [link_record(r) for r in rows]
 
     def running_runs(self) -> list[tuple[int, str, str | None, int | None, datetime | None]]:
         """``(id, name, owner_host, owner_pid, heartbeat_at)`` of every run marked running."""
@@ -306,13 +294,14 @@ class HistoryReading(SQLConnection):
 
     def run_names_of_steps(self, step_ids: Sequence[int]) -> dict[int, str]:
         """Name of the run each step belongs to."""
-        q = (
-            sa.select(t.steps.c.id, t.runs.c.name)
-            .join(t.runs, t.runs.c.id == t.steps.c.run_id)
-            .where(t.steps.c.id.in_(list(step_ids)))
+        if not step_ids:
+            return {}
+        rows = self._fetch(
+            "SELECT s.id, r.name FROM steps s JOIN runs r ON r.id = s.run_id "
+            f"WHERE s.id IN ({marks(len(step_ids))})",
+            list(step_ids),
         )
-        with self._read() as conn:
-            return {r[0]: r[1] for r in conn.execute(q)}
+        return {r[0]: r[1] for r in rows}
 
     def previous_successful_step(self, step_id: int) -> int | None:
         """Id of the latest earlier completed or cached execution of the same pipeline step."""

@@ -15,19 +15,17 @@ from runstack.metadata_stores._connection import SQLConnection
 from runstack.metadata_stores._inserts import Insert, core_insert
 from runstack.metadata_stores._lazy import LazyModule
 from runstack.metadata_stores._params import parameter_rows
-from runstack.metadata_stores._rows import naive
+from runstack.metadata_stores._rows import link_record, links_sql, naive
 from runstack.metadata_stores._tags import check_tags
 from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepResult
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from runstack.metadata_stores import _columns as cols
     from runstack.metadata_stores import _schema as t
 else:
     sa = LazyModule("sqlalchemy")
     t = LazyModule("runstack.metadata_stores._schema")
-    cols = LazyModule("runstack.metadata_stores._columns")
 
 T = TypeVar("T")
 
@@ -57,11 +55,11 @@ class RunRecording(SQLConnection):
         tags = check_tags(tags)
 
         def insert_run(insert: Insert) -> tuple[int, int]:
-            pid = insert(t.pipelines, None, find=("name", pipeline_name))
+            pid = insert("pipelines", None, find=("name", pipeline_name))
             if pid is None:
-                pid = insert(t.pipelines, {"name": pipeline_name, "created_at": start})
+                pid = insert("pipelines", {"name": pipeline_name, "created_at": start})
             run_id = insert(
-                t.runs,
+                "runs",
                 {
                     "pipeline_id": pid,
                     "name": run_name,
@@ -75,7 +73,7 @@ class RunRecording(SQLConnection):
             )
             if tags:
                 insert(
-                    t.run_tags,
+                    "run_tags",
                     [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                 )
             return pid, run_id
@@ -115,13 +113,13 @@ class RunRecording(SQLConnection):
         self, run_id: int, status: ExecutionStatus, end_time: datetime, error: str | None = None
     ) -> None:
         values = {"status": status.value, "end_time": naive(end_time), "error": error}
-        self._write_rows(lambda insert: insert(t.runs, values, update=run_id))
+        self._write_rows(lambda insert: insert("runs", values, update=run_id))
 
     def start_step(self, result: StepResult) -> int:
         """Record a step as ``running`` (``result`` says which; its end is not used yet), so a
         live or crashed run shows which step is in flight. ``record_step`` replaces the row."""
         row = self._step_row(result) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
-        return self._write_rows(lambda insert: insert(t.steps, row))
+        return self._write_rows(lambda insert: insert("steps", row))
 
     def record_step(
         self, result: StepResult, *, run_completed_at: datetime | None = None
@@ -143,7 +141,7 @@ class RunRecording(SQLConnection):
                     "end_time": naive(run_completed_at),
                     "error": None,
                 }
-                insert(t.runs, ended, update=result.run_id)
+                insert("runs", ended, update=result.run_id)
             return recorded
 
         try:
@@ -167,7 +165,7 @@ class RunRecording(SQLConnection):
                 self._step_row(r) | {"status": ExecutionStatus.RUNNING.value, "end_time": None}
                 for r in starting
             ]
-            return step_id, outputs, [insert(t.steps, row) for row in running]
+            return step_id, outputs, [insert("steps", row) for row in running]
 
         try:
             return self._write_rows(work)
@@ -188,11 +186,12 @@ class RunRecording(SQLConnection):
         """Run ``work`` in one write transaction: on SQLite straight on the driver (a few
         statements through Core cost more than SQLite takes to run them), else through Core.
         A constraint violation is an ``sa.exc.IntegrityError`` either way."""
-        if self._sqlite_inserts is None:
+        inserts = self._sqlite_inserts
+        if inserts is None:
             return self._transact(lambda conn: work(core_insert(conn)))
         with self._errors():
             try:
-                return self._sqlite_inserts.transact(self._engine, work)
+                return inserts.transact(work)
             except sqlite3.IntegrityError as e:
                 raise sa.exc.IntegrityError(None, None, e) from e
 
@@ -237,18 +236,18 @@ class RunRecording(SQLConnection):
                 "logs_uri": result.logs_uri,
                 "execution": result.execution,
             }
-            step_id = insert(t.steps, ended, update=result.running_step_id)
+            step_id = insert("steps", ended, update=result.running_step_id)
         if step_id is None:  # no running row, or it was removed meanwhile
-            step_id = insert(t.steps, self._step_row(result))
+            step_id = insert("steps", self._step_row(result))
         if result.parameters:
             insert(
-                t.step_parameters,
+                "step_parameters",
                 parameter_rows(step_id, result.run_id, result.name, result.parameters),
             )
         outputs: dict[str, ArtifactRecord] = {}
         for a in result.new_outputs:
             art_id = insert(
-                t.artifacts,
+                "artifacts",
                 {
                     "uri": a.uri,
                     "data_type": a.data_type,
@@ -276,7 +275,7 @@ class RunRecording(SQLConnection):
         order = result.output_order or tuple(outputs)
         if outputs:
             insert(
-                t.step_outputs,
+                "step_outputs",
                 [
                     {"step_id": step_id, "name": n, "position": i, "artifact_id": outputs[n].id}
                     for i, n in enumerate(order)
@@ -284,7 +283,7 @@ class RunRecording(SQLConnection):
             )
         if result.inputs:
             insert(
-                t.step_inputs,
+                "step_inputs",
                 [
                     {"step_id": step_id, "name": n, "position": i, "artifact_id": aid}
                     for i, (n, aid) in enumerate(result.inputs.items())
@@ -296,35 +295,26 @@ class RunRecording(SQLConnection):
         self, cache_key: str, limit: int = 3
     ) -> list[tuple[int, dict[str, ArtifactRecord]]]:
         """Most recent successful executions with this cache key, with their outputs."""
-        with self._read() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(t.steps.c.id)
-                    .where(
-                        t.steps.c.cache_key == cache_key,
-                        # Cached rows point at the same artifacts; report the step that wrote them.
-                        t.steps.c.status == ExecutionStatus.COMPLETED.value,
-                    )
-                    .order_by(t.steps.c.id.desc())
-                    .limit(limit)
-                ).scalars()
-            )
-            if not ids:
-                return []
-            links = cols.artifact_links(conn, t.step_outputs, ids)
+        # Cached rows point at the same artifacts; report the step that wrote them.
+        rows = self._fetch(
+            "SELECT id FROM steps WHERE cache_key = ? AND status = ? ORDER BY id DESC LIMIT ?",
+            (cache_key, ExecutionStatus.COMPLETED.value, limit),
+        )
+        ids = [r[0] for r in rows]
+        if not ids:
+            return []
         by_step: dict[int, dict[str, ArtifactRecord]] = {i: {} for i in ids}
-        for link in links:
+        for row in self._fetch(links_sql("step_outputs", len(ids)), ids):
+            link = link_record(row)
             by_step[link.step_id][link.name] = link.artifact
         return [(i, by_step[i]) for i in ids]
 
     def touch_run(self, run_id: int, now: datetime) -> bool:
         """Refresh a running run's heartbeat; False once the run is no longer running."""
-        update = (
-            t.runs.update()
-            .where(t.runs.c.id == run_id, t.runs.c.status == ExecutionStatus.RUNNING.value)
-            .values(heartbeat_at=naive(now))
-        )
-        return bool(self._transact(lambda conn: conn.execute(update).rowcount))
+        beat = {"heartbeat_at": naive(now)}
+        running = ("status", ExecutionStatus.RUNNING.value)
+        done = self._write_rows(lambda insert: insert("runs", beat, update=run_id, where=running))
+        return done is not None
 
     def mark_run_crashed(
         self,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
-from runstack.metadata_stores._engine import json_loads
-from runstack.models import ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
+from runstack.metadata_stores._engine import json_dumps, json_loads
+from runstack.models import ArtifactLink, ArtifactRecord, ExecutionStatus, RunRecord, StepRecord
 
 UTC = timezone.utc
 T = TypeVar("T")
@@ -79,9 +80,103 @@ LISTED_STEP_SQL = ", ".join("NULL" if n in UNLISTED_STEP_NAMES else n for n in S
 ARTIFACT_SQL = ", ".join(ARTIFACT_NAMES)
 
 
+# Every column of the tables the runner writes, in table order, with how SQLite holds its
+# values where that is not as given (integers, text): ":time" as SQLAlchemy's SQLite DATETIME
+# text (``sqlite_time``), ":json" as JSON text (``json_dumps``), ":blob" as a BLOB. The SQLite
+# writes (``_inserts.py``) are made from these, without SQLAlchemy; ``_schema.py`` declares
+# the same tables for SQLAlchemy, and a test checks that the two agree column by column and
+# that each encoder stores what SQLAlchemy's bind processor would.
+TABLE_COLUMNS = {
+    "pipelines": ("id", "name", "created_at:time"),
+    "runs": (
+        "id", "pipeline_id", "name", "status", "start_time:time", "end_time:time", "error",
+        "owner_host", "owner_pid", "heartbeat_at:time", "owner_ns", "note",
+    ),
+    "steps": (
+        "id", "run_id", "name", "entrypoint_name", "position", "role", "status",
+        "parameters:json", "parent_step_names:json", "cache_key", "cache_components:json",
+        "cached_from_step_id", "start_time:time", "end_time:time", "error", "traceback",
+        "logs_uri", "execution:json",
+    ),
+    "artifacts": (
+        "id", "uri", "data_type", "materializer", "producer_step_id", "content_hash",
+        "created_at:time", "storage_format", "inline_data:blob", "files:json",
+    ),
+    "step_inputs": ("step_id", "name", "position", "artifact_id"),
+    "step_outputs": ("step_id", "name", "position", "artifact_id"),
+    "step_parameters": ("step_id", "name", "run_id", "step_name", "value"),
+    "run_tags": ("run_id", "key", "value"),
+}  # fmt: skip
+# Tables whose "id" the database assigns (an INSERT leaves it out and returns it).
+NUMBERED = frozenset(name for name, cols in TABLE_COLUMNS.items() if cols[0] == "id")
+
+_TIME_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
+def sqlite_time(value: datetime | date | None) -> str | None:
+    """A time as an SQLite column holds it: SQLAlchemy's DATETIME text, made of the fields as
+    given (like SQLAlchemy, it does not look at tzinfo: callers store ``naive`` UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _TIME_TEXT % (
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+        )
+    if isinstance(value, date):
+        return _TIME_TEXT % (value.year, value.month, value.day, 0, 0, 0, 0)
+    raise TypeError(f"A time column takes a datetime, got {type(value).__name__} {value!r}.")
+
+
+def _blob(value: Any) -> Any:
+    return None if value is None else sqlite3.Binary(value)
+
+
+# How a value of each kind of column is handed to sqlite3 (None: as it is). A JSON column's
+# None is JSON's null, as SQLAlchemy writes it; a column left out of a row is SQL NULL.
+SQLITE_ENCODERS: dict[str, Callable[[Any], Any] | None] = {
+    "": None,
+    "time": sqlite_time,
+    "json": json_dumps,
+    "blob": _blob,
+}
+
+
+def sqlite_columns(table: str) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    """``(column, encoder)`` of each column of ``table``, in order (see ``SQLITE_ENCODERS``)."""
+    out = []
+    for spec in TABLE_COLUMNS[table]:
+        name, _, kind = spec.partition(":")
+        out.append((name, SQLITE_ENCODERS[kind]))
+    return out
+
+
 def marks(n: int) -> str:
     """``?, ?, ...``: the placeholders of an IN list of ``n`` values."""
     return ", ".join("?" * n)
+
+
+def links_sql(table: str, steps: int | None) -> str:
+    """The SQL text reading input or output links (by ``table``) with their artifacts
+    (``link_record`` reads a row), in step then declared order: of ``steps`` steps given by
+    id, or (None) of every step of a pipeline given by pipeline id and step name."""
+    sql = (
+        f"SELECT l.step_id, l.name, l.position, {ARTIFACT_SQL} FROM {table} l "
+        "JOIN artifacts a ON a.id = l.artifact_id"
+    )
+    if steps is not None:
+        sql += f" WHERE l.step_id IN ({marks(steps)})"
+    else:
+        sql += (
+            " JOIN steps s ON s.id = l.step_id JOIN runs r ON r.id = s.run_id"
+            " WHERE r.pipeline_id = ? AND s.name = ?"
+        )
+    return sql + " ORDER BY l.step_id, l.position"
 
 
 _STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
@@ -166,3 +261,7 @@ def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
         inline if inline is None or type(inline) is bytes else bytes(inline),
         None if files is None else _json(files),
     )
+
+
+def link_record(row: Any) -> ArtifactLink:
+    return ArtifactLink(row[0], row[1], row[2], artifact_record(row, 3))
