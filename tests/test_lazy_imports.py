@@ -41,7 +41,7 @@ PIPELINE = textwrap.dedent(
     """
 )
 
-WATCHED = ("runstack.execution", "sqlalchemy", "pydantic", "rich.table", "alembic")
+WATCHED = ("runstack.execution", "sqlalchemy", "pydantic", "rich.table", "alembic", "fsspec")
 
 PROBE = textwrap.dedent(
     """
@@ -217,6 +217,8 @@ def test_running_a_pipeline_on_a_current_store_imports_neither_sqlalchemy_nor_al
     )
     assert not found["sqlalchemy"], "running a pipeline on a current SQLite store imported it"
     assert not found["alembic"], "running a pipeline on a current SQLite store imported Alembic"
+    # Every value is small enough to be kept inline: no file is written or read.
+    assert not found["fsspec"], "a run whose values are all inline imported fsspec"
 
 
 def test_a_new_store_is_created_with_alembic_then_recorded_to(tmp_path: Path):
