@@ -36,6 +36,12 @@ DEFINE = (
     "def scale(config: Config, x: int) -> int:\n"
     "    return config.multiplier * x\n"
 )
+PYDANTIC_ALONE = (
+    "from pydantic import BaseModel, ConfigDict\n"
+    "class Config(BaseModel):\n"
+    "    model_config = ConfigDict(defer_build=True)\n"
+    "    multiplier: int = 2\n"
+)
 SEED_SCRIPT = """
 from runstack.pipelines import pipeline
 from runstack.steps import BaseStepConfig, Output, step
@@ -128,6 +134,12 @@ def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figu
                 [sys.executable, "-c", DEFINE],
                 DEFINE_BUDGET,
                 "",
+            ),
+            # The floor under the line above: a BaseStepConfig is a pydantic model.
+            "a bare pydantic model (defer_build), no runstack": (
+                [sys.executable, "-c", PYDANTIC_ALONE],
+                None,
+                "the floor under the definitions budget: pydantic's import and one model",
             ),
         }
         for args in (["run", "list"], ["run", "show", run_name], ["pipeline", "list"]):
