@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._rows import artifact_record, readable_artifact
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -223,14 +224,31 @@ def test_run_step_and_artifact_records_match_sqlalchemys(store: SQLMetadataStore
         assert sorted(map(tuple, store.scan_steps(name, ids, entrypoint=entrypoint))) == want
     assert store.scan_steps("train", pipeline_id=pid, entrypoint=True) == []
     values = [o for o in train if o.name == "value"]
-    for rows in (
-        store.scan_outputs(["train"], "value", pipeline_id=pid),
-        store.scan_outputs(["train", "nothing"], "value", [r.id for r in ordered]),
+    readable = [  # what the scan reads a value with; the rest as readable_artifact leaves it
+        (
+            o.step_id,
+            replace(o.artifact, uri="", producer_step_id=0, storage_format=None, files=None),
+        )
+        for o in values
+    ]
+    assert all(a.inline is not None for _, a in readable)  # the case the scan reads so
+    for rows, readable_rows in (
+        (
+            store.scan_outputs(["train"], "value", pipeline_id=pid),
+            store.scan_outputs(["train"], "value", pipeline_id=pid, readable=True),
+        ),
+        (
+            store.scan_outputs(["train", "nothing"], "value", [r.id for r in ordered]),
+            store.scan_outputs(
+                ["train", "nothing"], "value", [r.id for r in ordered], readable=True
+            ),
+        ),
     ):
-        from runstack.metadata_stores._rows import artifact_record
-
-        got = sorted(((r[0], r[1], artifact_record(r, 2)) for r in rows), key=lambda x: x[0])
-        _same(got, [(o.step_id, o.position, o.artifact) for o in values])
+        _same(
+            sorted((r[0], artifact_record(r, 1)) for r in rows),
+            [(o.step_id, o.artifact) for o in values],
+        )
+        _same(sorted((r[0], readable_artifact(r, 1)) for r in readable_rows), readable)
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from runstack.exceptions import RunNotFoundError, StepNotFoundError
+from runstack.exceptions import OutputNotFoundError, RunNotFoundError, StepNotFoundError
 from runstack.metadata_stores import SQLMetadataStore
-from runstack.models import ArtifactLink, RunRecord, StepRecord
+from runstack.metadata_stores._rows import artifact_record
+from runstack.models import ArtifactLink, ArtifactRecord, RunRecord, StepRecord
 
 T = TypeVar("T")
 
@@ -180,6 +181,7 @@ class StepGroup:
         # A scan's name, and its runs (None: every run of the pipeline).
         self._scan: tuple[str, list[int] | None] | None = None
         self._output_rows: dict[str, dict[int, Any]] = {}
+        self._artifact_rows: dict[str, dict[int, Any]] = {}
 
     def add_scanned(self, name: str, heads: list[Any], run_ids: list[int] | None) -> None:
         """Take the steps of a scan for ``name`` (``scan_steps`` head rows) of ``run_ids``
@@ -194,20 +196,42 @@ class StepGroup:
         return self._scan is not None
 
     def output_row(self, step_id: int, output: str) -> Any:
-        """Output ``output`` of a scanned step as a ``scan_outputs`` row (None when the step
-        has no such output), loaded for every step of the scan at once."""
+        """Output ``output`` of a scanned step as a readable ``scan_outputs`` row (None when
+        the step has no such output), loaded for every step of the scan at once."""
         rows = self._output_rows.get(output)
         if rows is None:
-            assert self._scan is not None
-            run_ids = self._scan[1]
-            slots = sorted(self._ids_by_name)  # the slots of the steps the scan chose
-            if run_ids is None:
-                found = self.store.scan_outputs(slots, output, pipeline_id=self.pipeline_id)
-            else:
-                found = _chunked(run_ids, lambda ids: self.store.scan_outputs(slots, output, ids))
-            members = self._members
-            rows = self._output_rows[output] = {r[0]: r for r in found if r[0] in members}
+            rows = self._output_rows[output] = self._scan_outputs(output, readable=True)
         return rows.get(step_id)
+
+    def artifact_of(self, step_id: int, output: str) -> ArtifactRecord:
+        """The whole record of output ``output`` of a scanned step (``output_row`` holds what
+        reading it needs), loaded for every step of the scan at once."""
+        rows = self._artifact_rows.get(output)
+        if rows is None:
+            rows = self._artifact_rows[output] = self._scan_outputs(output, readable=False)
+        row = rows.get(step_id)
+        if row is None:
+            raise OutputNotFoundError(
+                f"Output {output!r} of step #{step_id} was deleted (with its run) after it was "
+                "listed; list the runs again."
+            )
+        return artifact_record(row, 1)
+
+    def _scan_outputs(self, output: str, readable: bool) -> dict[int, Any]:
+        assert self._scan is not None
+        run_ids = self._scan[1]
+        slots = sorted(self._ids_by_name)  # the slots of the steps the scan chose
+        store = self.store
+        if run_ids is None:
+            found = store.scan_outputs(
+                slots, output, pipeline_id=self.pipeline_id, readable=readable
+            )
+        else:
+            found = _chunked(
+                run_ids, lambda ids: store.scan_outputs(slots, output, ids, readable=readable)
+            )
+        members = self._members
+        return {r[0]: r for r in found if r[0] in members}
 
     def record_of(self, step_id: int) -> StepRecord:
         """The (listed) record of a step made from a scan's head row, loaded for every step

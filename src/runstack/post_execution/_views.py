@@ -29,7 +29,7 @@ from runstack.materializers._read import (
     read_artifact,
 )
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
-from runstack.metadata_stores._rows import artifact_record
+from runstack.metadata_stores._rows import readable_artifact
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -60,7 +60,10 @@ def artifact_store_of(artifacts: ArtifactStore | None) -> ArtifactStore:
 class ArtifactView:
     """One stored artifact; ``read()`` loads its value."""
 
-    __slots__ = ("_artifacts", "_consumer_step_id", "_record", "_store", "name")
+    # Slots: a history scan creates one per run.
+    __slots__ = ("_artifacts", "_consumer_step_id", "_group", "_rec", "_store", "name")
+    _rec: ArtifactRecord
+    _group: StepGroup | None
 
     def __init__(
         self,
@@ -72,13 +75,44 @@ class ArtifactView:
     ) -> None:
         self._store = store
         self._artifacts = artifacts
-        self._record = record
+        self._rec = record
+        self._group = None
         self.name = name
         self._consumer_step_id = consumer_step_id
 
+    @classmethod
+    def _scanned(
+        cls,
+        store: SQLMetadataStore,
+        row: Any,
+        name: str,
+        step_id: int,
+        group: StepGroup,
+        artifacts: ArtifactStore | None,
+    ) -> ArtifactView:
+        """A view from a scan's readable row (``readable_artifact``): the rest of its record
+        is loaded (for the whole group) when something beyond reading it is asked."""
+        view = cls.__new__(cls)
+        view._store = store
+        view._artifacts = artifacts
+        view._rec = readable_artifact(row, 1)
+        view._group = group
+        view.name = name
+        view._consumer_step_id = step_id
+        return view
+
+    @property
+    def _record(self) -> ArtifactRecord:
+        """The whole record (``_rec`` alone holds what reading a value kept inline needs)."""
+        group = self._group
+        if group is not None:
+            self._rec = group.artifact_of(self._consumer_step_id, self.name)
+            self._group = None
+        return self._rec
+
     @property
     def id(self) -> int:
-        return self._record.id
+        return self._rec.id
 
     @property
     def uri(self) -> str:
@@ -87,22 +121,22 @@ class ArtifactView:
     @property
     def data_type(self) -> str:
         """Dotted path of the type of the value that was written."""
-        return self._record.data_type
+        return self._rec.data_type
 
     @property
     def materializer(self) -> str:
         """Dotted path of the materializer class that wrote the artifact."""
-        return self._record.materializer
+        return self._rec.materializer
 
     @property
     def content_hash(self) -> str | None:
-        return self._record.content_hash
+        return self._rec.content_hash
 
     @property
     def is_inline(self) -> bool:
         """True for a small value kept with its record in the metadata store (no files at
         ``uri``); ``read()``, the cache, exports and garbage collection treat both alike."""
-        return self._record.inline is not None
+        return self._rec.inline is not None
 
     @property
     def storage_format(self) -> str | None:
@@ -169,7 +203,7 @@ class ArtifactView:
         chosen = materializer or materializer_class
         if chosen is not None:
             check_materializer(chosen, "read(materializer=...)")
-        record = self._record
+        record = self._rec  # a scan's view reads a value kept inline without the rest
         try:
             mat = chosen or load_materializer(record.materializer)
             if output_data_type is None:
@@ -184,10 +218,10 @@ class ArtifactView:
                         return value_of(record.inline, output_data_type)
                     except Exception:
                         pass
-                return read_artifact(record, mat, output_data_type)
+                return read_artifact(self._record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
             self._verify(artifacts, verify)
-            return read_artifact(record, mat, output_data_type, artifacts.fs)
+            return read_artifact(self._record, mat, output_data_type, artifacts.fs)
         except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
             raise type(e)(f"Cannot read {self._where()}: {e}") from e
 
@@ -283,9 +317,8 @@ class StepArtifacts(Mapping[str, ArtifactView]):
             assert self._group is not None
             row = self._group.output_row(self._step_id, key)
             if row is not None:
-                record = artifact_record(row, 2)
-                view = self._views[key] = ArtifactView(
-                    self._store, record, key, self._step_id, self._artifacts
+                view = self._views[key] = ArtifactView._scanned(
+                    self._store, row, key, self._step_id, self._group, self._artifacts
                 )
                 return view
         if isinstance(key, int):
