@@ -81,14 +81,16 @@ def loads(data: bytes) -> Any:
         end = -1
     if end != len(text):
         value = json.loads(text)
-    return _decode(value)
+    # (Only containers hold anything to decode: a scalar is returned without a call.)
+    return _decode(value) if isinstance(value, (list, dict)) else value
 
 
 def value_of(data: bytes, data_type: Any) -> Any:
     """The value of a JSON artifact's bytes, as ``handle_input(data_type)`` returns it (views
     call this directly for a value kept inline: a history scan reads one per run)."""
     value = loads(data)
-    if data_type in (tuple, set, frozenset) and isinstance(value, list):
+    # The list test first: comparing types for ``in`` costs ~30 ns each.
+    if isinstance(value, list) and data_type in (tuple, set, frozenset):
         return data_type(value)
     return value
 

@@ -101,17 +101,18 @@ class HistoryReading(SQLConnection):
         pipeline_id: int | None = None,
         entrypoint: bool = False,
     ) -> list[Any]:
-        """The "one step of every run" pattern: ``(id, run id, slot)`` of each step in slot
-        ``name`` (found from the index alone), or with ``entrypoint`` of each step in another
-        slot running entrypoint ``name`` (every step row is read), of the given runs or of
-        every run of a pipeline (the rest of each record is read when needed)."""
+        """The "one step of every run" pattern: ``(id, run id)`` of each step in slot
+        ``name`` (found from the index alone), or with ``entrypoint`` ``(id, run id, slot)``
+        of each step in another slot running entrypoint ``name`` (every step row is read), of
+        the given runs or of every run of a pipeline (the rest of each record is read when
+        needed)."""
         join, cond, params = _of_runs(run_ids, pipeline_id)
-        sql = f"SELECT s.id, s.run_id, s.name FROM steps s{join} WHERE {cond}"
         if entrypoint:
+            sql = f"SELECT s.id, s.run_id, s.name FROM steps s{join} WHERE {cond}"
             sql += " AND s.entrypoint_name = ? AND s.name <> ?"
             params += [name, name]
         else:
-            sql += " AND s.name = ?"
+            sql = f"SELECT s.id, s.run_id FROM steps s{join} WHERE {cond} AND s.name = ?"
             params.append(name)
         return self._fetch(sql, params)
 

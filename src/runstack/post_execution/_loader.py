@@ -77,28 +77,33 @@ class RunGroup:
             return self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
         return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
 
-    def steps_named(self, run_id: int, name: str) -> tuple[Any, StepGroup] | None:
-        """The head row ``(id, run id, slot)`` of the step of ``run_id`` that
-        ``get_step(name)`` means (its slot, else its only entrypoint, is ``name``), loaded
-        for every run of the group at once (the "one output of every run" pattern), or None
-        in its place when the run has no such step or several; None when the group has all
-        steps loaded already or the run is not one of the group's."""
-        named = self._named.get(name)  # the scan's path: once per run, so checked first
-        if named is not None and self._steps is None and run_id in self._members:
-            return named[0].get(run_id), named[1]
-        if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
+    def steps_named(self, run_id: int, name: str) -> tuple[int, str, StepGroup] | None:
+        """``(id, slot, group)`` of the step of ``run_id`` that ``get_step(name)`` means (its
+        slot, else its only entrypoint, is ``name``), loaded for every run of the group at
+        once (the "one output of every run" pattern); None when the run has no such step or
+        several, is not one of the group's, or the group has all steps loaded already."""
+        if self._steps is not None:
             return None
+        named = self._named.get(name)  # the scan's path: once per run
         if named is None:
-            rows = self._scan(name, entrypoint=False)
-            if not self._members <= {r[1] for r in rows}:
-                # Some runs have no step in that slot: one running that entrypoint may be meant.
-                rows += self._scan(name, entrypoint=True)
-            chosen = _chosen(rows, name, self._members)
-            group = StepGroup(self.store, (), self.pipeline_id)
-            scope = None if self._scoped() else self.run_ids
-            group.add_scanned(name, list(chosen.values()), scope)
-            named = self._named[name] = (chosen, group)
-        return named[0].get(run_id), named[1]
+            if run_id not in self._members or len(self.run_ids) < 2:
+                return None
+            named = self._named[name] = self._scan_named(name)
+        ids, slots, group = named
+        step_id = ids.get(run_id)  # (None for a run not of the group)
+        return None if step_id is None else (step_id, slots.get(run_id, name), group)
+
+    def _scan_named(self, name: str) -> tuple[dict[int, int], dict[int, str], StepGroup]:
+        in_slot = self._scan(name, entrypoint=False)
+        members = self._members
+        ids = {r[1]: r[0] for r in in_slot if r[1] in members}
+        slots: dict[int, str] = {}
+        if len(ids) < len(members):
+            # Some runs have no step in that slot: one running that entrypoint may be meant.
+            slots = _running(self._scan(name, entrypoint=True), ids, members)
+        group = StepGroup(self.store, (), self.pipeline_id)
+        group.add_scanned(name, ids, slots, None if self._scoped() else self.run_ids)
+        return ids, slots, group
 
     def _scan(self, name: str, *, entrypoint: bool) -> list[Any]:
         store = self.store
@@ -135,28 +140,25 @@ class RunGroup:
         return self._steps.get(run_id, [])
 
 
-def _chosen(rows: list[Any], name: str, members: set[int]) -> dict[int, Any]:
-    """By run, the head row ``get_step(name)`` means: the step in slot ``name``, else the only
-    one running entrypoint ``name``; runs with several such steps (an error or a choice to
-    make with every step at hand) are left out. One row per run is a dict entry, not a list:
-    a scan keeps one for each of thousands of runs."""
-    chosen: dict[int, Any] = {}  # the slot matches first
-    entry: dict[int, Any] = {}
+def _running(rows: list[Any], ids: dict[int, int], members: set[int]) -> dict[int, str]:
+    """Of runs without a step in the slot (not in ``ids``), those with exactly one step
+    running the entrypoint (``(id, run id, slot)`` rows): added to ``ids``, and their slots
+    returned by run. Runs with several (an error, or a choice to make with every step at
+    hand) are left out."""
+    entry: dict[int, tuple[int, str]] = {}
     several: set[int] = set()
-    for row in rows:
-        run_id = row[1]
-        if run_id not in members:
-            continue
-        if row[2] == name:
-            chosen[run_id] = row
-        elif run_id in entry:
-            several.add(run_id)
-        else:
-            entry[run_id] = row
-    for run_id, row in entry.items():
-        if run_id not in chosen and run_id not in several:
-            chosen[run_id] = row
-    return chosen
+    for step_id, run_id, slot in rows:
+        if run_id in members and run_id not in ids:
+            if run_id in entry:
+                several.add(run_id)
+            else:
+                entry[run_id] = (step_id, slot)
+    slots: dict[int, str] = {}
+    for run_id, (step_id, slot) in entry.items():
+        if run_id not in several:
+            ids[run_id] = step_id
+            slots[run_id] = slot
+    return slots
 
 
 class StepGroup:
@@ -180,20 +182,25 @@ class StepGroup:
         self._records: dict[int, StepRecord] | None = None
         # A scan's name, and its runs (None: every run of the pipeline).
         self._scan: tuple[str, list[int] | None] | None = None
+        #: Whether the steps were made from a scan's head rows (``add_scanned``).
+        self.scanned = False
         self._output_rows: dict[str, dict[int, Any]] = {}
         self._artifact_rows: dict[str, dict[int, Any]] = {}
 
-    def add_scanned(self, name: str, heads: list[Any], run_ids: list[int] | None) -> None:
-        """Take the steps of a scan for ``name`` (``scan_steps`` head rows) of ``run_ids``
-        (None: of every run of the group's pipeline)."""
-        for h in heads:
-            self._ids_by_name[h[2]].append(h[0])
-            self._members.add(h[0])
+    def add_scanned(
+        self, name: str, ids: dict[int, int], slots: dict[int, str], run_ids: list[int] | None
+    ) -> None:
+        """Take the steps of a scan for ``name`` of ``run_ids`` (None: of every run of the
+        group's pipeline): their ids by run, in slot ``name`` unless ``slots`` names another
+        for the run."""
+        if slots:
+            for run_id, step_id in ids.items():
+                self._ids_by_name[slots.get(run_id, name)].append(step_id)
+        else:
+            self._ids_by_name[name].extend(ids.values())
+        self._members.update(ids.values())
         self._scan = (name, run_ids)
-
-    @property
-    def scanned(self) -> bool:
-        return self._scan is not None
+        self.scanned = True
 
     def output_row(self, step_id: int, output: str) -> Any:
         """Output ``output`` of a scanned step as a readable ``scan_outputs`` row (None when

@@ -268,6 +268,18 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     the scan for output ``x`` of every step at once.
     """
 
+    # Slots: a history scan creates one per run.
+    __slots__ = (
+        "_artifacts",
+        "_by_name",
+        "_group",
+        "_kind",
+        "_step",
+        "_step_id",
+        "_store",
+        "_views",
+    )
+
     def __init__(
         self,
         store: SQLMetadataStore,
@@ -314,11 +326,12 @@ class StepArtifacts(Mapping[str, ArtifactView]):
             view = self._views.get(key)
             if view is not None:
                 return view
-            assert self._group is not None
-            row = self._group.output_row(self._step_id, key)
+            group = self._group
+            assert group is not None
+            row = group.output_row(self._step_id, key)
             if row is not None:
                 view = self._views[key] = ArtifactView._scanned(
-                    self._store, row, key, self._step_id, self._group, self._artifacts
+                    self._store, row, key, self._step_id, group, self._artifacts
                 )
                 return view
         if isinstance(key, int):
@@ -386,18 +399,19 @@ class StepView:
     def _scanned(
         cls,
         store: SQLMetadataStore,
-        head: Any,
+        step_id: int,
+        slot: str,
         run: RunView,
         group: StepGroup,
         artifacts: ArtifactStore | None,
     ) -> StepView:
-        """A view from a scan's head row ``(id, run id, slot, ...)``: its record is loaded
-        (for the whole group) only when something beyond id, name and outputs is asked."""
+        """A view of a step a scan found: its record is loaded (for the whole group) only
+        when something beyond id, name and outputs is asked."""
         view = cls.__new__(cls)
         view._store = store
         view._artifacts = artifacts
-        view._id = head[0]
-        view._name = head[2]
+        view._id = step_id
+        view._name = slot
         view._rec = None
         view._run = run
         view._group = group
@@ -686,16 +700,17 @@ class RunView:
 
     def get_step(self, name: str | None = None, *, step: str | None = None) -> StepView:
         """A step by its pipeline slot name, or by its entrypoint name when that is unambiguous."""
-        name = name if name is not None else step
-        if name is None:
-            raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
-        name = expect_name(name, "get_step()'s step name")
+        if type(name) is not str:  # (a scan calls this once per run: a str goes straight on)
+            name = name if name is not None else step
+            if name is None:
+                raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
+            name = expect_name(name, "get_step()'s step name")
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
             found = self._group.steps_named(self._id, name)
-            if found is not None and found[0] is not None:
-                head, group = found
-                return StepView._scanned(self._store, head, self, group, self._artifacts)
+            if found is not None:
+                step_id, slot, group = found
+                return StepView._scanned(self._store, step_id, slot, self, group, self._artifacts)
         steps = self.steps
         for s in steps:
             if s.name == name:
