@@ -50,7 +50,9 @@ class RunGroup:
         self._records = records
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
-        self._named: dict[str, tuple[dict[int, list[Any]], StepGroup]] = {}
+        # By step name asked of every run: step ids by run, slots by run (where not the
+        # name: found by entrypoint), and the steps' group.
+        self._named: dict[str, tuple[dict[int, int], dict[int, str], StepGroup]] = {}
         self._tags: dict[int, dict[str, str]] | None = None
 
     def _scoped(self) -> bool:
