@@ -93,7 +93,9 @@ class RunGroup:
             named = self._named[name] = self._scan_named(name)
         ids, slots, group = named
         step_id = ids.get(run_id)  # (None for a run not of the group)
-        return None if step_id is None else (step_id, slots.get(run_id, name), group)
+        if step_id is None:
+            return None
+        return step_id, slots.get(run_id, name) if slots else name, group
 
     def _scan_named(self, name: str) -> tuple[dict[int, int], dict[int, str], StepGroup]:
         in_slot = self._scan(name, entrypoint=False)

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from runstack.post_execution._explain import CacheExplanation
 
 
+_new = object.__new__  # views made per run of a scan skip __init__ (and its argument checks)
+
+
 def artifact_store_of(artifacts: ArtifactStore | None) -> ArtifactStore:
     """The artifact store views read through; views made without one cannot read."""
     if artifacts is None:
@@ -92,7 +95,7 @@ class ArtifactView:
     ) -> ArtifactView:
         """A view from a scan's readable row (``readable_artifact``): the rest of its record
         is loaded (for the whole group) when something beyond reading it is asked."""
-        view = cls.__new__(cls)
+        view = _new(cls)
         view._store = store
         view._artifacts = artifacts
         view._rec = readable_artifact(row, 1)
@@ -323,7 +326,7 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     def __getitem__(self, key: int) -> ArtifactView: ...
     def __getitem__(self, key: str | int) -> ArtifactView:
         if self._by_name is None and type(key) is str:  # a scan's step: this output of all
-            view = self._views.get(key)
+            view = self._views.get(key) if self._views else None
             if view is not None:
                 return view
             group = self._group
@@ -407,7 +410,7 @@ class StepView:
     ) -> StepView:
         """A view of a step a scan found: its record is loaded (for the whole group) only
         when something beyond id, name and outputs is asked."""
-        view = cls.__new__(cls)
+        view = _new(cls)
         view._store = store
         view._artifacts = artifacts
         view._id = step_id
@@ -615,22 +618,25 @@ class RunView:
     def _listed(
         cls,
         store: SQLMetadataStore,
-        run_id: int,
         group: RunGroup,
         artifacts: ArtifactStore | None,
         stack_key: str | None,
-    ) -> RunView:
-        """A view of a run listed by id: its record is loaded, for the whole group at once,
-        when something beyond its id and steps is asked."""
-        view = cls.__new__(cls)
-        view._store = store
-        view._artifacts = artifacts
-        view._id = run_id
-        view._rec = None
-        view._group = group
-        view._steps = None
-        view.stack_key = stack_key
-        return view
+    ) -> list[RunView]:
+        """Views of the runs of a listing by id: each record is loaded, for the whole group at
+        once, when something beyond the run's id and steps is asked. (One loop, not a call
+        per run: a whole history's listing makes thousands.)"""
+        views = []
+        for run_id in group.run_ids:
+            view = _new(cls)
+            view._store = store
+            view._artifacts = artifacts
+            view._id = run_id
+            view._rec = None
+            view._group = group
+            view._steps = None
+            view.stack_key = stack_key
+            views.append(view)
+        return views
 
     @property
     def _record(self) -> RunRecord:
@@ -821,9 +827,9 @@ class PipelineView:
         # A whole history: ids from the index; records, steps and outputs are loaded for all
         # runs when first needed, by pipeline rather than by a long id list.
         ids = self._store.list_run_ids(self.id, where.newest_first)
-        group = RunGroup(self._store, ids, self.id)
-        store, artifacts, key = self._store, self._artifacts, self.stack_key
-        return [RunView._listed(store, i, group, artifacts, key) for i in ids]
+        return RunView._listed(
+            self._store, RunGroup(self._store, ids, self.id), self._artifacts, self.stack_key
+        )
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)
