@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from runstack.exceptions import OutputNotFoundError, RunNotFoundError, StepNotFoundError
@@ -100,7 +101,7 @@ class RunGroup:
     def _scan_named(self, name: str) -> tuple[dict[int, int], dict[int, str], StepGroup]:
         in_slot = self._scan(name, entrypoint=False)
         members = self._members
-        ids = {r[1]: r[0] for r in in_slot if r[1] in members}
+        ids = _of(members, dict(zip(map(_second, in_slot), map(_first, in_slot), strict=True)))
         slots: dict[int, str] = {}
         if len(ids) < len(members):
             # Some runs have no step in that slot: one running that entrypoint may be meant.
@@ -142,6 +143,17 @@ class RunGroup:
         if run_id not in self._members:  # a run added to the group later (current run)
             return self.store.steps_of_runs([run_id])
         return self._steps.get(run_id, [])
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _of(members: set[int], by_id: dict[int, T]) -> dict[int, T]:
+    """``by_id`` without the keys not in ``members`` (rows of a whole pipeline include runs
+    begun after the listing). Built by C loops: a scan has one entry per run."""
+    if by_id.keys() <= members:
+        return by_id
+    return {k: v for k, v in by_id.items() if k in members}
 
 
 def _running(rows: list[Any], ids: dict[int, int], members: set[int]) -> dict[int, str]:
@@ -241,8 +253,7 @@ class StepGroup:
             found = _chunked(
                 run_ids, lambda ids: store.scan_outputs(slots, output, ids, readable=readable)
             )
-        members = self._members
-        return {r[0]: r for r in found if r[0] in members}
+        return _of(self._members, dict(zip(map(_first, found), found, strict=True)))
 
     def record_of(self, step_id: int) -> StepRecord:
         """The (listed) record of a step made from a scan's head row, loaded for every step
