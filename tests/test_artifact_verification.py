@@ -141,6 +141,32 @@ def test_an_edited_inline_value_is_not_returned_as_fine(repo: Repository) -> Non
     assert fresh.read(verify=False) == {"a": 7, "b": 2}  # asked for: read as stored
 
 
+def test_an_edited_inline_value_is_the_same_error_in_a_scan(repo: Repository) -> None:
+    """A scan reads each value with only what reading it needs (the rest of its record is
+    loaded when asked): an edited value is refused as when its run is looked up alone, the
+    error naming the output, step and the run that produced it."""
+    import sqlalchemy as sa
+
+    from runstack.metadata_stores import _schema as t
+
+    one(numbers()).run(run_name="first")
+    one(numbers()).run(run_name="second")  # reuses first's value from the cache
+    store = repo.active_stack.metadata_store
+    with store.engine.begin() as conn:
+        (kept,) = conn.execute(sa.select(t.artifacts.c.inline_data)).scalars()
+        conn.execute(t.artifacts.update().values(inline_data=bytes(kept).replace(b"1", b"7")))
+    pipe = repo.get_pipeline("json")
+    with pytest.raises(ArtifactCorruptedError) as alone:
+        pipe.get_run("second").get_step("s").outputs["output"].read()
+    scanned = [run.get_step("s").outputs["output"] for run in pipe.runs]
+    with pytest.raises(ArtifactCorruptedError) as scan:
+        scanned[-1].read()
+    assert str(scan.value) == str(alone.value)
+    # (named by the run that produced it: second reused first's)
+    assert "in run 'first'" in str(scan.value) and "no longer matches" in str(scan.value)
+    assert scanned[-1].read(verify=False) == {"a": 7, "b": 2}
+
+
 def test_a_truncated_file_is_not_reused_by_the_cache_and_explain_says_why(
     repo: Repository,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -203,6 +204,32 @@ def test_a_scan_across_a_listing_behaves_as_one_run_at_a_time(repo: Repository) 
     repo.delete_run("t2")  # nothing uses its records (t0's are kept: t1 and t2 reuse them)
     with pytest.raises(RunNotFoundError, match="deleted after it was listed"):
         _ = runs[2].name
+
+
+def test_a_scanned_output_is_a_lone_steps_output(repo: Repository) -> None:
+    """A scan reads each value with only what reading needs; the rest of each record (URI,
+    producer, files) is loaded for the whole scan when first asked, and is what a step looked
+    up alone shows."""
+    twice(numbers(), add(), add()).run(run_name="t0")
+    twice(numbers(), add(), add()).run(run_name="t1")  # load is reused from t0's cache
+    p = repo.get_pipeline("twice")
+
+    def described(a: Any) -> tuple[Any, ...]:
+        return (a.id, a.uri, a.is_cached, a.producer_step.run.name, a.storage_format, repr(a))
+
+    scanned = [run.get_step("load").outputs["big"] for run in p.runs]
+    alone = [p.get_run(name).get_step("load").outputs["big"] for name in ("t0", "t1")]
+    assert [a.read() for a in scanned] == [100, 100]
+    assert [described(a) for a in scanned] == [described(a) for a in alone]
+    assert [a.is_cached for a in scanned] == [False, True] and scanned[0].verify()
+    # A run deleted after the listing: the rest of its output's record is gone, and says so.
+    twice(numbers(), add(), add()).run(run_name="t2")
+    outputs = [run.get_step("first_add").outputs["output"] for run in p.runs]
+    repo.delete_run("t2")
+    assert [o.read() for o in outputs] == [101, 101, 101]  # read before: kept, as before
+    with pytest.raises(OutputNotFoundError, match=r"'output' of step #\d+ was deleted .* listed"):
+        _ = outputs[2].uri
+    assert outputs[1].uri == p.get_run("t1").get_step("first_add").outputs["output"].uri
 
 
 def test_reading_with_another_type_or_materializer(repo: Repository) -> None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._rows import artifact_record, readable_artifact
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -32,6 +33,8 @@ UTC = timezone.utc
 START = datetime(2024, 2, 29, 23, 59, 58, tzinfo=UTC)
 # LIKE's wildcards and our escape character in names: a prefix must match them literally.
 NAMES = ["a_1", "a%1", "ab!1", "a!b", "abc", "x-0"]
+# The fields of an artifact's record a scan reads a value with (``readable_artifact``).
+READABLE = ("id", "data_type", "materializer", "content_hash", "inline")
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -213,24 +216,42 @@ def test_run_step_and_artifact_records_match_sqlalchemys(store: SQLMetadataStore
     _same(store.inputs_of_steps(sorted(listed)), _links(store, t.step_inputs))
 
     # The scan: heads of one step of every run, then one output of those steps.
-    want = [(s.id, s.run_id, s.name) for s in by_run[1::2]]
+    ids = [r.id for r in ordered]
     for entrypoint, name in ((False, "train"), (True, "train_fn")):
+        want = [(s.id, s.run_id, s.name)[: 3 if entrypoint else 2] for s in by_run[1::2]]
         assert (
             sorted(map(tuple, store.scan_steps(name, pipeline_id=pid, entrypoint=entrypoint)))
             == want
         )
-        ids = [r.id for r in ordered]
         assert sorted(map(tuple, store.scan_steps(name, ids, entrypoint=entrypoint))) == want
     assert store.scan_steps("train", pipeline_id=pid, entrypoint=True) == []
     values = [o for o in train if o.name == "value"]
-    for rows in (
-        store.scan_outputs(["train"], "value", pipeline_id=pid),
-        store.scan_outputs(["train", "nothing"], "value", [r.id for r in ordered]),
+    readable = [  # what the scan reads a value with
+        (o.step_id, *(getattr(o.artifact, f) for f in READABLE)) for o in values
+    ]
+    assert all(r[-1] is not None for r in readable)  # inline: the case the scan reads so
+    for rows, readable_rows in (
+        (
+            store.scan_outputs(["train"], "value", pipeline_id=pid),
+            store.scan_outputs(["train"], "value", pipeline_id=pid, readable=True),
+        ),
+        (
+            store.scan_outputs(["train", "nothing"], "value", [r.id for r in ordered]),
+            store.scan_outputs(
+                ["train", "nothing"], "value", [r.id for r in ordered], readable=True
+            ),
+        ),
     ):
-        from runstack.metadata_stores._rows import artifact_record
-
-        got = sorted(((r[0], r[1], artifact_record(r, 2)) for r in rows), key=lambda x: x[0])
-        _same(got, [(o.step_id, o.position, o.artifact) for o in values])
+        _same(
+            sorted((r[0], artifact_record(r, 1)) for r in rows),
+            [(o.step_id, o.artifact) for o in values],
+        )
+        made = sorted(((r[0], readable_artifact(r, 1)) for r in readable_rows), key=lambda x: x[0])
+        _same([(i, *(getattr(a, f) for f in READABLE)) for i, a in made], readable)
+        for _, a in made:  # the rest is left unset, never made up
+            for f in ("uri", "producer_step_id", "storage_format", "files"):
+                with pytest.raises(AttributeError):
+                    getattr(a, f)
 
 
 @pytest.mark.parametrize(

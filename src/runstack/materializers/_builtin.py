@@ -70,6 +70,12 @@ _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.
 
 
 def loads(data: bytes) -> Any:
+    return value_of(data, None)
+
+
+def value_of(data: bytes, data_type: Any) -> Any:
+    """The value of a JSON artifact's bytes, as ``handle_input(data_type)`` returns it (views
+    call this directly for a value kept inline: a history scan reads one per run)."""
     # Decoded first: json.loads(bytes) sniffs the encoding, and we always write UTF-8.
     text = data.decode("utf-8")
     # ``dumps`` writes no whitespace: one scan that ends at the end is what json.loads finds
@@ -81,15 +87,11 @@ def loads(data: bytes) -> Any:
         end = -1
     if end != len(text):
         value = json.loads(text)
-    return _decode(value)
-
-
-def value_of(data: bytes, data_type: Any) -> Any:
-    """The value of a JSON artifact's bytes, as ``handle_input(data_type)`` returns it (views
-    call this directly for a value kept inline: a history scan reads one per run)."""
-    value = loads(data)
-    if data_type in (tuple, set, frozenset) and isinstance(value, list):
-        return data_type(value)
+    if isinstance(value, (list, dict)):  # a scalar has nothing to decode: no call
+        value = _decode(value)
+        # The list test first: comparing types for ``in`` costs ~30 ns each.
+        if isinstance(value, list) and data_type in (tuple, set, frozenset):
+            return data_type(value)
     return value
 
 

@@ -17,6 +17,7 @@ from runstack.metadata_stores._params import encode_value
 from runstack.metadata_stores._rows import (
     ARTIFACT_SQL,
     LISTED_STEP_SQL,
+    READABLE_ARTIFACT_SQL,
     RUN_SQL,
     STEP_SQL,
     artifact_record,
@@ -103,17 +104,18 @@ class HistoryReading(SQLConnection):
         pipeline_id: int | None = None,
         entrypoint: bool = False,
     ) -> list[Any]:
-        """The "one step of every run" pattern: ``(id, run id, slot)`` of each step in slot
-        ``name`` (found from the index alone), or with ``entrypoint`` of each step in another
-        slot running entrypoint ``name`` (every step row is read), of the given runs or of
-        every run of a pipeline (the rest of each record is read when needed)."""
+        """The "one step of every run" pattern: ``(id, run id)`` of each step in slot
+        ``name`` (found from the index alone), or with ``entrypoint`` ``(id, run id, slot)``
+        of each step in another slot running entrypoint ``name`` (every step row is read), of
+        the given runs or of every run of a pipeline (the rest of each record is read when
+        needed)."""
         join, cond, params = _of_runs(run_ids, pipeline_id)
-        sql = f"SELECT s.id, s.run_id, s.name FROM steps s{join} WHERE {cond}"
         if entrypoint:
+            sql = f"SELECT s.id, s.run_id, s.name FROM steps s{join} WHERE {cond}"
             sql += " AND s.entrypoint_name = ? AND s.name <> ?"
             params += [name, name]
         else:
-            sql += " AND s.name = ?"
+            sql = f"SELECT s.id, s.run_id FROM steps s{join} WHERE {cond} AND s.name = ?"
             params.append(name)
         return self._fetch(sql, params)
 
@@ -124,16 +126,19 @@ class HistoryReading(SQLConnection):
         run_ids: Sequence[int] | None = None,
         *,
         pipeline_id: int | None = None,
+        readable: bool = False,
     ) -> list[Any]:
         """Output ``output``, with its artifact, of the steps in ``slots`` (of the given runs,
-        or of every run of a pipeline): ``(step id, position, <artifact columns>)`` rows
-        (``artifact_record(row, 2)``). By slot, not entrypoint: the steps are found from
-        the index alone, their rows unread."""
+        or of every run of a pipeline): ``(step id, <artifact columns>)`` rows
+        (``artifact_record(row, 1)``), or with ``readable`` only what reading a value kept
+        inline needs (``readable_artifact(row, 1)``). By slot, not entrypoint: the steps are
+        found from the index alone, their rows unread."""
         join, cond, params = _of_runs(run_ids, pipeline_id)
         sql = (
-            f"SELECT o.step_id, o.position, {ARTIFACT_SQL} FROM steps s "
-            "JOIN step_outputs o ON o.step_id = s.id JOIN artifacts a ON a.id = o.artifact_id"
-            f"{join} WHERE {cond} AND s.name IN ({marks(len(slots))}) AND o.name = ?"
+            f"SELECT o.step_id, {READABLE_ARTIFACT_SQL if readable else ARTIFACT_SQL} "
+            "FROM steps s JOIN step_outputs o ON o.step_id = s.id "
+            f"JOIN artifacts a ON a.id = o.artifact_id{join} WHERE {cond} "
+            f"AND s.name IN ({marks(len(slots))}) AND o.name = ?"
         )
         return self._fetch(sql, [*params, *slots, output])
 

@@ -78,6 +78,10 @@ RUN_SQL = f"SELECT {', '.join(RUN_NAMES)} FROM runs r JOIN pipelines p ON p.id =
 STEP_SQL = ", ".join(STEP_NAMES)
 LISTED_STEP_SQL = ", ".join("NULL" if n in UNLISTED_STEP_NAMES else n for n in STEP_NAMES)
 ARTIFACT_SQL = ", ".join(ARTIFACT_NAMES)
+# What reading a value kept inline needs of its artifact, in the order ``readable_artifact``
+# reads them: a history scan reads one per run, and the other columns (the URI above all)
+# were a third of its query's time. Views load the rest when asked (``StepGroup.artifact_of``).
+READABLE_ARTIFACT_SQL = "a.id, a.data_type, a.materializer, a.content_hash, a.inline_data"
 
 
 # Every column of the tables the runner writes, in table order, with how SQLite holds its
@@ -182,17 +186,25 @@ def links_sql(table: str, steps: int | None) -> str:
 _STATUS = {s.value: s for s in ExecutionStatus}  # ExecutionStatus(value) is slow per row
 
 
-def _maker(cls: type[T]) -> Callable[..., T]:
+def _maker(cls: type[T], names: tuple[str, ...] | None = None) -> Callable[..., T]:
     """A function building ``cls`` (a frozen, slotted dataclass without ``__post_init__``)
-    from every field's value in order: what its ``__init__`` does, setting each slot through
-    its descriptor instead of ``object.__setattr__`` (the frozen class's way: twice the time,
-    and records are built per row of listings of thousands). Equal to ``cls(*values)``."""
+    from the values of ``names`` in order (default: every field; any other is left unset, an
+    AttributeError if read). Equal to ``cls(*values)`` for every field, in a sixth of its
+    time: records are built per row of listings of thousands. The frozen class's
+    ``__init__`` sets each slot through ``object.__setattr__``; this fills an instance of a
+    plain class with the same slots by ordinary attribute writes, then makes it a ``cls``
+    (``__class__`` assignment, which Python allows between classes of one layout)."""
     assert not hasattr(cls, "__post_init__")
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    lines = [f"def make({', '.join(names)}):", "    self = new(cls)"]
-    lines += [f"    set_{n}(self, {n})" for n in names] + ["    return self"]
-    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    scope.update({f"set_{n}": getattr(cls, n).__set__ for n in names})
+    fields = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    assert cls.__slots__ == fields  # type: ignore[attr-defined]  # the layouts match
+    names = fields if names is None else names
+    twin = type(f"_{cls.__name__}Slots", (), {"__slots__": fields})
+    lines = [f"def make({', '.join(names)}):", "    self = twin()"]
+    lines += [f"    self.{n} = {n}" for n in names] + [
+        "    self.__class__ = cls",
+        "    return self",
+    ]
+    scope: dict[str, Any] = {"twin": twin, "cls": cls}
     exec("\n".join(lines), scope)  # names from the dataclass, as dataclasses does it
     return scope["make"]
 
@@ -265,3 +277,23 @@ def artifact_record(row: Any, offset: int = 0) -> ArtifactRecord:
 
 def link_record(row: Any) -> ArtifactLink:
     return ArtifactLink(row[0], row[1], row[2], artifact_record(row, 3))
+
+
+# What reading a value kept inline needs (``READABLE_ARTIFACT_SQL``).
+_readable = _maker(ArtifactRecord, ("id", "data_type", "materializer", "content_hash", "inline"))
+
+
+def readable_artifact(row: Any, offset: int = 0) -> ArtifactRecord:
+    """The record of a ``READABLE_ARTIFACT_SQL`` row, with only what reading a value kept
+    inline needs: the fields it leaves out (``uri``, ``producer_step_id``, ``storage_format``,
+    ``files``) are unset, so using one is an AttributeError, never a made-up value. For a view
+    that loads the whole record before it uses any of those."""
+    o = offset
+    inline = row[o + 4]
+    return _readable(
+        row[o],
+        row[o + 1],
+        row[o + 2],
+        row[o + 3],
+        inline if inline is None or type(inline) is bytes else bytes(inline),
+    )

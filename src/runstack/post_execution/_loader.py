@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
-from runstack.exceptions import RunNotFoundError, StepNotFoundError
+from runstack.exceptions import OutputNotFoundError, RunNotFoundError, StepNotFoundError
 from runstack.metadata_stores import SQLMetadataStore
-from runstack.models import ArtifactLink, RunRecord, StepRecord
+from runstack.metadata_stores._rows import artifact_record
+from runstack.models import ArtifactLink, ArtifactRecord, RunRecord, StepRecord
 
 T = TypeVar("T")
 
@@ -49,7 +51,9 @@ class RunGroup:
         self._records = records
         self._steps: dict[int, list[StepRecord]] | None = None
         self.step_group: StepGroup | None = None
-        self._named: dict[str, tuple[dict[int, list[Any]], StepGroup]] = {}
+        # By step name asked of every run: step ids by run, slots by run (where not the
+        # name: found by entrypoint), and the steps' group.
+        self._named: dict[str, tuple[dict[int, int], dict[int, str], StepGroup]] = {}
         self._tags: dict[int, dict[str, str]] | None = None
 
     def _scoped(self) -> bool:
@@ -76,28 +80,35 @@ class RunGroup:
             return self.store.steps_of_runs(pipeline_id=self.pipeline_id, name=name)
         return _chunked(self.run_ids, lambda ids: self.store.steps_of_runs(ids, name=name))
 
-    def steps_named(self, run_id: int, name: str) -> tuple[Any, StepGroup] | None:
-        """The head row ``(id, run id, slot)`` of the step of ``run_id`` that
-        ``get_step(name)`` means (its slot, else its only entrypoint, is ``name``), loaded
-        for every run of the group at once (the "one output of every run" pattern), or None
-        in its place when the run has no such step or several; None when the group has all
-        steps loaded already or the run is not one of the group's."""
-        named = self._named.get(name)  # the scan's path: once per run, so checked first
-        if named is not None and self._steps is None and run_id in self._members:
-            return named[0].get(run_id), named[1]
-        if self._steps is not None or run_id not in self._members or len(self.run_ids) < 2:
+    def steps_named(self, run_id: int, name: str) -> tuple[int, str, StepGroup] | None:
+        """``(id, slot, group)`` of the step of ``run_id`` that ``get_step(name)`` means (its
+        slot, else its only entrypoint, is ``name``), loaded for every run of the group at
+        once (the "one output of every run" pattern); None when the run has no such step or
+        several, is not one of the group's, or the group has all steps loaded already."""
+        if self._steps is not None:
             return None
+        named = self._named.get(name)  # the scan's path: once per run
         if named is None:
-            rows = self._scan(name, entrypoint=False)
-            if not self._members <= {r[1] for r in rows}:
-                # Some runs have no step in that slot: one running that entrypoint may be meant.
-                rows += self._scan(name, entrypoint=True)
-            chosen = _chosen(rows, name, self._members)
-            group = StepGroup(self.store, (), self.pipeline_id)
-            scope = None if self._scoped() else self.run_ids
-            group.add_scanned(name, list(chosen.values()), scope)
-            named = self._named[name] = (chosen, group)
-        return named[0].get(run_id), named[1]
+            if run_id not in self._members or len(self.run_ids) < 2:
+                return None
+            named = self._named[name] = self._scan_named(name)
+        ids, slots, group = named
+        step_id = ids.get(run_id)  # (None for a run not of the group)
+        if step_id is None:
+            return None
+        return step_id, slots.get(run_id, name) if slots else name, group
+
+    def _scan_named(self, name: str) -> tuple[dict[int, int], dict[int, str], StepGroup]:
+        in_slot = self._scan(name, entrypoint=False)
+        members = self._members
+        ids = _of(members, dict(zip(map(_second, in_slot), map(_first, in_slot), strict=True)))
+        slots: dict[int, str] = {}
+        if len(ids) < len(members):
+            # Some runs have no step in that slot: one running that entrypoint may be meant.
+            slots = _running(self._scan(name, entrypoint=True), ids, members)
+        group = StepGroup(self.store, (), self.pipeline_id)
+        group.add_scanned(name, ids, slots, None if self._scoped() else self.run_ids)
+        return ids, slots, group
 
     def _scan(self, name: str, *, entrypoint: bool) -> list[Any]:
         store = self.store
@@ -134,28 +145,36 @@ class RunGroup:
         return self._steps.get(run_id, [])
 
 
-def _chosen(rows: list[Any], name: str, members: set[int]) -> dict[int, Any]:
-    """By run, the head row ``get_step(name)`` means: the step in slot ``name``, else the only
-    one running entrypoint ``name``; runs with several such steps (an error or a choice to
-    make with every step at hand) are left out. One row per run is a dict entry, not a list:
-    a scan keeps one for each of thousands of runs."""
-    chosen: dict[int, Any] = {}  # the slot matches first
-    entry: dict[int, Any] = {}
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _of(members: set[int], by_id: dict[int, T]) -> dict[int, T]:
+    """``by_id`` without the keys not in ``members`` (rows of a whole pipeline include runs
+    begun after the listing). Built by C loops: a scan has one entry per run."""
+    if by_id.keys() <= members:
+        return by_id
+    return {k: v for k, v in by_id.items() if k in members}
+
+
+def _running(rows: list[Any], ids: dict[int, int], members: set[int]) -> dict[int, str]:
+    """Of runs without a step in the slot (not in ``ids``), those with exactly one step
+    running the entrypoint (``(id, run id, slot)`` rows): added to ``ids``, and their slots
+    returned by run. Runs with several (an error, or a choice to make with every step at
+    hand) are left out."""
+    entry: dict[int, tuple[int, str]] = {}
     several: set[int] = set()
-    for row in rows:
-        run_id = row[1]
-        if run_id not in members:
-            continue
-        if row[2] == name:
-            chosen[run_id] = row
-        elif run_id in entry:
-            several.add(run_id)
-        else:
-            entry[run_id] = row
-    for run_id, row in entry.items():
-        if run_id not in chosen and run_id not in several:
-            chosen[run_id] = row
-    return chosen
+    for step_id, run_id, slot in rows:
+        if run_id in members and run_id not in ids:
+            if run_id in entry:
+                several.add(run_id)
+            else:
+                entry[run_id] = (step_id, slot)
+    slots: dict[int, str] = {}
+    for run_id, (step_id, slot) in entry.items():
+        if run_id not in several:
+            ids[run_id] = step_id
+            slots[run_id] = slot
+    return slots
 
 
 class StepGroup:
@@ -179,35 +198,62 @@ class StepGroup:
         self._records: dict[int, StepRecord] | None = None
         # A scan's name, and its runs (None: every run of the pipeline).
         self._scan: tuple[str, list[int] | None] | None = None
+        #: Whether the steps were made from a scan's head rows (``add_scanned``).
+        self.scanned = False
         self._output_rows: dict[str, dict[int, Any]] = {}
+        self._artifact_rows: dict[str, dict[int, Any]] = {}
 
-    def add_scanned(self, name: str, heads: list[Any], run_ids: list[int] | None) -> None:
-        """Take the steps of a scan for ``name`` (``scan_steps`` head rows) of ``run_ids``
-        (None: of every run of the group's pipeline)."""
-        for h in heads:
-            self._ids_by_name[h[2]].append(h[0])
-            self._members.add(h[0])
+    def add_scanned(
+        self, name: str, ids: dict[int, int], slots: dict[int, str], run_ids: list[int] | None
+    ) -> None:
+        """Take the steps of a scan for ``name`` of ``run_ids`` (None: of every run of the
+        group's pipeline): their ids by run, in slot ``name`` unless ``slots`` names another
+        for the run."""
+        if slots:
+            for run_id, step_id in ids.items():
+                self._ids_by_name[slots.get(run_id, name)].append(step_id)
+        else:
+            self._ids_by_name[name].extend(ids.values())
+        self._members.update(ids.values())
         self._scan = (name, run_ids)
-
-    @property
-    def scanned(self) -> bool:
-        return self._scan is not None
+        self.scanned = True
 
     def output_row(self, step_id: int, output: str) -> Any:
-        """Output ``output`` of a scanned step as a ``scan_outputs`` row (None when the step
-        has no such output), loaded for every step of the scan at once."""
+        """Output ``output`` of a scanned step as a readable ``scan_outputs`` row (None when
+        the step has no such output), loaded for every step of the scan at once."""
         rows = self._output_rows.get(output)
         if rows is None:
-            assert self._scan is not None
-            run_ids = self._scan[1]
-            slots = sorted(self._ids_by_name)  # the slots of the steps the scan chose
-            if run_ids is None:
-                found = self.store.scan_outputs(slots, output, pipeline_id=self.pipeline_id)
-            else:
-                found = _chunked(run_ids, lambda ids: self.store.scan_outputs(slots, output, ids))
-            members = self._members
-            rows = self._output_rows[output] = {r[0]: r for r in found if r[0] in members}
+            rows = self._output_rows[output] = self._scan_outputs(output, readable=True)
         return rows.get(step_id)
+
+    def artifact_of(self, step_id: int, output: str) -> ArtifactRecord:
+        """The whole record of output ``output`` of a scanned step (``output_row`` holds what
+        reading it needs), loaded for every step of the scan at once."""
+        rows = self._artifact_rows.get(output)
+        if rows is None:
+            rows = self._artifact_rows[output] = self._scan_outputs(output, readable=False)
+        row = rows.get(step_id)
+        if row is None:
+            raise OutputNotFoundError(
+                f"Output {output!r} of step #{step_id} was deleted (with its run) after it was "
+                "listed; list the runs again."
+            )
+        return artifact_record(row, 1)
+
+    def _scan_outputs(self, output: str, readable: bool) -> dict[int, Any]:
+        assert self._scan is not None
+        run_ids = self._scan[1]
+        slots = sorted(self._ids_by_name)  # the slots of the steps the scan chose
+        store = self.store
+        if run_ids is None:
+            found = store.scan_outputs(
+                slots, output, pipeline_id=self.pipeline_id, readable=readable
+            )
+        else:
+            found = _chunked(
+                run_ids, lambda ids: store.scan_outputs(slots, output, ids, readable=readable)
+            )
+        return _of(self._members, dict(zip(map(_first, found), found, strict=True)))
 
     def record_of(self, step_id: int) -> StepRecord:
         """The (listed) record of a step made from a scan's head row, loaded for every step

@@ -75,7 +75,7 @@ def _store(view: ArtifactView) -> ArtifactStore:
 def _inline(view: ArtifactView) -> bytes | None:
     """The bytes of an artifact kept inline with its record (its one file, ``data.json``),
     else None. Records without the field (stores before inline values) hold none."""
-    return getattr(view._record, "inline", None)
+    return getattr(view._rec, "inline", None)  # in a scan's readable record too
 
 
 def size_of(view: ArtifactView, name: str | None = None) -> int:

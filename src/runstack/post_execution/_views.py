@@ -29,7 +29,7 @@ from runstack.materializers._read import (
     read_artifact,
 )
 from runstack.metadata_stores import RunFilter, SQLMetadataStore
-from runstack.metadata_stores._rows import artifact_record
+from runstack.metadata_stores._rows import readable_artifact
 from runstack.models import (
     ArtifactLink,
     ArtifactRecord,
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from runstack.post_execution._explain import CacheExplanation
 
 
+_new = object.__new__  # views made per run of a scan skip __init__ (and its argument checks)
+
+
 def artifact_store_of(artifacts: ArtifactStore | None) -> ArtifactStore:
     """The artifact store views read through; views made without one cannot read."""
     if artifacts is None:
@@ -60,7 +63,10 @@ def artifact_store_of(artifacts: ArtifactStore | None) -> ArtifactStore:
 class ArtifactView:
     """One stored artifact; ``read()`` loads its value."""
 
-    __slots__ = ("_artifacts", "_consumer_step_id", "_record", "_store", "name")
+    # Slots: a history scan creates one per run.
+    __slots__ = ("_artifacts", "_consumer_step_id", "_group", "_rec", "_store", "name")
+    _rec: ArtifactRecord
+    _group: StepGroup | None
 
     def __init__(
         self,
@@ -72,13 +78,44 @@ class ArtifactView:
     ) -> None:
         self._store = store
         self._artifacts = artifacts
-        self._record = record
+        self._rec = record
+        self._group = None
         self.name = name
         self._consumer_step_id = consumer_step_id
 
+    @classmethod
+    def _scanned(
+        cls,
+        store: SQLMetadataStore,
+        row: Any,
+        name: str,
+        step_id: int,
+        group: StepGroup,
+        artifacts: ArtifactStore | None,
+    ) -> ArtifactView:
+        """A view from a scan's readable row (``readable_artifact``): the rest of its record
+        is loaded (for the whole group) when something beyond reading it is asked."""
+        view = _new(cls)
+        view._store = store
+        view._artifacts = artifacts
+        view._rec = readable_artifact(row, 1)
+        view._group = group
+        view.name = name
+        view._consumer_step_id = step_id
+        return view
+
+    @property
+    def _record(self) -> ArtifactRecord:
+        """The whole record (``_rec`` alone holds what reading a value kept inline needs)."""
+        group = self._group
+        if group is not None:
+            self._rec = group.artifact_of(self._consumer_step_id, self.name)
+            self._group = None
+        return self._rec
+
     @property
     def id(self) -> int:
-        return self._record.id
+        return self._rec.id
 
     @property
     def uri(self) -> str:
@@ -87,22 +124,22 @@ class ArtifactView:
     @property
     def data_type(self) -> str:
         """Dotted path of the type of the value that was written."""
-        return self._record.data_type
+        return self._rec.data_type
 
     @property
     def materializer(self) -> str:
         """Dotted path of the materializer class that wrote the artifact."""
-        return self._record.materializer
+        return self._rec.materializer
 
     @property
     def content_hash(self) -> str | None:
-        return self._record.content_hash
+        return self._rec.content_hash
 
     @property
     def is_inline(self) -> bool:
         """True for a small value kept with its record in the metadata store (no files at
         ``uri``); ``read()``, the cache, exports and garbage collection treat both alike."""
-        return self._record.inline is not None
+        return self._rec.inline is not None
 
     @property
     def storage_format(self) -> str | None:
@@ -169,7 +206,7 @@ class ArtifactView:
         chosen = materializer or materializer_class
         if chosen is not None:
             check_materializer(chosen, "read(materializer=...)")
-        record = self._record
+        record = self._rec  # a scan's view reads a value kept inline without the rest
         try:
             mat = chosen or load_materializer(record.materializer)
             if output_data_type is None:
@@ -184,10 +221,10 @@ class ArtifactView:
                         return value_of(record.inline, output_data_type)
                     except Exception:
                         pass
-                return read_artifact(record, mat, output_data_type)
+                return read_artifact(self._record, mat, output_data_type)
             artifacts = artifact_store_of(self._artifacts)
             self._verify(artifacts, verify)
-            return read_artifact(record, mat, output_data_type, artifacts.fs)
+            return read_artifact(self._record, mat, output_data_type, artifacts.fs)
         except (ArtifactNotFoundError, ArtifactCorruptedError, MaterializerError) as e:
             raise type(e)(f"Cannot read {self._where()}: {e}") from e
 
@@ -234,6 +271,18 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     the scan for output ``x`` of every step at once.
     """
 
+    # Slots: a history scan creates one per run.
+    __slots__ = (
+        "_artifacts",
+        "_by_name",
+        "_group",
+        "_kind",
+        "_step",
+        "_step_id",
+        "_store",
+        "_views",
+    )
+
     def __init__(
         self,
         store: SQLMetadataStore,
@@ -277,15 +326,15 @@ class StepArtifacts(Mapping[str, ArtifactView]):
     def __getitem__(self, key: int) -> ArtifactView: ...
     def __getitem__(self, key: str | int) -> ArtifactView:
         if self._by_name is None and type(key) is str:  # a scan's step: this output of all
-            view = self._views.get(key)
+            view = self._views.get(key) if self._views else None
             if view is not None:
                 return view
-            assert self._group is not None
-            row = self._group.output_row(self._step_id, key)
+            group = self._group
+            assert group is not None
+            row = group.output_row(self._step_id, key)
             if row is not None:
-                record = artifact_record(row, 2)
-                view = self._views[key] = ArtifactView(
-                    self._store, record, key, self._step_id, self._artifacts
+                view = self._views[key] = ArtifactView._scanned(
+                    self._store, row, key, self._step_id, group, self._artifacts
                 )
                 return view
         if isinstance(key, int):
@@ -353,18 +402,19 @@ class StepView:
     def _scanned(
         cls,
         store: SQLMetadataStore,
-        head: Any,
+        step_id: int,
+        slot: str,
         run: RunView,
         group: StepGroup,
         artifacts: ArtifactStore | None,
     ) -> StepView:
-        """A view from a scan's head row ``(id, run id, slot, ...)``: its record is loaded
-        (for the whole group) only when something beyond id, name and outputs is asked."""
-        view = cls.__new__(cls)
+        """A view of a step a scan found: its record is loaded (for the whole group) only
+        when something beyond id, name and outputs is asked."""
+        view = _new(cls)
         view._store = store
         view._artifacts = artifacts
-        view._id = head[0]
-        view._name = head[2]
+        view._id = step_id
+        view._name = slot
         view._rec = None
         view._run = run
         view._group = group
@@ -568,22 +618,25 @@ class RunView:
     def _listed(
         cls,
         store: SQLMetadataStore,
-        run_id: int,
         group: RunGroup,
         artifacts: ArtifactStore | None,
         stack_key: str | None,
-    ) -> RunView:
-        """A view of a run listed by id: its record is loaded, for the whole group at once,
-        when something beyond its id and steps is asked."""
-        view = cls.__new__(cls)
-        view._store = store
-        view._artifacts = artifacts
-        view._id = run_id
-        view._rec = None
-        view._group = group
-        view._steps = None
-        view.stack_key = stack_key
-        return view
+    ) -> list[RunView]:
+        """Views of the runs of a listing by id: each record is loaded, for the whole group at
+        once, when something beyond the run's id and steps is asked. (One loop, not a call
+        per run: a whole history's listing makes thousands.)"""
+        views = []
+        for run_id in group.run_ids:
+            view = _new(cls)
+            view._store = store
+            view._artifacts = artifacts
+            view._id = run_id
+            view._rec = None
+            view._group = group
+            view._steps = None
+            view.stack_key = stack_key
+            views.append(view)
+        return views
 
     @property
     def _record(self) -> RunRecord:
@@ -653,16 +706,17 @@ class RunView:
 
     def get_step(self, name: str | None = None, *, step: str | None = None) -> StepView:
         """A step by its pipeline slot name, or by its entrypoint name when that is unambiguous."""
-        name = name if name is not None else step
-        if name is None:
-            raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
-        name = expect_name(name, "get_step()'s step name")
+        if type(name) is not str:  # (a scan calls this once per run: a str goes straight on)
+            name = name if name is not None else step
+            if name is None:
+                raise TypeError("get_step() needs the step's name, e.g. run.get_step('trainer').")
+            name = expect_name(name, "get_step()'s step name")
         if self._steps is None and self._group is not None:
             # Asking each run of a listing for one step loads that step for all of them only.
             found = self._group.steps_named(self._id, name)
-            if found is not None and found[0] is not None:
-                head, group = found
-                return StepView._scanned(self._store, head, self, group, self._artifacts)
+            if found is not None:
+                step_id, slot, group = found
+                return StepView._scanned(self._store, step_id, slot, self, group, self._artifacts)
         steps = self.steps
         for s in steps:
             if s.name == name:
@@ -773,9 +827,9 @@ class PipelineView:
         # A whole history: ids from the index; records, steps and outputs are loaded for all
         # runs when first needed, by pipeline rather than by a long id list.
         ids = self._store.list_run_ids(self.id, where.newest_first)
-        group = RunGroup(self._store, ids, self.id)
-        store, artifacts, key = self._store, self._artifacts, self.stack_key
-        return [RunView._listed(store, i, group, artifacts, key) for i in ids]
+        return RunView._listed(
+            self._store, RunGroup(self._store, ids, self.id), self._artifacts, self.stack_key
+        )
 
     def get_run_names(self) -> list[str]:
         return self._store.run_names(self.id)
