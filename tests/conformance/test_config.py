@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import sqlalchemy as sa
 from conformance_pipelines import make_first_pipeline
@@ -79,8 +83,12 @@ def test_passwords_stay_out_of_reprs_and_messages(backend: Backend) -> None:
     [
         ("postgresql://u@h/db", "postgresql+psycopg"),
         ("postgres://u@h/db", "postgresql+psycopg"),
-        ("mysql://u@h/db", "mysql+pymysql"),
-        ("mariadb://u@h/db", "mariadb+pymysql"),
+        # mysqlclient is in the test extra: a plain URL takes it (absent: test below).
+        ("mysql://u@h/db", "mysql+mysqldb"),
+        ("mariadb://u@h/db", "mariadb+mysqldb"),
+        ("mysql+pymysql://u@h/db", "mysql+pymysql"),
+        ("mariadb+pymysql://u@h/db", "mariadb+pymysql"),
+        ("mysql+mysqldb://u@h/db", "mysql+mysqldb"),
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
     ],
 )
@@ -94,7 +102,8 @@ def test_plain_urls_get_runstacks_drivers(given: str, driver: str) -> None:
     ("url", "hint"),
     [
         ("postgresql+psycopg2://u:pw@h/db", "pip install 'runstack[postgresql]'"),
-        ("mysql+mysqldb://u@h/db", "pip install 'runstack[mysql]'"),
+        ("mysql+mysqlconnector://u@h/db", "pip install 'runstack[mysql]'"),
+        ("mysql+mysqlconnector://u@h/db", "pip install 'runstack[mysqlclient]'"),
         ("postgresql+nosuch://u@h/db", "postgresql+psycopg"),
     ],
 )
@@ -104,3 +113,97 @@ def test_a_missing_driver_says_what_to_install(url: str, hint: str) -> None:
     with pytest.raises(StoreError, match="Cannot use the database driver") as info:
         SQLMetadataStore(url)
     assert hint in str(info.value) and "pw" not in str(info.value).replace("psycopg", "")
+
+
+# A child Python in which MySQLdb cannot be imported, as where mysqlclient is not installed.
+_NO_MYSQLCLIENT = "import sys; sys.modules['MySQLdb'] = None\n"
+
+
+def _in_child(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_MYSQLCLIENT + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_without_mysqlclient_plain_urls_and_the_flavor_take_pymysql() -> None:
+    out = _in_child(
+        """
+        from runstack.metadata_stores._engine import normalize_url
+        from runstack.stack._builtin_flavors import MySQLFlavor
+
+        print(normalize_url("mysql://u@h/db").drivername)
+        print(normalize_url("mariadb://u@h/db").drivername)
+        print(normalize_url("mysql+mysqldb://u@h/db").drivername)  # named: kept
+        print(normalize_url(MySQLFlavor(database="d").resolved_url()).drivername)
+        print(MySQLFlavor.missing_extra())
+        """
+    )
+    assert out.splitlines() == [
+        "mysql+pymysql",
+        "mariadb+pymysql",
+        "mysql+mysqldb",
+        "mysql+pymysql",
+        "None",  # PyMySQL is installed
+    ]
+
+
+def test_the_mysql_flavor_needs_either_driver() -> None:
+    out = _in_child(
+        """
+        import sys
+        from runstack.stack._builtin_flavors import MySQLFlavor
+
+        print(MySQLFlavor.missing_extra())
+        sys.modules["pymysql"] = None
+        print(MySQLFlavor.missing_extra())
+        """
+    )
+    assert out.splitlines() == ["None", "pip install 'runstack[mysql]'"]
+    from runstack.stack._builtin_flavors import MySQLFlavor
+
+    assert MySQLFlavor.missing_extra() is None
+
+
+def test_importing_runstack_loads_no_mysql_driver() -> None:
+    out = _in_child(
+        """
+        import sys
+        del sys.modules["MySQLdb"]
+        import runstack
+        from runstack.metadata_stores._engine import normalize_url
+        from runstack.stack._builtin_flavors import MySQLFlavor
+
+        normalize_url("mysql://u@h/db")
+        MySQLFlavor.missing_extra()
+        print(sorted({"MySQLdb", "pymysql"} & set(sys.modules)))
+        """
+    )
+    assert out == "[]"
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+def test_the_mysql_flavor_built_from_parts_uses_mysqlclient(
+    repo: Repository, backend: Backend
+) -> None:
+    url = sa.make_url(backend.url)
+    repo.register_component(
+        "metadata_store",
+        "team-db",
+        "mysql",
+        {"host": url.host, "port": url.port, "username": url.username, "database": url.database},
+    )
+    repo.register_stack(
+        "team", orchestrator="local", metadata_store="team-db", artifact_store="local"
+    )
+    store = repo.get_stack("team").metadata_store
+    assert store.url.drivername == "mysql+mysqldb"
+    raw = store.engine.raw_connection()
+    try:
+        assert type(raw.driver_connection).__module__.startswith("MySQLdb")
+    finally:
+        raw.close()

@@ -95,21 +95,25 @@ def _close_raw(raw: list[sqlite3.Connection]) -> None:
 @functools.lru_cache(maxsize=512)
 def _format_sql(sql: str, mysql: bool) -> str:
     """``sql`` (written with ``?`` placeholders and ``"quoted"`` names, never ``?``, ``%`` or
-    ``"`` inside a literal) for the ``format`` paramstyle of psycopg and PyMySQL."""
+    ``"`` inside a literal) for the ``format`` paramstyle of psycopg, PyMySQL and mysqlclient."""
     out = sql.replace("%", "%%").replace("?", "%s")
     return out.replace('"', "`") if mysql else out
 
 
 def _driver_problem(url: sa.URL, e: Exception) -> str:
-    extra = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(
-        url.get_backend_name()
-    )
-    ours = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}.get(extra or "")
-    hint = (
-        f"runstack's driver for it is {ours}: pip install 'runstack[{extra}]'"
-        if extra
-        else "runstack supports sqlite, postgresql+psycopg and mysql+pymysql"
-    )
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        hint = "runstack's driver for it is postgresql+psycopg: pip install 'runstack[postgresql]'"
+    elif backend in ("mysql", "mariadb"):
+        hint = (
+            "runstack's drivers for it are PyMySQL (pure Python, installs anywhere: "
+            "pip install 'runstack[mysql]') and the faster mysqlclient (pip install "
+            "'runstack[mysqlclient]', which builds against the MariaDB/MySQL client headers: "
+            "apt-get install libmariadb-dev pkg-config); a plain mysql:// URL takes mysqlclient "
+            "when it is installed"
+        )
+    else:
+        hint = "runstack supports sqlite, postgresql+psycopg, mysql+pymysql and mysql+mysqldb"
     what = f"module {e.name!r} is not installed" if isinstance(e, ImportError) else str(e)
     return (
         f"Cannot use the database driver of {url.render_as_string(hide_password=True)} "
@@ -154,7 +158,7 @@ class SQLConnection:
         self._raw: list[sqlite3.Connection] = []
         self._raw_pid = os.getpid()
         self._mysql = backend in ("mysql", "mariadb")
-        self._format = backend != "sqlite"  # psycopg and PyMySQL take %s, not ?
+        self._format = backend != "sqlite"  # psycopg and the MySQL drivers take %s, not ?
         #: URI of the SQLite file ``_fetch`` reads with stdlib sqlite3 (None: the engine's).
         self._raw_uri = None if self._sqlite_path is None else self._sqlite_path.as_uri()
         #: Called with the SQL text of every statement ``_fetch`` runs (tests count them).

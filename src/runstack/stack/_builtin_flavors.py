@@ -147,12 +147,21 @@ class PostgreSQLFlavor(_ServerFlavor):
 
 @dataclass
 class MySQLFlavor(_ServerFlavor):
-    """A MySQL server (needs ``pip install runstack[mysql]``)."""
+    """A MySQL or MariaDB server (needs ``pip install runstack[mysql]``, or the faster
+    ``runstack[mysqlclient]``, used when installed)."""
 
     EXTRA: ClassVar[str | None] = "mysql"
     REQUIRES: ClassVar[tuple[str, ...]] = ("pymysql",)
-    DRIVER: ClassVar[str] = "mysql+pymysql"
+    # No driver named: the store's URL gets mysqlclient when installed, else PyMySQL
+    # (``metadata_stores._engine.mysql_driver``).
+    DRIVER: ClassVar[str] = "mysql"
     DEFAULT_PORT: ClassVar[int] = 3306
+
+    @classmethod
+    def missing_extra(cls) -> str | None:
+        from runstack.metadata_stores._engine import mysql_driver
+
+        return None if mysql_driver() == "mysqldb" else super().missing_extra()
 
 
 @dataclass
