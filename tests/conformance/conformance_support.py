@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 SERVERS = {
     "postgresql": os.environ.get(
         "RUNSTACK_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ),
     "mysql": os.environ.get("RUNSTACK_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
-BACKENDS = ["sqlite", "postgresql", "mysql"]
+# The same MySQL/MariaDB server through the C driver (a plain mysql:// URL's default when
+# installed): backend "mysqlclient" is flavor "mysql" on a ``mysql+mysqldb://`` URL.
+SERVERS["mysqlclient"] = (
+    sa.make_url(SERVERS["mysql"]).set(drivername="mysql+mysqldb").render_as_string(False)
+)
+BACKENDS = ["sqlite", "postgresql", "mysql", "mysqlclient"]
+#: The flavor each backend registers (the name of the server whose databases it makes).
+FLAVORS = {"mysqlclient": "mysql"}
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Backends for the conformance suite: every test runs once per database, each in its own.
 
-SQLite gets a file in the test's folder; PostgreSQL and MariaDB/MySQL get a fresh database
+SQLite gets a file in the test's folder; PostgreSQL and MariaDB/MySQL (through PyMySQL, backend
+"mysql", and through mysqlclient, backend "mysqlclient") get a fresh database
 (``rs_<random>``) created on the server for the test and dropped after it. The servers are
 taken from ``RUNSTACK_TEST_POSTGRESQL_URL`` / ``RUNSTACK_TEST_MYSQL_URL`` (defaults in
 conformance_support.py; the database in the URL is only used to connect for CREATE/DROP
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conformance_support import BACKENDS, SERVERS, Backend
+from conformance_support import BACKENDS, FLAVORS, SERVERS, Backend
 
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.repository import Repository
@@ -63,7 +64,7 @@ def _dispose_stores() -> None:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, isolated: Path) -> Iterator[Backend]:
     """A fresh, empty database of each kind (no schema yet)."""
-    flavor = request.param
+    flavor = FLAVORS.get(request.param, request.param)
     if flavor == "sqlite":
         yield Backend("sqlite", f"sqlite:///{isolated / 'team-metadata.db'}")
         _dispose_stores()
@@ -76,7 +77,9 @@ def backend(request: pytest.FixtureRequest, isolated: Path) -> Iterator[Backend]
     try:
         yield Backend(
             flavor,
-            sa.make_url(SERVERS[flavor]).set(database=name).render_as_string(hide_password=False),
+            sa.make_url(SERVERS[request.param])
+            .set(database=name)
+            .render_as_string(hide_password=False),
         )
     finally:
         _dispose_stores()

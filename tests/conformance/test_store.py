@@ -149,7 +149,7 @@ def test_concurrent_processes_record_every_run(team: Repository, tmp_path: Path)
     assert len(team.get_pipelines(stack_key="team")) == 1  # one pipeline row despite the race
 
 
-@pytest.mark.parametrize("flavor", ["postgresql", "mysql"])
+@pytest.mark.parametrize("flavor", ["postgresql", "mysql", "mysqlclient"])
 def test_connection_errors_name_the_server_but_not_the_password(flavor: str) -> None:
     url = sa.make_url(SERVERS[flavor]).set(password="s3cret-pw", port=1)  # nothing on port 1
     start = time.monotonic()
@@ -159,7 +159,7 @@ def test_connection_errors_name_the_server_but_not_the_password(flavor: str) -> 
     assert time.monotonic() - start < 30
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql", "mysql", "mysqlclient"], indirect=True)
 def test_a_deadlocked_write_is_run_again(store: SQLMetadataStore) -> None:
     """Two writers lock two rows in opposite orders; the server aborts one, which is retried."""
     start = datetime.now(timezone.utc)

@@ -293,7 +293,7 @@ def _dead_pid() -> int:
 
 
 # SQLite has no users: its read-only case is a read-only file (tests/test_store_files.py).
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql", "mysql", "mysqlclient"], indirect=True)
 def test_read_only_credentials_browse_a_store_with_a_crashed_run(
     team: Repository, store: SQLMetadataStore, backend: Backend, read_only_url: str
 ) -> None:

@@ -103,7 +103,8 @@ def test_a_missing_sqlite_store_is_an_error_and_is_not_created(repo: Repository)
     assert not db_file(repo).exists()
 
 
-def test_mysql_sessions_are_read_only_too(repo: Repository) -> None:
+@pytest.mark.parametrize("driver", ["mysql+pymysql", "mysql+mysqldb"])
+def test_mysql_sessions_are_read_only_too(repo: Repository, driver: str) -> None:
     import os
     import uuid
 
@@ -111,6 +112,7 @@ def test_mysql_sessions_are_read_only_too(repo: Repository) -> None:
     from runstack.metadata_stores._read_only import open_read_only
 
     server = os.environ.get("RUNSTACK_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    server = sa.make_url(server).set(drivername=driver).render_as_string(hide_password=False)
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     name = f"rs_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
@@ -122,7 +124,7 @@ def test_mysql_sessions_are_read_only_too(repo: Repository) -> None:
         writer.dispose()
         store = open_read_only(url)
         try:
-            assert store.get_run("r-1") is not None
+            assert store.get_run("r-1") is not None and store.url.drivername == driver
             with pytest.raises(sa.exc.DBAPIError, match="(?i)read.only"), store.engine.begin() as c:
                 c.execute(sa.text("UPDATE runs SET status = 'failed'"))
         finally:
