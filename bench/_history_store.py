@@ -37,7 +37,8 @@ SERVER_REAL_RUNS = 100
 CLONE_BATCH = 2000  # copied runs per transaction
 SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
-    "mysql": "mysql+pymysql://root@127.0.0.1:3306/{db}",
+    # No driver named: mysqlclient when installed, else PyMySQL (as for a user's mysql:// URL).
+    "mysql": "mysql://root@127.0.0.1:3306/{db}",
 }
 ADMIN_DB = "test"
 
@@ -262,7 +263,10 @@ def server_history(backend: str, sizes: tuple[int, ...]) -> Iterator[Any]:
     from runstack.repository import Repository
 
     db = f"runstack_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(SERVERS[backend].format(db=ADMIN_DB), isolation_level="AUTOCOMMIT")
+    from runstack.metadata_stores._engine import normalize_url
+
+    admin_url = normalize_url(SERVERS[backend].format(db=ADMIN_DB))
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {db}"))
     try:
