@@ -207,3 +207,29 @@ def test_the_mysql_flavor_built_from_parts_uses_mysqlclient(
         assert type(raw.driver_connection).__module__.startswith("MySQLdb")
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+def test_a_worker_reopens_a_plain_url_with_the_driver_it_has(backend: Backend) -> None:
+    """A store sent to a worker process (parallel, Ray) is reopened from its URL there: a
+    plain mysql:// URL gets PyMySQL where mysqlclient is missing, not a driver it lacks."""
+    import pickle
+    from datetime import datetime, timezone
+
+    plain = sa.make_url(backend.url).set(drivername="mysql").render_as_string(False)
+    store = SQLMetadataStore(plain)
+    try:
+        store.create_run("p", "r-1", datetime.now(timezone.utc))
+        assert store.url.drivername == "mysql+mysqldb"
+        sent = pickle.dumps(store)
+    finally:
+        store.dispose()
+    out = _in_child(
+        f"""
+        import pickle
+        store = pickle.loads({sent!r})
+        print(store.url.drivername, store.get_run("r-1").name)
+        store.dispose()
+        """
+    )
+    assert out == "mysql+pymysql r-1"

@@ -134,7 +134,8 @@ class SQLConnection:
             self._sqlite_path: Path | None = Path(plain).expanduser().resolve()
         else:
             self._url = normalize_url(url)
-            self._url_text = self._url.render_as_string(hide_password=False)
+            # As given: a worker reopening a plain mysql:// URL picks the driver it has.
+            self._url_text = url if isinstance(url, str) else url.render_as_string(False)
             self._display = self._url.render_as_string(hide_password=True)
             backend = self._url.get_backend_name()
             self._sqlite_path = _sqlite_path(self._url)
