@@ -134,8 +134,11 @@ class SQLConnection:
             self._sqlite_path: Path | None = Path(plain).expanduser().resolve()
         else:
             self._url = normalize_url(url)
-            # As given: a worker reopening a plain mysql:// URL picks the driver it has.
-            self._url_text = url if isinstance(url, str) else url.render_as_string(False)
+            # Without the driver filled in when none was named: a worker reopening a plain
+            # mysql:// URL picks the driver it has (``_engine.mysql_driver``).
+            scheme = url.partition("://")[0] if isinstance(url, str) else url.drivername
+            reopen = self._url if "+" in scheme else self._url.set(drivername=scheme)
+            self._url_text = reopen.render_as_string(hide_password=False)
             self._display = self._url.render_as_string(hide_password=True)
             backend = self._url.get_backend_name()
             self._sqlite_path = _sqlite_path(self._url)
