@@ -12,6 +12,7 @@ refuses URIs outside its root.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -37,6 +38,7 @@ def _safe(part: str) -> str:
     return _UNSAFE.sub("_", part)[:_PREFIX_LEN] or "_"
 
 
+@functools.lru_cache(maxsize=4096)  # a step's URIs ask for the same few names every run
 def _folder(name: str) -> str:
     """A folder name that no other name maps to: a readable prefix plus a hash of the exact name.
 
