@@ -20,10 +20,10 @@ import pytest
 
 from runstack.cli._main import COMMANDS, main
 
-PIPELINE = textwrap.dedent(
+STEPS = textwrap.dedent(
     """
     from runstack.pipelines import pipeline
-    from runstack.steps import step
+    from runstack.steps import StepContext, step
 
     @step
     def one() -> int:
@@ -32,7 +32,10 @@ PIPELINE = textwrap.dedent(
     @step
     def double(x: int) -> int:
         return 2 * x
-
+    """
+)
+PIPELINE = STEPS + textwrap.dedent(
+    """
     @pipeline
     def tiny(one, double):
         double(one())
@@ -158,21 +161,8 @@ def test_browsing_without_sqlalchemy_prints_the_history(
     assert all(w in words for w in expected), (expected, out)
 
 
-HISTORY_PIPELINE = textwrap.dedent(
+HISTORY_PIPELINE = STEPS + textwrap.dedent(
     """
-    from datetime import datetime, timezone
-
-    from runstack.pipelines import pipeline
-    from runstack.steps import StepContext, step
-
-    @step
-    def one() -> int:
-        return 1
-
-    @step
-    def double(x: int) -> int:
-        return 2 * x
-
     @step
     def looks_back(context: StepContext, x: int) -> int:
         # Reads the history from inside the run (not cached: a StepContext step).
