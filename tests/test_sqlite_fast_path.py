@@ -319,6 +319,33 @@ def test_the_runners_connections_are_per_thread_and_closed_on_dispose(tmp_path: 
     store.dispose()
 
 
+def test_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:
+    # A run's heartbeat thread writes, ends when no run is watched, and the next run starts
+    # another: a long-lived process must not keep one connection per thread it ever had.
+    import threading
+
+    store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    when = datetime.now(timezone.utc)
+    run = store.create_run("p", "r", when)
+    inserts = store._sqlite_inserts
+    assert inserts is not None
+    seen: list[sqlite3.Connection] = []
+
+    def beat() -> None:
+        assert store.touch_run(run.id, when)
+        seen.append(inserts._connection())
+
+    for _ in range(20):
+        thread = threading.Thread(target=beat)
+        thread.start()
+        thread.join()
+    assert len(inserts._all) <= 2  # this thread's, and the last beat's (not reused yet)
+    for conn in seen[:-1]:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")
+    store.dispose()
+
+
 def test_errors_of_the_fast_path_are_store_errors_that_teach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -118,7 +118,9 @@ class SQLiteInserts:
             self._prepared[table] = (sql, columns)
         self._updates: dict[tuple[str, tuple[str, ...], str | None], str] = {}
         self._held = threading.local()  # ((pid, generation), connection) of this thread
-        self._all: list[tuple[int, sqlite3.Connection]] = []  # (pid, connection) held
+        # (pid, thread, connection) of every connection held; those of threads that ended
+        # (a run's heartbeat thread, one per watched stretch) are closed as new ones open.
+        self._all: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
         self._generation = 0
         self._lock = threading.Lock()
 
@@ -206,7 +208,12 @@ class SQLiteInserts:
             conn = self._connect()
             held = self._held.conn = (key, conn)
             with self._lock:
-                self._all.append((key[0], conn))
+                ended = [e for e in self._all if e[0] == key[0] and not e[1].is_alive()]
+                self._all = [e for e in self._all if e not in ended]
+                self._all.append((key[0], threading.current_thread(), conn))
+            for _, _, old in ended:  # their thread is gone: nothing else uses them
+                with contextlib.suppress(Exception):
+                    old.close()
         return held[1]
 
     def _drop(self) -> None:
@@ -215,8 +222,7 @@ class SQLiteInserts:
         self._held.conn = None
         if held is not None and held[0][0] == os.getpid():  # never one a parent process owns
             with self._lock:
-                if (held[0][0], held[1]) in self._all:
-                    self._all.remove((held[0][0], held[1]))
+                self._all = [e for e in self._all if e[2] is not held[1]]
             with contextlib.suppress(Exception):
                 held[1].close()
 
@@ -225,7 +231,7 @@ class SQLiteInserts:
         with self._lock:
             held, self._all = self._all, []
             self._generation += 1
-        for pid, conn in held:
+        for pid, _thread, conn in held:
             if pid == os.getpid():  # a forked child leaves its parent's connections alone
                 with contextlib.suppress(Exception):  # at exit it may be half gone
                     conn.close()
