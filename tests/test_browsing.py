@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 from typing import Any
 
@@ -168,6 +170,16 @@ def test_history_scan_reads_every_run(repo: Repository) -> None:
     values = [run.get_step("combine").outputs["output"].read() for run in p.runs]
     assert values == [101] * 12
     assert p.runs[0].name == "r00"
+    # A scan's view holds part of its record: it pickles and copies as a whole one.
+    scanned = [run.get_step("combine").outputs["output"] for run in p.runs][-1]
+    alone = p.get_run("r11").get_step("combine").outputs["output"]
+    for copied in (pickle.loads(pickle.dumps(scanned)), copy.deepcopy(scanned)):
+        assert (copied.uri, copied.content_hash, copied.read()) == (
+            alone.uri,
+            alone.content_hash,
+            101,
+        )
+    assert repr(scanned) == repr(alone)
 
 
 def test_a_scan_across_a_listing_behaves_as_one_run_at_a_time(repo: Repository) -> None:

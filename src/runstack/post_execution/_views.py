@@ -15,6 +15,7 @@ from runstack.exceptions import (
     MaterializerError,
     OutputNotFoundError,
     RunNotFoundError,
+    RunstackError,
     StepNotFoundError,
     StoreError,
     did_you_mean,
@@ -255,8 +256,18 @@ class ArtifactView:
             else f"artifact {self.name!r}"
         )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Pickled and copied with its whole record: a scan's view holds only part of it (and
+        # the scan's rows), which neither pickles nor copies.
+        self._record  # noqa: B018
+        return super().__reduce_ex__(protocol)
+
     def __repr__(self) -> str:
-        return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={self.uri!r})"
+        try:
+            uri = repr(self.uri)
+        except RunstackError:  # a scan's view whose run was deleted after the listing
+            uri = "(deleted)"
+        return f"ArtifactView(name={self.name!r}, data_type={self.data_type!r}, uri={uri})"
 
     def _repr_html_(self) -> str:
         """Notebook display, drawn by ``runstack.visualizers`` (never loads an artifact)."""
