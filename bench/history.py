@@ -75,9 +75,12 @@ def _file_floor(engine: Any, folder: Any) -> Callable[[], int]:
             f.write(json.dumps(value))
         paths.append(path)
 
+    # The query a files-only design would run: the artifacts in order, no inline bytes.
+    ids_sql = sa.text(SCAN_SQL.replace("SELECT a.uri, a.inline_data", "SELECT a.id"))
+
     def go() -> int:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(SCAN_SQL)).all()
+            rows = conn.execute(ids_sql).all()
         highest = 0
         for path, _row in zip(paths, rows, strict=True):
             with open(path, "rb") as f:
