@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -207,6 +208,46 @@ def test_the_mysql_flavor_built_from_parts_uses_mysqlclient(
         assert type(raw.driver_connection).__module__.startswith("MySQLdb")
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize("backend", ["mysql"], indirect=True)
+def test_a_mysqlclient_that_does_not_load_falls_back_to_pymysql(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # Installed (found) but broken, as where its C library is missing at run time: a plain
+    # mysql:// URL still opens, on PyMySQL; a URL naming mysqldb says what is wrong.
+    broken = tmp_path / "MySQLdb"
+    broken.mkdir()
+    (broken / "__init__.py").write_text(
+        "raise ImportError('libmariadb.so.3: cannot open shared object file')\n"
+    )
+    plain = "mysql://" + backend.url.partition("://")[2]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys
+                sys.path.insert(0, {str(tmp_path)!r})
+                from runstack.exceptions import StoreError
+                from runstack.metadata_stores import SQLMetadataStore
+
+                store = SQLMetadataStore({plain!r})
+                print(store.url.drivername, store.list_runs())
+                try:
+                    SQLMetadataStore({plain.replace("mysql://", "mysql+mysqldb://")!r})
+                except StoreError as e:
+                    print("named:", "libmariadb" in str(e) or "MySQLdb" in str(e))
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["mysql+pymysql []", "named: True"]
 
 
 @pytest.mark.parametrize("backend", ["mysql"], indirect=True)

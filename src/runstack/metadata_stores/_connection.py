@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import re
 import sqlite3
@@ -236,10 +237,32 @@ class SQLConnection:
         try:
             engine = sa.create_engine(url, **engine_kwargs)
         except (ImportError, sa.exc.NoSuchModuleError) as e:
-            raise StoreError(_driver_problem(url, e)) from None
+            fallback = self._pymysql_instead(url)
+            if fallback is None:
+                raise StoreError(_driver_problem(url, e)) from None
+            return self._create_engine(fallback, engine_kwargs)
         if url.get_backend_name() == "sqlite":
             setup_sqlite(engine)
         return engine
+
+    def _pymysql_instead(self, url: sa.URL) -> sa.URL | None:
+        """For a plain ``mysql://`` URL given mysqlclient (``_engine.mysql_driver`` found it
+        installed) that does not load (its C library missing, say): the same URL on PyMySQL,
+        when that is installed, as before mysqlclient was preferred. None otherwise."""
+        backend = url.get_backend_name()
+        named = "+" in self._url_text.partition("://")[0]
+        if named or url.drivername != f"{backend}+mysqldb":
+            return None
+        try:
+            if importlib.util.find_spec("pymysql") is None:
+                return None
+        except (ImportError, ValueError):  # (sys.modules["pymysql"] = None: blocked)
+            return None
+        fallback = url.set(drivername=f"{backend}+pymysql")
+        if url == self._url:  # (not a copy aside, as a new SQLite file's)
+            self._url = fallback
+            self._display = fallback.render_as_string(hide_password=True)
+        return fallback
 
     def _open(self, url: sa.URL, engine_kwargs: dict[str, Any]) -> sa.Engine:
         """An engine on ``url`` whose schema is current."""
