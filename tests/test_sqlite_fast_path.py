@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from runstack.metadata_stores import SQLMetadataStore
 from runstack.metadata_stores import _schema as t
+from runstack.metadata_stores._inserts import SQLiteInserts
 from runstack.metadata_stores._rows import (
     ARTIFACT_NAMES,
     NUMBERED,
@@ -294,14 +295,20 @@ def test_the_runners_connections_are_set_up_as_the_engines(tmp_path: Path) -> No
     store.dispose()
 
 
-def test_the_runners_connections_are_per_thread_and_closed_on_dispose(tmp_path: Path) -> None:
-    import threading
-
+def _store_with_a_run(tmp_path: Path) -> tuple[SQLMetadataStore, Any, datetime, SQLiteInserts]:
+    """A new SQLite store with one run started, and its runner's write path."""
     store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
     when = datetime.now(timezone.utc)
     run = store.create_run("p", "r", when)
     inserts = store._sqlite_inserts
     assert inserts is not None
+    return store, run, when, inserts
+
+
+def test_the_runners_connections_are_per_thread_and_closed_on_dispose(tmp_path: Path) -> None:
+    import threading
+
+    store, run, when, inserts = _store_with_a_run(tmp_path)
     mine = inserts._connection()
     assert inserts._connection() is mine  # held between transactions
     other: list[sqlite3.Connection] = []
@@ -324,11 +331,7 @@ def test_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:
     # another: a long-lived process must not keep one connection per thread it ever had.
     import threading
 
-    store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
-    when = datetime.now(timezone.utc)
-    run = store.create_run("p", "r", when)
-    inserts = store._sqlite_inserts
-    assert inserts is not None
+    store, run, when, inserts = _store_with_a_run(tmp_path)
     seen: list[sqlite3.Connection] = []
 
     def beat() -> None:
@@ -372,11 +375,7 @@ def test_errors_of_the_fast_path_are_store_errors_that_teach(
 def test_a_forked_child_writes_on_a_connection_of_its_own(tmp_path: Path) -> None:
     import os
 
-    store = SQLMetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
-    when = datetime.now(timezone.utc)
-    run = store.create_run("p", "r", when)
-    inserts = store._sqlite_inserts
-    assert inserts is not None
+    store, run, when, inserts = _store_with_a_run(tmp_path)
     parents = inserts._connection()
     pid = os.fork()
     if pid == 0:  # the child: never the parent's connection (SQLite's locks are per process)
