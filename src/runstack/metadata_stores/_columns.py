@@ -18,8 +18,9 @@ from runstack.metadata_stores._rows import (
 )
 
 
-def _time(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-    """A time column as the driver returns it, with no SQLAlchemy parse: see ``aware``."""
+def _as_text(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """A column as the driver returns its text, with no SQLAlchemy parse (times: see
+    ``aware``; JSON: decoded through a memo)."""
     return sa.type_coerce(column, sa.Text).label(column.name)
 
 
@@ -30,17 +31,15 @@ def _columns(
     names: Sequence[str], text: Collection[str] = (), null: Collection[str] = ()
 ) -> tuple[sa.ColumnElement[Any], ...]:
     """The Core columns of ``alias.column`` names (``_rows.py``): time columns as the driver
-    returns them (``_time``), those in ``text`` as text, those in ``null`` as NULL."""
+    returns their text (``_as_text``), those in ``text`` as text, those in ``null`` as NULL."""
     out: list[sa.ColumnElement[Any]] = []
     for name in names:
         alias, _, column = name.partition(".")
         c = _TABLES[alias].c[column]
         if name in null:
             out.append(sa.null().label(c.name))
-        elif name in text:
-            out.append(sa.type_coerce(c, sa.Text).label(c.name))
-        elif isinstance(c.type, sa.DateTime):
-            out.append(_time(c))
+        elif name in text or isinstance(c.type, sa.DateTime):
+            out.append(_as_text(c))
         else:
             out.append(c)
     return tuple(out)
