@@ -67,6 +67,18 @@ def test_environment_variable_selects_a_repository(
     assert Repository(elsewhere).get_pipeline("tiny").get_run("env")
 
 
+def test_a_repository_opened_through_a_link_follows_the_link_when_it_changes(
+    isolated: Path,
+) -> None:
+    first, second = Repository.init(isolated / "a"), Repository.init(isolated / "b")
+    link = isolated / "current"
+    link.symlink_to(isolated / "a")
+    assert Repository(link).config_dir == first.config_dir
+    link.unlink()
+    link.symlink_to(isolated / "b")
+    assert Repository(link).config_dir == second.config_dir
+
+
 def test_missing_or_broken_repository_is_a_clear_error(isolated: Path) -> None:
     with pytest.raises(ConfigError, match="No runstack repository at .*runstack init"):
         Repository(isolated / "nowhere")

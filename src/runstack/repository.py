@@ -8,7 +8,6 @@ in the user's data directory is used (created on first use), so scripts run with
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,13 +89,6 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-@functools.lru_cache(maxsize=64)
-def _resolved(path: str, cwd: str, home: str | None) -> Path:
-    """``path`` made absolute from ``cwd`` (``~`` from ``home``), links resolved: a stat per
-    part, done once per process."""
-    return Path(path).expanduser().resolve()
-
-
 def _strings(value: Any) -> Iterator[str]:
     """Every string in a settings value (nested mappings and lists included)."""
     if isinstance(value, str):
@@ -134,7 +126,8 @@ class Repository:
         if path is None and os.environ.get(ENV_REPOSITORY):
             path = os.environ[ENV_REPOSITORY]
         if path is not None:
-            p = _resolved(os.fspath(path), os.getcwd(), os.environ.get("HOME"))
+            # Resolved every time (~12 us): a link retargeted since must be followed.
+            p = Path(path).expanduser().resolve()
             config_dir = p if p.name == REPO_DIR or (p / CONFIG_FILE).is_file() else p / REPO_DIR
             if not (config_dir / CONFIG_FILE).is_file():
                 raise ConfigError(
