@@ -230,12 +230,16 @@ class RunRecording(SQLConnection):
                 "status": result.status.value,
                 "end_time": naive(result.end_time),
                 "cache_key": result.cache_key,
-                "cached_from_step_id": result.cached_from_step_id,
                 "error": result.error,
                 "traceback": result.traceback,
                 "logs_uri": result.logs_uri,
                 "execution": result.execution,
             }
+            # Left out when None (a running row never has one): on SQLite with foreign keys
+            # on, an UPDATE naming this self-referencing column, even to NULL, rewrites the
+            # row as a delete and an insert, ~2 more pages and ~10 us per step.
+            if result.cached_from_step_id is not None:
+                ended["cached_from_step_id"] = result.cached_from_step_id
             step_id = insert("steps", ended, update=result.running_step_id)
         if step_id is None:  # no running row, or it was removed meanwhile
             step_id = insert("steps", self._step_row(result))
