@@ -29,6 +29,10 @@ else:
 
 T = TypeVar("T")
 
+# Searches ix_steps_cache_key_status (partial where the database allows: cache_key = ? implies
+# its cache_key IS NOT NULL); a test checks SQLite's plan uses it.
+CACHE_LOOKUP = "SELECT id FROM steps WHERE cache_key = ? AND status = ? ORDER BY id DESC LIMIT ?"
+
 
 class CacheSourceGoneError(StoreError):
     """The step a cache hit reuses was deleted between the lookup and the record."""
@@ -226,7 +230,7 @@ class RunRecording(SQLConnection):
             # make the database look for rows pointing at it (cached_from_step_id has no
             # index), a scan of every step ever recorded, on every step. What the step was
             # (name, parameters, components...) was written when it started.
-            ended = {
+            ended: dict[str, Any] = {
                 "status": result.status.value,
                 "end_time": naive(result.end_time),
                 "cache_key": result.cache_key,
@@ -300,10 +304,7 @@ class RunRecording(SQLConnection):
     ) -> list[tuple[int, dict[str, ArtifactRecord]]]:
         """Most recent successful executions with this cache key, with their outputs."""
         # Cached rows point at the same artifacts; report the step that wrote them.
-        rows = self._fetch(
-            "SELECT id FROM steps WHERE cache_key = ? AND status = ? ORDER BY id DESC LIMIT ?",
-            (cache_key, ExecutionStatus.COMPLETED.value, limit),
-        )
+        rows = self._fetch(CACHE_LOOKUP, (cache_key, ExecutionStatus.COMPLETED.value, limit))
         ids = [r[0] for r in rows]
         if not ids:
             return []
