@@ -17,6 +17,7 @@ import concurrent.futures as cf
 import heapq
 import os
 import time
+from collections import ChainMap
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -115,7 +116,8 @@ def schedule(plan: RunPlan, runner: StepRunner, executor: Executor) -> None:
         if not provisional:
             return [], None
         slot = task.step.slot
-        known = {**produced, **{(slot, n): a for n, a in provisional.items()}}
+        # Looked up through both, not merged: a copy of ``produced`` per step is O(steps^2).
+        known = ChainMap({(slot, n): a for n, a in provisional.items()}, produced)
         successors: list[StepTask] = []
         held_weight = 0.0  # of those not started yet (in this process)
         for sp in plan.consumers[slot]:
