@@ -62,8 +62,12 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+# What json.dumps(value, separators=(",", ":")) writes; made once, not on every call.
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+
+
 def dumps(value: Any) -> bytes:
-    return json.dumps(_encode(value), separators=(",", ":"), allow_nan=True).encode()
+    return _dumps(_encode(value)).encode()
 
 
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads, less checks
