@@ -52,6 +52,22 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("+dirty-src" if dirty.stdout.strip() else "")
 
 
+def machine_speed_ms(repeats: int = 7) -> float:
+    """Median ms of ``python -c pass`` as a new process: how fast the machine is right now.
+    On a shared VM it drifts by tens of percent over minutes (here 9 to 13 ms), and absolute
+    figures drift with it; the header prints it so results from different hours compare."""
+    import statistics
+    import subprocess
+    import time
+
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
 def session_meta(mode: str, backend: str) -> dict[str, Any]:
     import runstack
 
@@ -66,6 +82,7 @@ def session_meta(mode: str, backend: str) -> dict[str, Any]:
         "runstack": runstack.__version__,
         "commit": _git_commit(),
         "loadavg_start": list(os.getloadavg()),
+        "python_c_pass_ms": machine_speed_ms(),
         "argv": sys.argv[1:],
     }
 
@@ -105,7 +122,7 @@ def print_table(figures: list[Figure], meta: dict[str, Any], plain: bool = False
     title = (
         f"runstack {meta['runstack']} @ {meta['commit']}  {meta['started_at']}  "
         f"mode={meta['mode']} backend={meta['backend']}  {meta['cpus']} CPUs, "
-        f"load {meta['loadavg_start'][0]:.2f}"
+        f"load {meta['loadavg_start'][0]:.2f}, python -c pass {meta['python_c_pass_ms']:.1f} ms"
     )
     if not plain:
         try:
