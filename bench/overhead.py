@@ -2,8 +2,9 @@
 
 The budget figure is ``(run time - direct time) / 20``: everything runstack adds to a run
 (finding the repository and stack, planning, recording the run) shared out over its steps.
-A 1-step pipeline is timed too, which splits that into a fixed cost per run and a marginal
-cost per added step (the slope between the two).
+A 1-step pipeline is timed too, alternating with the 20-step one, which splits that into a
+fixed cost per run and a marginal cost per added step (the median of the slopes between
+each pair of samples).
 
 Each sample is the mean of ``BATCH`` runs in a row (see ``bench._core.clock``): a run timed
 alone right after a forced full collection pays ~0.4 ms for the collection's aftermath, not
@@ -35,15 +36,16 @@ def run(mode: Mode, backend: str = "sqlite", rebuild: bool = False) -> list[Figu
     with scratch("overhead") as tmp, using_repository(tmp):
         long_ = p.linear_pipeline(LENGTH)
         short = p.linear_pipeline(1)
-        # Cache is off for these steps: every step runs and is recorded each time.
-        s20, d20 = paired(
-            long_.run, lambda: p.linear_direct(LENGTH), mode.repeats, warmup=2, batch=BATCH
-        )
-        s1, d1 = paired(short.run, lambda: p.linear_direct(1), mode.repeats, warmup=2, batch=BATCH)
+        # Cache is off for these steps: every step runs and is recorded each time. The two
+        # pipelines alternate, so each pair of samples sees the machine at the same speed
+        # (it drifts by tens of percent over minutes here): the slope is taken per pair.
+        s20, s1 = paired(long_.run, short.run, mode.repeats, warmup=2, batch=BATCH)
+        d20 = [clock(lambda: p.linear_direct(LENGTH), BATCH) for _ in range(mode.repeats)]
+        d1 = [clock(lambda: p.linear_direct(1), BATCH) for _ in range(mode.repeats)]
         alone = [clock(short.run) for _ in range(mode.repeats)]
     t20, b20, t1 = median(s20), median(d20), median(s1)
     per_step = (t20 - b20) / LENGTH
-    marginal = (t20 - t1) / (LENGTH - 1)
+    marginal = median([(a - b) / (LENGTH - 1) for a, b in zip(s20, s1, strict=True)])
     fixed = t1 - marginal
     return [
         Figure(
