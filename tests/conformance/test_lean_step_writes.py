@@ -7,13 +7,15 @@ input and output link reads back the same and cache hits still find their source
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
-from conformance_support import Backend
+from conformance_support import Backend, downgrade
 
 from runstack.metadata_stores import SQLMetadataStore
-from runstack.metadata_stores._migrate import _MIGRATIONS, upgrade
+from runstack.metadata_stores._migrate import upgrade
 from runstack.metadata_stores._recording import CACHE_LOOKUP
 from runstack.pipelines import pipeline
 from runstack.repository import Repository
@@ -74,7 +76,11 @@ def _shape(store: SQLMetadataStore) -> dict[str, Any]:
             }
         if dialect == "postgresql":
             indexdef = conn.execute(
-                sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": CACHE_INDEX}
+                sa.text(
+                    "SELECT indexdef FROM pg_indexes "
+                    "WHERE indexname = :n AND schemaname = current_schema()"
+                ),
+                {"n": CACHE_INDEX},
             ).scalar()
             return {"partial": " WHERE " in indexdef.upper()}
         indexes = {ix["name"]: ix for ix in sa.inspect(conn).get_indexes("steps")}
@@ -89,17 +95,6 @@ def _expected(backend: Backend, new: bool) -> dict[str, Any]:
     return {"columns": ["cache_key", "status"]}  # MySQL/MariaDB: no partial indexes, unchanged
 
 
-def _downgrade(store: SQLMetadataStore, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-
 def test_a_new_store_has_the_lean_shape(store: SQLMetadataStore, backend: Backend) -> None:
     assert _shape(store) == _expected(backend, new=True)
 
@@ -112,7 +107,7 @@ def test_a_0009_store_is_upgraded_with_every_link_and_cache_hit_intact(
     store = team.active_stack.metadata_store
     before = _links(team)
     assert before[("second", "m")][2] and before[("second", "d")][2]
-    _downgrade(store, "0009")
+    downgrade(store.engine, "0009")
     assert _shape(store) == _expected(backend, new=False)
     upgrade(store.engine)  # what opening the store does
     assert _shape(store) == _expected(backend, new=True)
@@ -123,6 +118,30 @@ def test_a_0009_store_is_upgraded_with_every_link_and_cache_hit_intact(
     assert not third.get_step("t").is_cached  # its cache is off
     upgrade(store.engine)  # again: nothing to do, nothing changed
     assert _links(team)[("first", "d")] == before[("first", "d")]
+
+
+def test_a_0009_sqlite_store_with_links_to_nothing_is_upgraded(
+    team: Repository, backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows the sqlite3 shell (foreign keys off) left pointing at a deleted step or artifact
+    must not make the upgrade fail at every open; no read returned them, none is lost."""
+    if backend.flavor != "sqlite":
+        return  # the servers enforce foreign keys always; their link tables are not copied
+    _run("first")
+    store = team.active_stack.metadata_store
+    before = _links(team)
+    step_id = team.get_history().get_run("first").get_step("t").id
+    downgrade(store.engine, "0009")
+    raw = sqlite3.connect(backend.settings["path"])  # as the sqlite3 shell: foreign keys off
+    with raw:
+        raw.execute("INSERT INTO step_outputs VALUES (999999, 'gone', 0, 1)")  # no such step
+        raw.execute(f"INSERT INTO step_inputs VALUES ({step_id}, 'ghost', 9, 999999)")
+    raw.close()
+    upgrade(store.engine)
+    assert _shape(store) == _expected(backend, new=True)
+    assert _links(team) == before
+    err = capsys.readouterr().err
+    assert "left out 1 row(s) of step_inputs" in err and "left out 1 row(s) of step_outputs" in err
 
 
 def test_sqlite_cache_lookups_search_the_partial_index(team: Repository, backend: Backend) -> None:

@@ -32,6 +32,7 @@ branch_labels = None
 depends_on = None
 
 LINKS = ("step_inputs", "step_outputs")
+LARGE_LINK_TABLE = 100_000  # rows: rebuilding a larger one says so on stderr
 CACHE_INDEX = "ix_steps_cache_key_status"
 
 
@@ -62,14 +63,25 @@ def _copy_link_table(name: str, rowid: bool) -> None:
         )
     )
     rows = bind.execute(sa.text(f'SELECT count(*) FROM "{name}"')).scalar() or 0
-    if rows > _ops.LARGE_STORE_STEPS:
+    if rows > LARGE_LINK_TABLE:
         _ops.progress(f"rebuilding {name} ({rows} rows)")
-    bind.execute(
+    # Only links whose step and artifact are in the store: the new table checks its foreign
+    # keys, and one row pointing at nothing (left by an edit in the sqlite3 shell, where they
+    # are off) would fail this upgrade at every open. No read returns such a row: links are
+    # read joined to their artifact and step.
+    copied = bind.execute(
         sa.text(
             f'INSERT INTO "{new}" (step_id, name, position, artifact_id) '
-            f'SELECT step_id, name, position, artifact_id FROM "{name}"'
+            f'SELECT step_id, name, position, artifact_id FROM "{name}" l '
+            "WHERE EXISTS (SELECT 1 FROM steps s WHERE s.id = l.step_id) "
+            "AND EXISTS (SELECT 1 FROM artifacts a WHERE a.id = l.artifact_id)"
         )
-    )
+    ).rowcount
+    if copied != rows:
+        _ops.progress(
+            f"left out {rows - copied} row(s) of {name} that pointed at a step or artifact no "
+            "longer in the store (no read returned them)"
+        )
     bind.execute(sa.text(f'DROP TABLE "{name}"'))
     bind.execute(sa.text(f'ALTER TABLE "{new}" RENAME TO "{name}"'))
     bind.execute(sa.text(f'CREATE INDEX "ix_{name}_artifact_id" ON "{name}" (artifact_id)'))
@@ -84,7 +96,10 @@ def _cache_index(partial: bool) -> None:
         is_partial = " WHERE " in _sqlite_sql(CACHE_INDEX)
     else:
         found = op.get_bind().execute(
-            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+            sa.text(
+                "SELECT indexdef FROM pg_indexes "
+                "WHERE indexname = :name AND schemaname = current_schema()"
+            ),
             {"name": CACHE_INDEX},
         )
         is_partial = " WHERE " in (found.scalar() or "").upper()
