@@ -35,3 +35,18 @@ class Backend:
         if self.flavor == "sqlite":
             return {"path": self.url.removeprefix("sqlite:///")}
         return {"url": self.url}
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Take a store back to an older schema revision, as Alembic's downgrade does (a test
+    then checks that opening it upgrades it again)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from runstack.metadata_stores._migrate import _MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conformance_support import downgrade
 
 from runstack.metadata_stores._migrate import upgrade
 from runstack.pipelines import pipeline
@@ -97,16 +98,7 @@ def test_a_store_written_before_inline_values_is_upgraded_and_reads_unchanged(
     _run("old")
     before = {n: (a.read(), a.content_hash) for n, a in _outputs(team, "old").items()}
     store = team.active_stack.metadata_store
-    from alembic import command
-    from alembic.config import Config
-
-    from runstack.metadata_stores import _migrate
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_migrate._MIGRATIONS))
-    with store.engine.begin() as conn:  # back to the schema before inline values
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007")
+    downgrade(store.engine, "0007")  # back to the schema before inline values
     with store.engine.connect() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("artifacts")}
         assert "inline_data" not in columns
