@@ -90,7 +90,11 @@ def session_meta(mode: str, backend: str) -> dict[str, Any]:
 def write_json(
     path: Path, meta: dict[str, Any], figures: list[Figure], errors: dict[str, str]
 ) -> None:
-    meta = {**meta, "loadavg_end": list(os.getloadavg())}
+    meta = {
+        **meta,
+        "loadavg_end": list(os.getloadavg()),
+        "python_c_pass_ms_end": machine_speed_ms(),
+    }
     meta["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     doc = {
         "schema": SCHEMA,
