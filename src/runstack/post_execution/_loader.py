@@ -198,8 +198,6 @@ class StepGroup:
         self._records: dict[int, StepRecord] | None = None
         # A scan's name, and its runs (None: every run of the pipeline).
         self._scan: tuple[str, list[int] | None] | None = None
-        #: Whether the steps were made from a scan's head rows (``add_scanned``).
-        self.scanned = False
         self._output_rows: dict[str, dict[int, Any]] = {}
         self._artifact_rows: dict[str, dict[int, Any]] = {}
 
@@ -216,7 +214,11 @@ class StepGroup:
             self._ids_by_name[name].extend(ids.values())
         self._members.update(ids.values())
         self._scan = (name, run_ids)
-        self.scanned = True
+
+    @property
+    def scanned(self) -> bool:
+        """Whether the steps were made from a scan (``add_scanned``)."""
+        return self._scan is not None
 
     def output_row(self, step_id: int, output: str) -> Any:
         """Output ``output`` of a scanned step as a readable ``scan_outputs`` row (None when
